@@ -1,0 +1,341 @@
+"""Frozen records passed between the stages of the pipeline.
+
+Tuples, not lists; datetimes are UTC-aware. Make changed copies with
+``dataclasses.replace``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+# --- configuration (config.py makes them; every stage reads them) -----------------
+
+
+@dataclass(frozen=True)
+class FeedSpec:
+    """One feed of feeds.yaml; made by config, used by fetch, store and rank."""
+
+    url: str
+    name: str | None = None
+    weight: float = 1.0
+    house: bool = False
+
+
+@dataclass(frozen=True)
+class Link:
+    """A labelled link in the About section."""
+
+    label: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Section:
+    """One of the seven parts of an issue: key, heading and optional tagline."""
+
+    key: str
+    heading: str
+    tagline: str = ""
+
+
+@dataclass(frozen=True)
+class Newsletter:
+    """The newsletter settings of feeds.yaml (``newsletter:``)."""
+
+    name: str = "Monthly Mash"
+    editor: str = "The Editor"
+    editor_email: str = ""
+    sender: str = "mash@example.org"
+    sender_name: str = "Monthly Mash"
+    site_url: str = "https://example.org/mash/"
+    language: str = "en"
+    welcome: str = (
+        "Welcome to the Monthly Mash, a mashup of tools, tales and tips on customer "
+        "service and the customer experience."
+    )
+    about: str = ""
+    links: tuple[Link, ...] = ()
+    postal_address: str = ""
+    why_line: str = "You are receiving this because you subscribed to the Monthly Mash."
+    topic: str = "customer service and the customer experience"
+    topic_examples: tuple[str, ...] = ()
+    volume_start: int = 1
+    picks_min: int = 8
+    picks_max: int = 12
+    per_blog_cap: int = 2
+    blurb_chars: int = 280
+    sections: tuple[Section, ...] = ()
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    """How fetch behaves (``fetch:`` in feeds.yaml)."""
+
+    concurrency: int = 32
+    per_host: int = 4
+    connect_timeout: float = 10.0
+    read_timeout: float = 20.0
+    deadline: float = 60.0
+    max_bytes: int = 15 * 1024 * 1024
+    retries: int = 2
+    user_agent: str = "mash/0.1 (+https://github.com/monthly-mash/mash; newsletter curation)"
+    allow_private: bool = False
+    fetch_pages: bool = True
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """Mail settings (``smtp:`` in feeds.yaml); the password comes from the environment."""
+
+    host: str = "localhost"
+    port: int = 587
+    security: str = "starttls"  # starttls | tls | none
+    user: str = ""
+    password_env: str = "MASH_SMTP_PASSWORD"
+    secret_env: str = "MASH_SECRET"
+    rate_per_second: float = 5.0
+    unsubscribe_url: str = ""
+    unsubscribe_mailto: str = ""
+    list_id: str = ""
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole of feeds.yaml, with paths resolved against its folder."""
+
+    path: Path
+    newsletter: Newsletter
+    feeds: tuple[FeedSpec, ...]
+    db_path: Path
+    output_dir: Path
+    editions_dir: Path
+    templates_dir: Path
+    subscribers_path: Path
+    fetch: FetchSettings = field(default_factory=FetchSettings)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+
+
+# --- fetch -> parse / extract ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """What the store knows of a feed before fetching it; made by store, used by fetch."""
+
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """One HTTP fetch; made by fetch, used by parse, extract and store.
+
+    ``error`` is a sentence for the editor and ``error_kind`` a short category
+    (timeout, too-large, redirect-loop, http-404, http-410, http-500, not-a-feed,
+    malformed, encoding, connection, blocked, robots, private-address).
+    """
+
+    url: str
+    final_url: str = ""
+    status: int | None = None
+    content: bytes = b""
+    content_type: str = ""
+    etag: str | None = None
+    last_modified: str | None = None
+    moved_to: str | None = None  # the new URL after a permanent (301/308) redirect
+    error: str | None = None
+    error_kind: str | None = None
+    elapsed: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.status is not None and self.status < 300
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+
+# --- parse -> extract -> store --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Post:
+    """One feed entry; made by parse, completed by extract, stored by store.
+
+    HTML fields are already sanitised. ``content_html`` is empty when the feed
+    carries a summary only.
+    """
+
+    feed_url: str
+    guid: str
+    url: str
+    title: str
+    author: str = ""
+    published: datetime | None = None
+    updated: datetime | None = None
+    summary_html: str = ""
+    content_html: str = ""
+    comments: int | None = None
+    categories: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    """A parsed feed; made by parse, used by the pipeline and store."""
+
+    url: str
+    title: str = ""
+    link: str = ""
+    version: str = ""
+    posts: tuple[Post, ...] = ()
+    error: str | None = None  # a problem that did not stop the parse (some entries kept)
+    error_kind: str | None = None
+
+
+@dataclass(frozen=True)
+class Article:
+    """The clean article of a post; made by extract, stored by store."""
+
+    html: str
+    text: str
+    source: str  # "feed" | "page"
+    reason: str
+    title: str = ""
+    author: str = ""
+    published: datetime | None = None
+    updated: datetime | None = None
+    image: str = ""
+    canonical: str = ""
+    language: str = ""
+    word_count: int = 0
+    reading_minutes: int = 0
+    comment_count: int | None = None
+
+
+# --- store -> rank -> compose ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredPost:
+    """A post as the store holds it, with its feed's settings; used by rank."""
+
+    id: int
+    feed_url: str
+    blog: str
+    guid: str
+    url: str
+    title: str
+    author: str
+    published: datetime | None
+    first_seen: datetime
+    summary_html: str
+    html: str
+    text: str
+    source: str
+    comments: int | None
+    page_views: int | None = None
+    page_views_source: str = ""
+    image: str = ""
+    canonical: str = ""
+    categories: tuple[str, ...] = ()
+    house: bool = False
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class ScoredPost:
+    """A candidate with its score parts and decision; made by rank, used by compose and cli."""
+
+    post: StoredPost
+    score: float
+    parts: tuple[tuple[str, float], ...]
+    status: str  # "picked" | "listening" | "out"
+    reason: str
+    blurb: str = ""
+    duplicate_of: str | None = None
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """The month's ranked candidates; made by rank, used by compose."""
+
+    month: str
+    candidates: tuple[ScoredPost, ...]
+    picks: tuple[ScoredPost, ...]
+    listening: ScoredPost | None
+    listening_reason: str = ""
+
+
+@dataclass(frozen=True)
+class Edition:
+    """The editor's editions/YYYY-MM.md; made by compose.read_edition, used by rank/compose."""
+
+    month: str
+    theme: str = ""
+    editorial_md: str = ""
+    pins: tuple[str, ...] = ()
+    drops: tuple[str, ...] = ()
+    order: tuple[str, ...] = ()
+    blurbs: tuple[tuple[str, str], ...] = ()
+    listening: str | None = None
+    listening_blurb: str = ""
+    path: Path | None = None
+
+
+@dataclass(frozen=True)
+class Pick:
+    """One post in the roundup of an issue."""
+
+    url: str
+    title: str
+    blog: str
+    author: str
+    published: datetime | None
+    blurb: str
+    score: float
+    image: str = ""
+
+
+@dataclass(frozen=True)
+class Listening:
+    """The "Someone Was Listening" post and why it was chosen."""
+
+    url: str
+    title: str
+    blog: str
+    author: str
+    published: datetime | None
+    blurb: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Issue:
+    """A whole issue; made by compose, used by render, send and site."""
+
+    newsletter: Newsletter
+    month: str  # YYYY-MM
+    volume: int
+    title: str
+    theme: str
+    editorial_html: str
+    editorial_text: str
+    picks: tuple[Pick, ...]
+    listening: Listening | None
+    sections: tuple[Section, ...]
+    web_url: str = ""
+
+
+@dataclass(frozen=True)
+class RenderedIssue:
+    """An issue rendered to its files; made by render, used by send and site."""
+
+    issue: Issue
+    email_html: str
+    email_text: str
+    web_html: str
+    eml: bytes
