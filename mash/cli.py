@@ -1,0 +1,222 @@
+"""The `mash` command: arguments, progress, summaries and exit codes.
+
+Exit status: 0 done; 1 the work could not be done (an issue not built, no feed
+fetched); 2 bad config or arguments. Only this module turns errors into text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mash import __version__, pipeline
+from mash.config import load_config
+from mash.errors import ConfigError, MashError
+from mash.records import Config
+
+_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+Handler = Callable[[argparse.Namespace, Config], int]
+
+
+def _month(value: str) -> str:
+    if not _MONTH.match(value):
+        raise argparse.ArgumentTypeError(f"month must be YYYY-MM, not {value!r}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _err(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+# --- commands ---------------------------------------------------------------------------
+
+
+def cmd_fetch(args: argparse.Namespace, config: Config) -> int:
+    summary = pipeline.FetchSummary()
+    progress = None if args.quiet else _err
+    try:
+        summary = pipeline.run_fetch(config, progress=progress, feeds_only=args.feeds_only)
+    finally:
+        _print_fetch_summary(summary)
+    if summary.feeds and summary.fetched + summary.not_modified == 0:
+        _err("no feed could be fetched: check the network and `mash feeds check`")
+        return 1
+    return 0
+
+
+def _print_fetch_summary(s: pipeline.FetchSummary) -> None:
+    for url, new in s.moved:
+        _err(f"moved permanently: {url} -> {new} (update url: in feeds.yaml)")
+    for url, problem in s.warnings:
+        _err(f"warning: {url}: {problem} (some entries kept)")
+    for url, kind, reason in s.failed:
+        _err(f"failed: {url}: {kind}: {reason}")
+    if s.page_failures:
+        _err(f"{len(s.page_failures)} article pages could not be fetched; the feed text is used")
+    _err(
+        f"fetched {s.fetched}, not modified {s.not_modified}, failed {len(s.failed)} "
+        f"of {s.feeds} feeds; {s.new_posts} new posts; {s.pages} pages extracted; "
+        f"{s.seconds:.1f} s"
+    )
+
+
+def cmd_build(args: argparse.Namespace, config: Config) -> int:
+    month = args.month or pipeline.last_complete_month(datetime.now(UTC))
+    result = pipeline.build_month(config, month)
+    for warning in result.warnings:
+        _err(f"warning: {warning}")
+    size = len(result.files[0].read_bytes())
+    from mash.mail import email_size_warning
+
+    size_warning = email_size_warning(result.files[0].read_text(encoding="utf-8"))
+    if size_warning:
+        _err(f"warning: {size_warning}")
+    issue = result.issue
+    _err(
+        f"built {issue.title} (volume {issue.volume}, {month}): {len(issue.picks)} picks, "
+        f"email {size / 1024:.1f} KB"
+    )
+    for path in result.files:
+        print(path)
+    return 0
+
+
+def cmd_posts(args: argparse.Namespace, config: Config) -> int:
+    month = args.month or pipeline.last_complete_month(datetime.now(UTC))
+    ranking = pipeline.explain(config, month)
+    if args.json:
+        rows = [
+            {
+                "url": c.post.url,
+                "title": c.post.title,
+                "blog": c.post.blog,
+                "status": c.status,
+                "score": c.score,
+                "parts": dict(c.parts),
+                "reason": c.reason,
+                "duplicate_of": c.duplicate_of,
+                "blurb": c.blurb,
+            }
+            for c in ranking.candidates
+        ]
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return 0
+    print(f"{len(ranking.candidates)} posts in {month}; {len(ranking.picks)} picked")
+    for c in ranking.candidates:
+        parts = " ".join(f"{k}={v:g}" for k, v in c.parts)
+        print(f"{c.status:9} {c.score:6.3f}  {c.post.title[:70]}  [{c.post.blog}]")
+        print(f"          {parts}")
+        print(f"          {c.reason}  {c.post.url}")
+    return 0
+
+
+def cmd_draft(args: argparse.Namespace, config: Config) -> int:
+    month = args.month or pipeline.last_complete_month(datetime.now(UTC))
+    path = pipeline.write_draft(config, month)
+    _err(f"wrote the draft of {month}; edit it, then run `mash build --month {month}`")
+    print(path)
+    return 0
+
+
+def cmd_site(args: argparse.Namespace, config: Config) -> int:
+    report = pipeline.build_site_from_output(config, Path(args.out) if args.out else None)
+    _err(f"wrote the site: {len(report.pages)} pages")
+    print(report.out_dir if hasattr(report, "out_dir") else config.output_dir / "site")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, config: Config) -> int:
+    import tempfile
+
+    from mash.site import serve_site
+
+    month = args.month or pipeline.last_complete_month(datetime.now(UTC))
+    draft = None
+    try:
+        draft = pipeline.draft_issue(config, month)
+    except MashError as e:
+        _err(f"no draft of {month} in the preview: {e}")
+    out = Path(tempfile.mkdtemp(prefix="mash-preview-"))
+    pipeline.build_site_from_output(config, out, draft=draft)
+    _err(f"previewing on http://127.0.0.1:{args.port}/ (Ctrl-C to stop)")
+    serve_site(out, port=args.port)
+    return 0
+
+
+# --- parser -----------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of every command (tests check each has help)."""
+    parser = _Parser(prog="mash", description="Turn blogs into a monthly curated newsletter.")
+    parser.add_argument(
+        "--config", default="feeds.yaml", help="the config file (default feeds.yaml)"
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--version", action="version", version=f"mash {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("fetch", help="fetch every feed, store new posts, extract full text")
+    p.add_argument("--feeds-only", action="store_true", help="do not fetch article pages")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(handler=cmd_fetch)
+
+    for name, handler, text in (
+        ("build", cmd_build, "build a month's issue into output/YYYY-MM/"),
+        ("posts", cmd_posts, "list the month's ranked candidates with each score's parts"),
+        ("draft", cmd_draft, "write editions/YYYY-MM.md with the ranked shortlist"),
+    ):
+        p = sub.add_parser(name, help=text, description=text)
+        p.add_argument("--month", type=_month, help="YYYY-MM (default: the last complete month)")
+        if name == "posts":
+            p.add_argument("--json", action="store_true", help="print JSON")
+        p.set_defaults(handler=handler)
+
+    p = sub.add_parser("site", help="build the static site into output/site/")
+    p.add_argument("--out", help="another folder for the site")
+    p.set_defaults(handler=cmd_site)
+
+    p = sub.add_parser("serve", help="preview the site with the month's draft on 127.0.0.1")
+    p.add_argument("--month", type=_month, help="the draft's month (default: last complete)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.set_defaults(handler=cmd_serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the mash command line; return the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        config = load_config(args.config)
+        status: int = args.handler(args, config)
+        return status
+    except ConfigError as e:
+        _err(f"mash: config error: {e}")
+        if args.debug:
+            traceback.print_exc()
+        return 2
+    except MashError as e:
+        _err(f"mash: {e}")
+        if args.debug:
+            traceback.print_exc()
+        return e.exit_status
+    except KeyboardInterrupt:
+        _err("mash: interrupted; re-run to continue (nothing is lost)")
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,322 @@
+"""Wire the stages; the only module that calls them.
+
+fetch:  config -> store.feed_states -> fetch.fetch_feeds -> parse.parse_feed
+        -> extract (feeds with full text) -> store.save_feed (one transaction per feed)
+        -> fetch.fetch_pages (truncated feeds) -> extract.extract_many -> store.save_article
+build:  store.posts_between -> rank.rank_posts (+ edition) -> compose.compose_issue
+        -> render.render_issue -> output/YYYY-MM/ (atomic writes) -> store.save_issue
+site:   output/*/issue.json -> site.build_site -> output/site/
+
+Reads everything, then writes: an issue is fully built before any file is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from mash.compose import compose_issue, draft_edition, read_edition
+from mash.errors import BuildError, ExtractError, MashError, ParseError
+from mash.extract import extract_article, extract_many, needs_full_text
+from mash.fetch import fetch_feeds, fetch_pages
+from mash.health import next_attempt_after
+from mash.parse import parse_feed
+from mash.rank import rank_posts
+from mash.records import Article, Config, FetchResult, Issue, Post, Ranking
+from mash.render import make_env, render_issue
+from mash.site import SiteReport, build_site, issue_from_json, issue_to_json
+from mash.store import Store
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class FetchSummary:
+    """What a fetch run did; printed by the cli at the end of every run."""
+
+    feeds: int = 0
+    fetched: int = 0
+    not_modified: int = 0
+    failed: list[tuple[str, str, str]] = field(default_factory=list)  # url, kind, reason
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # url, problem
+    new_posts: int = 0
+    pages: int = 0
+    page_failures: list[tuple[str, str]] = field(default_factory=list)
+    moved: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """The built issue, the files written and the editor's warnings."""
+
+    issue: Issue
+    ranking: Ranking
+    folder: Path
+    files: tuple[Path, ...]
+    warnings: tuple[str, ...]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def month_bounds(month: str) -> tuple[datetime, datetime]:
+    """Return the UTC start of month and of the month after."""
+    year, number = (int(x) for x in month.split("-"))
+    start = datetime(year, number, 1, tzinfo=UTC)
+    end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=UTC)
+    return start, end
+
+
+def last_complete_month(now: datetime) -> str:
+    """Return YYYY-MM of the month before now's."""
+    year, number = (now.year, now.month - 1) if now.month > 1 else (now.year - 1, 12)
+    return f"{year:04d}-{number:02d}"
+
+
+# --- fetch ------------------------------------------------------------------------------
+
+
+def run_fetch(
+    config: Config,
+    progress: Progress | None = None,
+    now: datetime | None = None,
+    feeds_only: bool = False,
+) -> FetchSummary:
+    """Fetch every due feed, store new posts, then fetch and extract truncated posts."""
+    started = time.monotonic()
+    now = now or _now()
+    summary = FetchSummary()
+    say = progress or (lambda _: None)
+    with Store(config.db_path) as store:
+        store.sync_feeds(config.feeds)
+        states = store.feed_states(config.feeds, now)
+        summary.feeds = len(states)
+        done = 0
+
+        def on_result(result: FetchResult) -> None:
+            nonlocal done
+            done += 1
+            state = "failed" if result.error else ("304" if result.not_modified else "ok")
+            say(f"[{done}/{len(states)}] {state} {result.url}")
+
+        results = asyncio.run(fetch_feeds(states, config.fetch, on_result))
+        for result in results:
+            _store_result(store, result, summary, now)
+        if not feeds_only and config.fetch.fetch_pages:
+            _fetch_articles(config, store, summary, say)
+    summary.seconds = round(time.monotonic() - started, 2)
+    return summary
+
+
+def _store_result(store: Store, result: FetchResult, summary: FetchSummary, now: datetime) -> None:
+    feed = store.feed_key(result.url)
+    if result.not_modified:
+        summary.not_modified += 1
+        store.record_not_modified(feed, result, now)
+        return
+    if result.error:
+        _fail(store, feed, result, result.error, result.error_kind or "error", summary, now)
+        return
+    try:
+        parsed = parse_feed(result.content, result.final_url or result.url, result.content_type)
+    except ParseError as e:
+        _fail(store, feed, result, e.message, e.kind, summary, now)
+        return
+    summary.fetched += 1
+    if result.moved_to:
+        summary.moved.append((feed, result.moved_to))
+    warning = (parsed.error, parsed.error_kind or "malformed") if parsed.error else None
+    if warning:
+        summary.warnings.append((feed, parsed.error or ""))
+    posts = [_with_feed(p, feed) for p in parsed.posts]
+    pairs = [(p, None if needs_full_text(p) else extract_article(p, None, None)) for p in posts]
+    summary.new_posts += store.save_feed(
+        feed, result, parsed.title, parsed.link, pairs, now, warning
+    )
+
+
+def _with_feed(post: Post, feed: str) -> Post:
+    from dataclasses import replace
+
+    return post if post.feed_url == feed else replace(post, feed_url=feed)
+
+
+def _fail(
+    store: Store,
+    feed: str,
+    result: FetchResult,
+    error: str,
+    kind: str,
+    summary: FetchSummary,
+    now: datetime,
+) -> None:
+    summary.failed.append((feed, kind, error))
+    failures = next((r.consecutive_failures for r in store.feed_rows() if r.url == feed), 0) + 1
+    retry = None if failures < 2 else next_attempt_after(failures, now)
+    store.record_failure(feed, result, error, kind, now, retry)
+
+
+def _fetch_articles(config: Config, store: Store, summary: FetchSummary, say: Progress) -> None:
+    pending = store.pending_posts()
+    if not pending:
+        return
+    say(f"fetching {len(pending)} article pages for truncated feeds")
+    feed_hosts = frozenset(
+        host for row in store.feed_rows() if (host := urlsplit(row.fetch_url).hostname)
+    )
+    pages = asyncio.run(fetch_pages([p.url for p in pending], config.fetch, feed_hosts))
+    jobs: list[tuple[Post, str | None, str | None]] = []
+    for post, page in zip(pending, pages, strict=True):
+        if page.ok:
+            jobs.append((post, _decode(page), page.final_url or page.url))
+        else:
+            summary.page_failures.append((post.url, page.error or "failed"))
+            # robots and private addresses will not change: use the feed's text at once
+            final = page.error_kind in ("robots", "private-address", "http-404", "http-410")
+            store.record_page_failure(post, page.error or "page failed", final)
+            if final:
+                store.save_article(post, extract_article(post, None, None))
+    for (post, _, _), article in zip(jobs, extract_many(jobs), strict=True):
+        if isinstance(article, ExtractError):
+            summary.page_failures.append((post.url, article.message))
+            store.save_article(post, extract_article(post, None, None))
+        else:
+            summary.pages += 1
+            store.save_article(post, article)
+
+
+def _decode(page: FetchResult) -> str:
+    from bs4.dammit import UnicodeDammit
+
+    guess = UnicodeDammit(page.content, is_html=True)
+    return guess.unicode_markup or page.content.decode("utf-8", "replace")
+
+
+# --- build ------------------------------------------------------------------------------
+
+
+def rank_month(config: Config, month: str, store: Store) -> Ranking:
+    """Rank a month's stored posts with the editor's edition."""
+    start, end = month_bounds(month)
+    posts = store.posts_between(start, end, config.feeds)
+    edition = read_edition(config.editions_dir, month)
+    history = store.featured_before(month)
+    return rank_posts(posts, config.newsletter, edition, history, start, end)
+
+
+def build_month(config: Config, month: str, now: datetime | None = None) -> BuildResult:
+    """Build a month's issue and write output/YYYY-MM/; the issue is kept in the store."""
+    now = now or _now()
+    with Store(config.db_path) as store:
+        ranking = rank_month(config, month, store)
+        if not ranking.picks and ranking.listening is None:
+            raise BuildError(
+                f"no posts to build the issue of {month} from; run `mash fetch` first "
+                f"(or check the month: posts stored: {store.count_posts()})"
+            )
+        edition = read_edition(config.editions_dir, month)
+        volume = store.volume_for(month, config.newsletter.volume_start)
+        issue, warnings = compose_issue(ranking, edition, config.newsletter, volume)
+        rendered = render_issue(issue, make_env(config.templates_dir), config.smtp)
+        folder = config.output_dir / month
+        files = (
+            _write(folder / "email.html", rendered.email_html.encode()),
+            _write(folder / "email.txt", rendered.email_text.encode()),
+            _write(folder / "issue.eml", rendered.eml),
+            _write(folder / "index.html", rendered.web_html.encode()),
+            _write(folder / "issue.json", _issue_json(issue, ranking)),
+        )
+        featured = [p.url for p in issue.picks] + ([issue.listening.url] if issue.listening else [])
+        store.save_issue(month, volume, issue.title, featured, now)
+    return BuildResult(issue, ranking, folder, files, tuple(warnings))
+
+
+def _issue_json(issue: Issue, ranking: Ranking) -> bytes:
+    data = issue_to_json(issue)
+    return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def _write(path: Path, content: bytes) -> Path:
+    """Write content to path atomically (temp file in the same folder, then replace)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(content)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_draft(config: Config, month: str) -> Path:
+    """Write editions/YYYY-MM.md with the ranked shortlist, keeping the editor's choices."""
+    with Store(config.db_path) as store:
+        ranking = rank_month(config, month, store)
+    existing = read_edition(config.editions_dir, month)
+    return _write(config.editions_dir / f"{month}.md", draft_edition(ranking, existing).encode())
+
+
+def built_issues(config: Config) -> list[Issue]:
+    """Read every built issue back from output/YYYY-MM/issue.json, oldest first."""
+    issues = []
+    for path in sorted(config.output_dir.glob("[0-9][0-9][0-9][0-9]-[0-9][0-9]/issue.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            issues.append(issue_from_json(data, config.newsletter))
+        except (ValueError, KeyError, TypeError) as e:
+            raise BuildError(f"cannot read the built issue {str(path)!r}: {e}") from e
+    return issues
+
+
+def build_site_from_output(
+    config: Config, out_dir: Path | None = None, draft: Issue | None = None
+) -> SiteReport:
+    """Build the static site from every built issue."""
+    issues = built_issues(config)
+    if not issues and draft is None:
+        raise BuildError("no issue has been built yet; run `mash build` first")
+    return build_site(
+        issues,
+        out_dir or config.output_dir / "site",
+        make_env(config.templates_dir),
+        config.newsletter,
+        draft=draft,
+    )
+
+
+def draft_issue(config: Config, month: str) -> Issue:
+    """Compose the month's issue without writing anything (for previews)."""
+    with Store(config.db_path) as store:
+        ranking = rank_month(config, month, store)
+        volume = store.volume_for(month, config.newsletter.volume_start)
+    edition = read_edition(config.editions_dir, month)
+    issue, _ = compose_issue(ranking, edition, config.newsletter, volume)
+    return issue
+
+
+def explain(config: Config, month: str) -> Ranking:
+    """Return the month's ranking for `mash posts`."""
+    with Store(config.db_path) as store:
+        return rank_month(config, month, store)
+
+
+__all__: Sequence[str] = (
+    "BuildResult",
+    "FetchSummary",
+    "MashError",
+    "Article",
+    "build_month",
+    "run_fetch",
+)

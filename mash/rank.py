@@ -1,0 +1,384 @@
+"""Rank the month's posts: score, collapse duplicates, keep variety, pick (pure).
+
+``rank_posts(posts, newsletter, edition, history, now)`` decides everything from
+records and the ``now`` passed in: no clock, network or database. Every decision
+carries its reason, so ``mash posts`` can explain it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from mash.blurb import choose_blurb, words
+from mash.records import Edition, Newsletter, Ranking, ScoredPost, StoredPost
+from mash.urls import url_key
+
+# The built-in profile of the default topic; the config's topic text and example posts
+# are added to it. Weights say how strongly a word marks a post as on-topic.
+TOPIC_TERMS: dict[str, float] = {
+    "customer": 3,
+    "customers": 3,
+    "service": 2,
+    "support": 2,
+    "experience": 1.5,
+    "cx": 2,
+    "agent": 2,
+    "agents": 2,
+    "complaint": 2,
+    "complaints": 2,
+    "satisfaction": 2,
+    "csat": 2.5,
+    "nps": 2,
+    "loyalty": 1.5,
+    "empathy": 2,
+    "refund": 1.5,
+    "refunds": 1.5,
+    "ticket": 1.5,
+    "tickets": 1.5,
+    "helpdesk": 2,
+    "escalation": 2,
+    "escalations": 2,
+    "churn": 1.5,
+    "feedback": 1,
+    "frontline": 1.5,
+    "call": 0.5,
+    "chat": 1,
+    "queue": 1,
+    "self-service": 2,
+    "onboarding": 1,
+    "apology": 1.5,
+    "apologize": 1.5,
+    "apologise": 1.5,
+    "retention": 1,
+    "journey": 1,
+    "caller": 1.5,
+    "callers": 1.5,
+    "resolution": 1.5,
+    "resolve": 1,
+    "listening": 0.5,
+    "trust": 0.5,
+    "hospitality": 1.5,
+    "clients": 1,
+    "shoppers": 1,
+    "guests": 1,
+    "representative": 1,
+    "reps": 1,
+    "contact": 0.5,
+}
+
+# Phrases that mark a post as selling something or not being an article (see #5).
+PROMO_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (label, re.compile(pattern, re.IGNORECASE))
+    for label, pattern in (
+        ("webinar", r"\bwebinars?\b"),
+        ("sign-up call", r"\b(register|sign up|save your seat|reserve your spot|join us)\b"),
+        ("discount", r"\b(discount|promo code|coupon|\d+% off|free trial|limited time)\b"),
+        ("sponsored", r"\b(sponsored|paid partnership|advertorial)\b"),
+        ("hiring", r"\b(we'?re hiring|join our team|job opening|apply now|open positions?)\b"),
+        ("event listing", r"\b(tickets|early[- ]bird|agenda|venue|keynote speakers?)\b"),
+        ("product launch", r"\b(announcing|new release|now available|pricing plans?)\b"),
+    )
+)
+
+
+@dataclass(frozen=True)
+class Weights:
+    """How the score's parts combine; the defaults are the documented rule."""
+
+    relevance: float = 0.55
+    popularity: float = 0.15
+    quality: float = 0.15
+    recency: float = 0.15
+    min_relevance: float = 0.25  # below this a post is off-topic
+    promo_hits: int = 2  # this many promotional phrases mark a post promotional
+    damping: float = 0.85  # a blog featured in each of the last `memory` issues
+    memory: int = 3
+    near_duplicate: float = 0.6  # Jaccard of 5-word shingles (see bench/DEDUP.md)
+
+
+def topic_profile(newsletter: Newsletter) -> dict[str, float]:
+    """Return the weighted words of the newsletter's topic."""
+    profile = dict(TOPIC_TERMS)
+    extra = Counter(words(newsletter.topic + " " + " ".join(newsletter.topic_examples)))
+    for word, count in extra.items():
+        if len(word) > 3:
+            profile[word] = max(profile.get(word, 0.0), min(2.0, 0.5 + 0.25 * count))
+    return profile
+
+
+def relevance(text: str, title: str, profile: dict[str, float], idf: dict[str, float]) -> float:
+    """Score 0..1: BM25 saturation of topic words in title and text, length-normalised."""
+    tokens = words(title) * 3 + words(text)
+    if not tokens:
+        return 0.0
+    counts = Counter(tokens)
+    k1, b, avg = 1.2, 0.75, 400.0
+    norm = k1 * (1 - b + b * len(tokens) / avg)
+    total = 0.0
+    for word, weight in profile.items():
+        tf = counts.get(word, 0)
+        if tf:
+            total += weight * idf.get(word, 1.0) * tf * (k1 + 1) / (tf + norm)
+    return 1 - math.exp(-total / 12)
+
+
+def promotional_hits(text: str, title: str) -> list[str]:
+    """Return the labels of the promotional patterns found in a post."""
+    sample = f"{title}\n{text[:4000]}"
+    return [label for label, pattern in PROMO_PATTERNS if pattern.search(sample)]
+
+
+def shingles(text: str, size: int = 5) -> frozenset[int]:
+    """Return hashed word 5-grams of text, for near-duplicate detection."""
+    tokens = words(text)
+    return frozenset(hash(" ".join(tokens[i : i + size])) for i in range(len(tokens) - size + 1))
+
+
+def jaccard(a: frozenset[int], b: frozenset[int]) -> float:
+    if not a or not b:
+        return 0.0
+    return len(a & b) / len(a | b)
+
+
+def _idf(posts: Sequence[StoredPost], profile: dict[str, float]) -> dict[str, float]:
+    n = len(posts) + 1
+    df: Counter[str] = Counter()
+    for post in posts:
+        df.update(set(words(post.title + " " + post.text[:20000])) & profile.keys())
+    return {w: 0.5 + math.log(1 + n / (1 + df[w])) / math.log(1 + n) for w in profile}
+
+
+def _popularity(post: StoredPost, top_comments: int, top_views: int) -> float:
+    parts = []
+    if post.comments is not None and top_comments:
+        parts.append(math.log1p(post.comments) / math.log1p(top_comments))
+    if post.page_views is not None and top_views:
+        parts.append(math.log1p(post.page_views) / math.log1p(top_views))
+    return max(parts) if parts else 0.0
+
+
+def _quality(post: StoredPost, promo: list[str]) -> float:
+    count = len(words(post.text))
+    length = min(1.0, count / 600) if count >= 80 else count / 400
+    return max(0.0, length - 0.25 * len(promo))
+
+
+def _recency(post: StoredPost, start: datetime, end: datetime) -> float:
+    when = post.published or post.first_seen
+    span = (end - start).total_seconds() or 1.0
+    return max(0.0, min(1.0, (when - start).total_seconds() / span))
+
+
+def score_posts(
+    posts: Sequence[StoredPost],
+    newsletter: Newsletter,
+    start: datetime,
+    end: datetime,
+    weights: Weights = Weights(),
+) -> list[ScoredPost]:
+    """Score every post; mark off-topic and promotional ones out (nothing else decided)."""
+    profile = topic_profile(newsletter)
+    idf = _idf(posts, profile)
+    top_comments = max((p.comments or 0 for p in posts), default=0)
+    top_views = max((p.page_views or 0 for p in posts), default=0)
+    scored = []
+    for post in posts:
+        rel = relevance(post.text, post.title, profile, idf)
+        promo = promotional_hits(post.text, post.title)
+        parts = (
+            ("relevance", round(rel, 3)),
+            ("popularity", round(_popularity(post, top_comments, top_views), 3)),
+            ("quality", round(_quality(post, promo), 3)),
+            ("recency", round(_recency(post, start, end), 3)),
+            ("weight", post.weight),
+        )
+        values = dict(parts)
+        total = post.weight * sum(
+            getattr(weights, k) * values[k]
+            for k in ("relevance", "popularity", "quality", "recency")
+        )
+        status, reason = "candidate", f"score {total:.3f}"
+        if len(promo) >= weights.promo_hits:
+            status, reason = "out", f"promotional ({', '.join(promo)})"
+        elif rel < weights.min_relevance:
+            status, reason = "out", f"off-topic (relevance {rel:.2f} < {weights.min_relevance})"
+        scored.append(ScoredPost(post, round(total, 4), parts, status, reason))
+    return scored
+
+
+def collapse_duplicates(
+    scored: Sequence[ScoredPost], weights: Weights = Weights()
+) -> list[ScoredPost]:
+    """Mark every copy of a post as out, keeping the original.
+
+    Same URL key, a rel=canonical naming another post, or near-identical text. The
+    original is the one a copy names, else the earliest published.
+    """
+    by_key = {url_key(s.post.url): s for s in scored}
+    order = sorted(scored, key=lambda s: (s.post.published or s.post.first_seen, s.post.id))
+    kept: list[tuple[ScoredPost, frozenset[int]]] = []
+    result: dict[int, ScoredPost] = {}
+    for item in order:
+        post = item.post
+        original: ScoredPost | None = None
+        how = ""
+        if post.canonical and url_key(post.canonical) != url_key(post.url):
+            original = by_key.get(url_key(post.canonical))
+            how = "rel=canonical"
+        shingle = shingles(post.text)
+        if original is None:
+            for other, other_sh in kept:
+                if url_key(other.post.url) == url_key(post.url):
+                    original, how = other, "same URL"
+                    break
+                similarity = jaccard(shingle, other_sh)
+                if similarity >= weights.near_duplicate:
+                    original, how = other, f"near-identical text ({similarity:.2f})"
+                    break
+        if original is not None and original.post.id != post.id:
+            result[post.id] = replace(
+                item,
+                status="out",
+                reason=f"duplicate of {original.post.url} ({how})",
+                duplicate_of=original.post.url,
+            )
+        else:
+            kept.append((item, shingle))
+            result[post.id] = item
+    return [result[s.post.id] for s in scored]
+
+
+def choose_listening(
+    house: Sequence[ScoredPost], edition: Edition, all_posts: Sequence[ScoredPost]
+) -> tuple[ScoredPost | None, str]:
+    """Pick "Someone Was Listening": the editor's pick, else most page views, else comments."""
+    if edition.listening:
+        wanted = url_key(edition.listening)
+        for item in all_posts:
+            if url_key(item.post.url) == wanted:
+                return item, "the editor's pick"
+    if not house:
+        return None, "no house post this month"
+
+    def recency(s: ScoredPost) -> float:
+        return (s.post.published or s.post.first_seen).timestamp()
+
+    viewed = [s for s in house if s.post.page_views]
+    if viewed:
+        best = max(viewed, key=lambda s: (s.post.page_views or 0, recency(s)))
+        return best, f"most page views: {best.post.page_views:,}, {best.post.page_views_source}"
+    best = max(house, key=lambda s: (s.post.comments or 0, recency(s)))
+    if best.post.comments:
+        return best, f"most comments: {best.post.comments:,}"
+    return best, "the most recent house post (no views or comments recorded)"
+
+
+def rank_posts(
+    posts: Sequence[StoredPost],
+    newsletter: Newsletter,
+    edition: Edition,
+    history: Sequence[tuple[str, Sequence[str]]],
+    start: datetime,
+    end: datetime,
+    weights: Weights = Weights(),
+) -> Ranking:
+    """Rank a month's posts and choose the picks and the listening post.
+
+    ``history`` is (month, featured URLs) of earlier issues, newest first. Does not
+    read the editor's order or blurbs beyond pins, drops and the listening pick:
+    compose applies order and blurbs.
+    """
+    scored = collapse_duplicates(score_posts(posts, newsletter, start, end, weights), weights)
+    house = [s for s in scored if s.post.house and s.status != "out"]
+    listening, listening_reason = choose_listening(house, edition, scored)
+    featured = {url_key(u): month for month, urls in history for u in urls}
+    recent_blogs = [
+        {b for b in (p.post.feed_url for p in scored if url_key(p.post.url) in map(url_key, urls))}
+        for _, urls in history[: weights.memory]
+    ]
+    pins = {url_key(u) for u in edition.pins}
+    drops = {url_key(u) for u in edition.drops}
+    decided: list[ScoredPost] = []
+    for item in scored:
+        key = url_key(item.post.url)
+        if listening is not None and item.post.id == listening.post.id:
+            item = replace(
+                item, status="listening", reason=f"Someone Was Listening: {listening_reason}"
+            )
+        elif key in drops:
+            item = replace(item, status="out", reason="dropped by the editor")
+        elif key in pins:
+            item = replace(
+                item, status="pinned", reason="pinned by the editor", score=item.score + 100
+            )
+        elif item.status == "out":
+            pass
+        elif key in featured:
+            item = replace(item, status="out", reason=f"already featured in {featured[key]}")
+        elif item.post.house:
+            item = replace(item, status="out", reason="house blog (feeds Someone Was Listening)")
+        elif len(recent_blogs) >= weights.memory and all(
+            item.post.feed_url in b for b in recent_blogs
+        ):
+            damped = round(item.score * weights.damping, 4)
+            item = replace(
+                item,
+                score=damped,
+                reason=f"score {damped:.3f} (damped: blog in each of the last "
+                f"{weights.memory} issues)",
+            )
+        decided.append(item)
+    picks = _select(decided, newsletter)
+    picked_ids = {p.post.id for p in picks}
+    final = []
+    for item in decided:
+        if item.post.id in picked_ids:
+            item = replace(item, status="picked", reason=item.reason)
+        elif item.status in ("candidate", "pinned"):
+            item = replace(item, status="out", reason=_cut_reason(item, picks, newsletter))
+        final.append(
+            replace(
+                item,
+                blurb=item.blurb
+                or choose_blurb(item.post.text, item.post.title, newsletter.blurb_chars),
+            )
+        )
+    final.sort(key=lambda s: (-s.score, s.post.id))
+    ordered_picks = tuple(s for s in final if s.status == "picked")
+    chosen = next((s for s in final if s.status == "listening"), None)
+    return Ranking(
+        month=edition.month,
+        candidates=tuple(final),
+        picks=ordered_picks,
+        listening=chosen,
+        listening_reason=listening_reason if chosen else "",
+    )
+
+
+def _select(decided: Sequence[ScoredPost], newsletter: Newsletter) -> list[ScoredPost]:
+    pool = sorted(
+        (s for s in decided if s.status in ("candidate", "pinned")),
+        key=lambda s: (-s.score, s.post.id),
+    )
+    per_blog: Counter[str] = Counter()
+    picks: list[ScoredPost] = []
+    for item in pool:
+        if len(picks) >= newsletter.picks_max and item.status != "pinned":
+            continue
+        if per_blog[item.post.feed_url] >= newsletter.per_blog_cap and item.status != "pinned":
+            continue
+        per_blog[item.post.feed_url] += 1
+        picks.append(item)
+    return picks
+
+
+def _cut_reason(item: ScoredPost, picks: Sequence[ScoredPost], newsletter: Newsletter) -> str:
+    same_blog = sum(1 for p in picks if p.post.feed_url == item.post.feed_url)
+    if same_blog >= newsletter.per_blog_cap:
+        return f"cap per blog ({newsletter.per_blog_cap}) reached; score {item.score:.3f}"
+    return f"below the cut ({newsletter.picks_max} picks); score {item.score:.3f}"

@@ -1,0 +1,64 @@
+"""Canonical URLs: the one place that decides when two links name the same post."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+# Query parameters that track a click and never change the page (see #5).
+_TRACKING_PREFIXES = ("utm_", "mtm_", "pk_", "hsa_")
+_TRACKING_KEYS = frozenset(
+    {
+        "fbclid",
+        "gclid",
+        "dclid",
+        "msclkid",
+        "mc_cid",
+        "mc_eid",
+        "_hsenc",
+        "_hsmi",
+        "igshid",
+        "yclid",
+        "ref_src",
+        "share",
+        "amp",
+    }
+)
+
+
+def is_web_url(url: str) -> bool:
+    """Tell whether url is an absolute http(s) URL with a host."""
+    parts = urlsplit(url.strip())
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+
+
+def _is_tracking(key: str) -> bool:
+    key = key.lower()
+    return key in _TRACKING_KEYS or key.startswith(_TRACKING_PREFIXES)
+
+
+def canonical_url(url: str) -> str:
+    """Return url with tracking parameters, fragment and default port removed.
+
+    The scheme and host are lower-cased; the path is kept as the site wrote it.
+    """
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    port = parts.port
+    if port is not None and (scheme, port) not in (("http", 80), ("https", 443)):
+        host = f"{host}:{port}"
+    query = [
+        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)
+    ]
+    return urlunsplit((scheme, host, parts.path or "/", urlencode(query), ""))
+
+
+def url_key(url: str) -> str:
+    """Return the key under which two URLs of the same post compare equal.
+
+    Ignores http/https, a leading ``www.``, a trailing slash and tracking parameters.
+    """
+    parts = urlsplit(canonical_url(url))
+    host = parts.netloc.removeprefix("www.")
+    path = parts.path.rstrip("/") or "/"
+    return urlunsplit(("", host, path, parts.query, ""))[2:]
