@@ -1,0 +1,267 @@
+"""Choose each post's full text: the feed's own content when complete, else the page's article.
+
+Pure: no network, no clock, no database. ``extract_many`` spreads the work over a
+process pool (see #4).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from typing import Any
+
+import lxml.html
+import trafilatura
+from lxml.etree import ParserError
+from trafilatura.htmlprocessing import convert_to_html
+from trafilatura.xml import xmltotxt
+
+from mash.errors import ExtractError
+from mash.extract.meta import PageMeta, page_metadata
+from mash.records import Article, Post
+from mash.sanitize import html_limits_problem, html_to_text, sanitize_html
+
+WORDS_PER_MINUTE = 230
+# A feed body shorter than this is taken for a summary and checked against the page.
+COMPLETE_WORDS = 150
+
+_ELLIPSIS_RE = re.compile(r"(?:…|\[\s*…\s*\]|\[\s*\.\.\.\s*\]|\.\.\.|\[&hellip;\])\W{0,3}$")
+_READ_MORE_RE = re.compile(
+    r"^(?:read more|continue reading|read the (?:full|rest)|keep reading|read full)\b", re.I
+)
+_APPEARED_RE = re.compile(r"\n?The post .{1,400}? appeared first on [^\n]{1,200}\s*$", re.S)
+
+
+def needs_full_text(post: Post) -> bool:
+    """Tell whether the feed lacks the complete article of post.
+
+    True for an empty body, a body under ``COMPLETE_WORDS`` words, or one ending in a
+    truncation marker ("…", "[…]", "Read more", "Continue reading"). The WordPress
+    footer "The post X appeared first on Y." is ignored when judging.
+    """
+    text = _feed_text(post)
+    return not text or _truncation_marker(text) is not None or _words(text) < COMPLETE_WORDS
+
+
+def extract_text(html: str, url: str | None) -> str:
+    """Return the article's plain text from a page alone ("" when none is found)."""
+    tree = _load(html)
+    if tree is None:
+        return ""
+    document = _extract_document(tree, url, rich=False)
+    if document is None:
+        return ""
+    return str(xmltotxt(document.body, False))
+
+
+def extract_article(post: Post, page_html: str | None, page_url: str | None) -> Article:
+    """Return the clean article of post, from the feed when complete, else from the page.
+
+    Raises ExtractError only for a page the caller must report (over the size or
+    depth cap); a page with no article falls back to the feed's text.
+    """
+    url = page_url or post.url
+    feed_html = _strip_footer_html(post.content_html or post.summary_html)
+    feed_html = sanitize_html(feed_html, url)
+    feed_text = html_to_text(feed_html)
+    feed_words = _words(feed_text)
+    meta: PageMeta | None = None
+    if needs_full_text(post) and page_html:
+        problem = html_limits_problem(page_html)
+        if problem is not None:
+            raise ExtractError(url, f"page not extracted: {problem}")
+        tree = _load(page_html)
+        if tree is not None:
+            meta = page_metadata(tree, url)
+            page_html_clean = _extract_html(tree, url)
+            page_text = html_to_text(page_html_clean)
+            page_words = _words(page_text)
+            why = _why_incomplete(post, feed_text)
+            if page_words > feed_words:
+                reason = f"{why}; page extracted ({page_words:,} words)"
+                return _article(post, page_html_clean, page_text, "page", reason, meta)
+            reason = (
+                f"{why}; page extraction ({page_words:,} words) not longer than the feed's "
+                f"({feed_words:,} words): feed kept"
+            )
+            return _article(post, feed_html, feed_text, "feed", reason, meta)
+    if needs_full_text(post):
+        reason = f"{_why_incomplete(post, feed_text)}; no page to extract: feed kept"
+    else:
+        reason = f"feed content complete ({feed_words:,} words)"
+    return _article(post, feed_html, feed_text, "feed", reason, meta)
+
+
+def extract_many(
+    jobs: Sequence[tuple[Post, str | None, str | None]], workers: int | None = None
+) -> list[Article | ExtractError]:
+    """Run extract_article over jobs in a process pool; results keep the jobs' order.
+
+    A failing job gives its ExtractError and the batch carries on. CPU-bound and
+    blocking: from async code call it as ``await asyncio.to_thread(extract_many, jobs)``
+    (or ``loop.run_in_executor(None, ...)``) so the fetch loop keeps running. Workers
+    start by forkserver, never by forking the (threaded) caller.
+    """
+    if not jobs:
+        return []
+    count = max(1, min(workers or _cpu_count(), len(jobs)))
+    if count == 1:
+        return [_unpack(_run_job(job)) for job in jobs]
+    context = get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=count, mp_context=context) as pool:
+        futures = [pool.submit(_run_job, job) for job in jobs]
+        return [_result_of(future, job) for future, job in zip(futures, jobs, strict=True)]
+
+
+# --- jobs -------------------------------------------------------------------------
+
+
+def _cpu_count() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+_Outcome = tuple[Article | None, str, str]
+
+
+def _run_job(job: tuple[Post, str | None, str | None]) -> _Outcome:
+    """Run one job; errors travel as (None, url, message), since ExtractError won't pickle."""
+    post, page_html, page_url = job
+    try:
+        return extract_article(post, page_html, page_url), "", ""
+    except ExtractError as e:
+        return None, e.url, e.message
+    except Exception as e:  # a bug in one page must not sink the batch (#4)
+        return None, page_url or post.url, f"extraction failed: {type(e).__name__}: {e}"
+
+
+def _unpack(outcome: _Outcome) -> Article | ExtractError:
+    article, url, message = outcome
+    return article if article is not None else ExtractError(url, message)
+
+
+def _result_of(future: object, job: tuple[Post, str | None, str | None]) -> Article | ExtractError:
+    from concurrent.futures import Future
+
+    assert isinstance(future, Future)
+    try:
+        outcome: _Outcome = future.result()
+    except Exception as e:  # a worker died (e.g. out of memory): report the page
+        return ExtractError(job[2] or job[0].url, f"extraction worker failed: {e}")
+    return _unpack(outcome)
+
+
+# --- page extraction -----------------------------------------------------------------
+
+
+def _load(html: str) -> lxml.html.HtmlElement | None:
+    if not html or not html.strip():
+        return None
+    try:
+        tree = trafilatura.utils.load_html(html)
+    except (ParserError, ValueError):
+        return None
+    return tree if isinstance(tree, lxml.html.HtmlElement) else None
+
+
+def _extract_document(tree: lxml.html.HtmlElement, url: str | None, rich: bool) -> Any:
+    """Return trafilatura's Document for tree (None when it finds no article)."""
+    return trafilatura.bare_extraction(
+        tree,
+        url=url,
+        favor_precision=True,
+        include_comments=False,
+        include_images=rich,
+        include_links=rich,
+        include_formatting=rich,
+        with_metadata=False,
+    )
+
+
+def _extract_html(tree: lxml.html.HtmlElement, url: str) -> str:
+    """Return the sanitised HTML of the page's article ("" when none is found)."""
+    document = _extract_document(tree, url, rich=True)
+    body = getattr(document, "body", None)
+    if body is None:
+        return ""
+    html_tree = convert_to_html(body)
+    raw = lxml.html.tostring(html_tree, encoding="unicode")
+    return sanitize_html(raw, url)
+
+
+# --- feed text ---------------------------------------------------------------------
+
+
+def _feed_text(post: Post) -> str:
+    text = html_to_text(post.content_html or post.summary_html)
+    return _APPEARED_RE.sub("", text).strip()
+
+
+def _strip_footer_html(html: str) -> str:
+    """Drop the WordPress "The post X appeared first on Y." footer paragraph."""
+    if "appeared first on" not in html:
+        return html
+    return re.sub(
+        r"<p>\s*(?:<[^>]+>\s*)*The post .{1,400}? appeared first on .{1,400}?</p>\s*$",
+        "",
+        html,
+        flags=re.S,
+    )
+
+
+def _truncation_marker(text: str) -> str | None:
+    last_line = text.rstrip().rsplit("\n", 1)[-1].strip()
+    match = _ELLIPSIS_RE.search(last_line)
+    if match:
+        return match.group(0).strip()
+    read_more = _READ_MORE_RE.match(last_line)
+    if read_more and len(last_line.split()) <= 20:
+        return read_more.group(0)
+    return None
+
+
+def _why_incomplete(post: Post, feed_text: str) -> str:
+    kind = "feed content" if post.content_html else "feed summary"
+    if not feed_text:
+        return "feed has no content"
+    marker = _truncation_marker(_feed_text(post))
+    if marker is not None:
+        return f"{kind} truncated ('{marker}')"
+    return f"{kind} short ({_words(feed_text):,} words)"
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+def _article(
+    post: Post, html: str, text: str, source: str, reason: str, meta: PageMeta | None
+) -> Article:
+    """Return the Article: the feed's fields first, the page's where the feed is silent."""
+    meta = meta or PageMeta()
+    words = _words(text)
+    image = meta.image or _first_image(html)
+    return Article(
+        html=html,
+        text=text,
+        source=source,
+        reason=reason,
+        title=post.title or meta.title,
+        author=post.author or meta.author,
+        published=post.published or meta.published,
+        updated=post.updated or meta.updated,
+        image=image,
+        canonical=meta.canonical,
+        language=meta.language,
+        word_count=words,
+        reading_minutes=max(1, round(words / WORDS_PER_MINUTE)),
+        comment_count=meta.comment_count if meta.comment_count is not None else post.comments,
+    )
+
+
+def _first_image(html: str) -> str:
+    match = re.search(r'<img[^>]*? src="(https?://[^"]+)"', html)
+    return match.group(1).replace("&amp;", "&") if match else ""

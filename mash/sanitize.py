@@ -1,0 +1,311 @@
+"""Sanitise untrusted HTML (nh3 allow-list) and turn sanitised HTML into plain text.
+
+Every HTML field of mash, whatever its source (feed content, summaries, extracted
+pages), goes through ``sanitize_html`` before it is stored or rendered (see #4).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Literal
+from urllib.parse import urlsplit
+
+import lxml.etree
+import lxml.html
+import nh3
+
+from mash.urls import is_web_url
+
+# html5ever (inside nh3) takes time growing with the square of nesting depth:
+# 100,000 nested <div>s take over a minute, so size and depth are capped first (#4).
+MAX_HTML_CHARS = 2_000_000
+MAX_DEPTH = 200
+
+_BLOCK_TAGS = frozenset(
+    [
+        "p",
+        "div",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "ul",
+        "ol",
+        "li",
+        "dl",
+        "dt",
+        "dd",
+        "blockquote",
+        "pre",
+        "figure",
+        "figcaption",
+        "table",
+        "thead",
+        "tbody",
+        "tfoot",
+        "tr",
+        "caption",
+        "hr",
+        "section",
+        "article",
+        "details",
+        "summary",
+    ]
+)
+_TAGS = _BLOCK_TAGS | frozenset(
+    [
+        "br",
+        "a",
+        "img",
+        "em",
+        "strong",
+        "b",
+        "i",
+        "u",
+        "s",
+        "del",
+        "ins",
+        "sub",
+        "sup",
+        "small",
+        "mark",
+        "abbr",
+        "q",
+        "cite",
+        "code",
+        "kbd",
+        "samp",
+        "var",
+        "span",
+        "th",
+        "td",
+        "time",
+    ]
+)
+# Removed together with their content; everything else not allowed is unwrapped.
+_DROP_WITH_CONTENT = frozenset(
+    [
+        "script",
+        "style",
+        "template",
+        "noscript",
+        "iframe",
+        "frame",
+        "frameset",
+        "object",
+        "embed",
+        "applet",
+        "svg",
+        "math",
+        "form",
+        "select",
+        "textarea",
+        "button",
+        "input",
+        "option",
+        "datalist",
+        "canvas",
+        "audio",
+        "video",
+        "head",
+        "title",
+        "noembed",
+        "noframes",
+        "xmp",
+        "plaintext",
+    ]
+)
+_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "img": {"src", "alt", "width", "height", "title"},
+    "td": {"colspan", "rowspan"},
+    "th": {"colspan", "rowspan", "scope"},
+    "ol": {"start"},
+    "abbr": {"title"},
+    "time": {"datetime"},
+}
+_URL_SCHEMES = {"http", "https", "mailto"}
+_LINK_REL = "noopener nofollow"
+
+# Hosts that serve only tracking pixels, and path marks of feed tracking images.
+_TRACKER_HOSTS = (
+    "feeds.feedburner.com",
+    "feedproxy.google.com",
+    "pixel.wp.com",
+    "stats.wordpress.com",
+    "www.google-analytics.com",
+    "google-analytics.com",
+    "pixel.quantserve.com",
+    "mc.yandex.ru",
+    "www.facebook.com",
+    "px.ads.linkedin.com",
+    "ad.doubleclick.net",
+    "pixel.mathtag.com",
+    "sb.scorecardresearch.com",
+    "b.scorecardresearch.com",
+    "track.hubspot.com",
+    "t.co",
+    "bat.bing.com",
+    "list-manage.com",
+    "open.substack.com",
+    "feeds.wordpress.com",
+    "a.fsdn.com",
+)
+_TRACKER_PATHS = ("/~r/", "/~ff/", "/__utm.gif", "/pixel.gif", "/tracking/", "/open.gif")
+
+# nh3's output is canonical: lower-case names, every value double-quoted, '"' escaped.
+_IMG_RE = re.compile(r'<img((?:\s+[a-z-]+="[^"]*")*)\s*/?>')
+_ATTR_RE = re.compile(r'([a-z-]+)="([^"]*)"')
+_TAG_RE = re.compile(
+    r"<(/?)(?!(?:br|img|hr|input|meta|link|area|base|col|embed|source|track|wbr|param)\b)"
+    r"[a-zA-Z]"
+)
+
+
+def sanitize_html(html: str, base_url: str | None = None) -> str:
+    """Return html reduced to the allow-list, safe to store and render.
+
+    Relative URLs become absolute against base_url (left as they are without one);
+    links get ``rel="noopener nofollow"``; tracking pixels go. Input past
+    ``MAX_HTML_CHARS`` is cut, and nesting past ``MAX_DEPTH`` is flattened to text
+    before nh3 sees it; use ``html_limits_problem`` to report such input.
+    """
+    if not html:
+        return ""
+    html = _bound_html(html[:MAX_HTML_CHARS])
+    cleaner = _cleaner(base_url if base_url and is_web_url(base_url) else None)
+    out = _drop_tracking_images(cleaner.clean(html))
+    # Unwrapping a tag can leave markup that parses differently the second time
+    # (e.g. nested links); one more pass reaches the fixed point.
+    again = _drop_tracking_images(cleaner.clean(out))
+    return again
+
+
+def html_limits_problem(html: str) -> str | None:
+    """Return why html is over the size or depth cap, or None when it is within both."""
+    if len(html) > MAX_HTML_CHARS:
+        return f"HTML is {len(html):,} characters, over the cap of {MAX_HTML_CHARS:,}"
+    depth = estimate_depth(html)
+    if depth > MAX_DEPTH * 5:
+        return f"HTML nests {depth:,} elements deep, over the cap of {MAX_DEPTH * 5:,}"
+    return None
+
+
+def estimate_depth(html: str) -> int:
+    """Return an upper estimate of html's element nesting depth from a cheap tag scan.
+
+    Unclosed optional-end tags (``<p>``, ``<li>``) count as open, so the estimate
+    can exceed the real depth, never fall short of it for well-formed markup.
+    """
+    if html.count("<") <= MAX_DEPTH:
+        return html.count("<")
+    depth = deepest = 0
+    for match in _TAG_RE.finditer(html):
+        if match.group(1):
+            depth = max(depth - 1, 0)
+        else:
+            depth += 1
+            deepest = max(deepest, depth)
+    return deepest
+
+
+def _bound_html(html: str) -> str:
+    """Return html with nesting past MAX_DEPTH flattened to its text."""
+    if estimate_depth(html) <= MAX_DEPTH:
+        return html
+    parser = lxml.html.HTMLParser(huge_tree=True)
+    root = lxml.html.document_fromstring(html, parser=parser)
+    stack = [(root, 0)]
+    while stack:
+        element, depth = stack.pop()
+        if depth >= MAX_DEPTH:
+            text = "".join(str(part) for part in element.itertext())
+            for child in list(element):
+                element.remove(child)
+            element.text = text
+            continue
+        stack.extend((child, depth + 1) for child in element)
+    body = root.find("body")
+    target = body if body is not None else root
+    inner = (lxml.etree.tostring(c, encoding="unicode", method="html") for c in target)
+    return (target.text or "") + "".join(inner)
+
+
+@lru_cache(maxsize=64)
+def _cleaner(base_url: str | None) -> nh3.Cleaner:
+    relative: Literal["pass_through"] | tuple[Literal["rewrite_with_base"], str]
+    relative = "pass_through" if base_url is None else ("rewrite_with_base", base_url)
+    return nh3.Cleaner(
+        tags=set(_TAGS),
+        clean_content_tags=set(_DROP_WITH_CONTENT),
+        attributes={tag: set(names) for tag, names in _ATTRIBUTES.items()},
+        url_schemes=set(_URL_SCHEMES),
+        link_rel=_LINK_REL,
+        url_relative=relative,
+        strip_comments=True,
+    )
+
+
+def _drop_tracking_images(html: str) -> str:
+    if "<img" not in html:
+        return html
+    return _IMG_RE.sub(lambda m: "" if _is_tracking_image(m.group(1)) else m.group(0), html)
+
+
+def _is_tracking_image(attributes: str) -> bool:
+    attrs = dict(_ATTR_RE.findall(attributes))
+    src = attrs.get("src", "").replace("&amp;", "&")
+    if not src:
+        return True
+    for name in ("width", "height"):
+        size = attrs.get(name, "").strip().removesuffix("px")
+        if size.isdigit() and int(size) <= 1:
+            return True
+    parts = urlsplit(src)
+    host = (parts.hostname or "").lower()
+    if any(host == h or host.endswith("." + h) for h in _TRACKER_HOSTS):
+        return True
+    return any(mark in parts.path for mark in _TRACKER_PATHS)
+
+
+def html_to_text(html: str) -> str:
+    """Return the plain text of sanitised html, each block element on its own line.
+
+    Whitespace inside a line is collapsed; blank lines are dropped. Images and
+    other markup without text give nothing.
+    """
+    if not html or not html.strip():
+        return ""
+    try:
+        root = lxml.html.fragment_fromstring(html, create_parent="div")
+    except (lxml.etree.ParserError, ValueError):
+        return ""
+    parts: list[str] = []
+    _collect_text(root, parts)
+    lines = (" ".join(line.split()) for line in "".join(parts).split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+def _collect_text(element: lxml.html.HtmlElement, parts: list[str]) -> None:
+    """Append element's text to parts, with newlines around blocks (iteratively)."""
+    stack: list[tuple[lxml.html.HtmlElement, bool]] = [(element, False)]
+    while stack:
+        node, closing = stack.pop()
+        tag = node.tag if isinstance(node.tag, str) else ""
+        if closing:
+            if tag in _BLOCK_TAGS or tag == "br":
+                parts.append("\n")
+            elif tag in ("td", "th"):
+                parts.append(" ")
+            if node.tail:
+                parts.append(node.tail)
+            continue
+        if tag in _BLOCK_TAGS:
+            parts.append("\n")
+        if node.text and tag:
+            parts.append(node.text)
+        stack.append((node, True))
+        stack.extend((child, False) for child in reversed(node))
