@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install demo test lint typecheck mash bench site serve clean
+.PHONY: help install browser demo test mash bench site serve clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -20,7 +20,12 @@ install: $(STAMP)  ## create .venv and install mash with its dev tools
 demo: $(STAMP)  ## the whole pipeline on the bundled sample blogs, offline
 	$(BIN)/python -m mash.demo
 
-test: $(STAMP)  ## ruff, mypy, pytest: exactly what CI runs
+browser:  ## install Debian's chromium for the browser tests (skipped where not root)
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || echo "chromium not installed: the browser tests will be skipped"; }
+
+test: $(STAMP) browser  ## ruff, mypy, pytest: exactly what CI runs
 	$(BIN)/ruff check mash tests
 	$(BIN)/ruff format --check mash tests
 	$(BIN)/mypy

@@ -156,6 +156,25 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def cmd_analytics_import(args: argparse.Namespace, config: Config) -> int:
+    month = args.month or pipeline.last_complete_month(datetime.now(UTC))
+    path = Path(args.file)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as e:
+        raise ConfigError(f"cannot read the analytics export: {e.strerror}", str(path)) from None
+    report = pipeline.import_views(config, text, str(path), month)
+    for line in report.skipped:
+        _err(f"skipped {line}")
+    for page in report.unmatched[:20]:
+        _err(f"no post matches {page}")
+    _err(
+        f"{report.source} export: {report.matched} pages matched to posts for {month}, "
+        f"{len(report.unmatched)} not matched, {len(report.skipped)} rows skipped"
+    )
+    return 0
+
+
 # --- parser -----------------------------------------------------------------------------
 
 
@@ -193,6 +212,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--month", type=_month, help="the draft's month (default: last complete)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.set_defaults(handler=cmd_serve)
+
+    analytics = sub.add_parser("analytics", help="page views from analytics exports")
+    asub = analytics.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    p = asub.add_parser("import", help="import a Plausible, GA4 or Matomo pages CSV export")
+    p.add_argument("file", help="the CSV export")
+    p.add_argument("--month", type=_month, help="the month the views are for (default: last)")
+    p.set_defaults(handler=cmd_analytics_import)
     return parser
 
 

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from mash.analytics import read_views
 from mash.compose import compose_issue, draft_edition, read_edition
 from mash.errors import BuildError, ExtractError, MashError, ParseError
 from mash.extract import extract_article, extract_many, needs_full_text
@@ -205,20 +206,20 @@ def _decode(page: FetchResult) -> str:
 # --- build ------------------------------------------------------------------------------
 
 
-def rank_month(config: Config, month: str, store: Store) -> Ranking:
+def rank_month(config: Config, month: str, store: Store, now: datetime | None = None) -> Ranking:
     """Rank a month's stored posts with the editor's edition."""
     start, end = month_bounds(month)
     posts = store.posts_between(start, end, config.feeds)
     edition = read_edition(config.editions_dir, month)
     history = store.featured_before(month)
-    return rank_posts(posts, config.newsletter, edition, history, start, end)
+    return rank_posts(posts, config.newsletter, edition, history, start, end, now or _now())
 
 
 def build_month(config: Config, month: str, now: datetime | None = None) -> BuildResult:
     """Build a month's issue and write output/YYYY-MM/; the issue is kept in the store."""
     now = now or _now()
     with Store(config.db_path) as store:
-        ranking = rank_month(config, month, store)
+        ranking = rank_month(config, month, store, now)
         if not ranking.picks and ranking.listening is None:
             raise BuildError(
                 f"no posts to build the issue of {month} from; run `mash fetch` first "
@@ -304,6 +305,27 @@ def draft_issue(config: Config, month: str) -> Issue:
     edition = read_edition(config.editions_dir, month)
     issue, _ = compose_issue(ranking, edition, config.newsletter, volume)
     return issue
+
+
+@dataclass(frozen=True)
+class ViewsReport:
+    """What an analytics import matched."""
+
+    source: str
+    matched: int
+    unmatched: tuple[str, ...]
+    skipped: tuple[str, ...]
+
+
+def import_views(config: Config, text: str, filename: str, month: str) -> ViewsReport:
+    """Read an analytics export and store its page views for month."""
+    parsed = read_views(text, filename)
+    house = [f.url for f in config.feeds if f.house]
+    with Store(config.db_path) as store:
+        matched, missing = store.save_page_views(
+            [(r.page, r.views) for r in parsed.rows], month, parsed.source, house
+        )
+    return ViewsReport(parsed.source, matched, tuple(missing), parsed.skipped)
 
 
 def explain(config: Config, month: str) -> Ranking:

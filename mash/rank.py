@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from mash.blurb import choose_blurb, words
+from mash.dates import date_flags
 from mash.records import Edition, Newsletter, Ranking, ScoredPost, StoredPost
 from mash.urls import url_key
 
@@ -285,6 +286,7 @@ def rank_posts(
     history: Sequence[tuple[str, Sequence[str]]],
     start: datetime,
     end: datetime,
+    now: datetime,
     weights: Weights = Weights(),
 ) -> Ranking:
     """Rank a month's posts and choose the picks and the listening post.
@@ -318,6 +320,10 @@ def rank_posts(
             )
         elif item.status == "out":
             pass
+        elif flags := date_flags(item.post, now):
+            item = replace(
+                item, status="out", reason=f"flagged date: {'; '.join(flags)} (pin it to include)"
+            )
         elif key in featured:
             item = replace(item, status="out", reason=f"already featured in {featured[key]}")
         elif item.post.house:

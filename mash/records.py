@@ -244,6 +244,11 @@ class StoredPost:
     categories: tuple[str, ...] = ()
     house: bool = False
     weight: float = 1.0
+    feed_published: datetime | None = None  # the feed's date now
+    first_published: datetime | None = None  # the feed's date when first seen
+    updated: datetime | None = None
+    page_published: datetime | None = None  # the date shown on the page
+    source_reason: str = ""
 
 
 @dataclass(frozen=True)

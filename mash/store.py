@@ -46,6 +46,7 @@ CREATE TABLE posts (
     title TEXT NOT NULL,
     author TEXT NOT NULL DEFAULT '',
     published TEXT,                  -- feed's published date, ISO 8601 UTC
+    first_published TEXT,            -- the feed's date when first seen (re-dating, see #5)
     updated TEXT,                    -- feed's updated date
     page_published TEXT,             -- the date shown on the article page
     first_seen TEXT NOT NULL,
@@ -86,7 +87,10 @@ CREATE TABLE page_views (
 
 
 def _migrate_1(db: sqlite3.Connection) -> None:
-    db.executescript(SCHEMA)
+    # executescript() would COMMIT the migration's transaction; run statement by statement
+    for statement in SCHEMA.split(";"):
+        if statement.strip():
+            db.execute(statement)
 
 
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migrate_1,)
@@ -347,8 +351,8 @@ class Store:
         db.executemany(
             """INSERT INTO posts (feed_url, guid, url, url_key, title, author, published,
                updated, first_seen, summary_html, content_html, html, text, source,
-               source_reason, comments, categories, word_count)
-               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+               source_reason, comments, categories, word_count, first_published)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
             new_rows,
         )
         return len(new_rows)
@@ -380,6 +384,7 @@ class Store:
             post.comments,
             json.dumps(list(post.categories)),
             words,
+            _iso(post.published),
         )
 
     # --- articles ---------------------------------------------------------------------
@@ -496,6 +501,11 @@ class Store:
             categories=tuple(json.loads(r["categories"])),
             house=bool(spec and spec.house),
             weight=spec.weight if spec else 1.0,
+            feed_published=_dt(r["published"]),
+            first_published=_dt(r["first_published"]),
+            updated=_dt(r["updated"]),
+            page_published=_dt(r["page_published"]),
+            source_reason=r["source_reason"],
         )
 
     def count_posts(self) -> int:
@@ -541,3 +551,44 @@ class Store:
 
     def built_months(self) -> list[str]:
         return [r["month"] for r in self.db.execute("SELECT month FROM issues ORDER BY month")]
+
+    # --- page views -------------------------------------------------------------------
+
+    def save_page_views(
+        self, rows: Sequence[tuple[str, int]], month: str, source: str, house: Sequence[str]
+    ) -> tuple[int, list[str]]:
+        """Match (path or URL, views) rows to stored posts and keep them for month.
+
+        A path matches a post whose URL has that path; when several blogs have it, the
+        house blog's post wins. Returns the number matched and the pages not matched.
+        """
+        by_path: dict[str, list[tuple[bool, str]]] = {}
+        for r in self.db.execute("SELECT url_key, feed_url FROM posts"):
+            key = r["url_key"]
+            path = "/" + key.split("/", 1)[1] if "/" in key else "/"
+            by_path.setdefault(path.rstrip("/") or "/", []).append((r["feed_url"] in house, key))
+        matched, missing, values = 0, [], []
+        for page, views in rows:
+            if page.startswith(("http://", "https://")):
+                keys = [url_key(page)]
+                exists = self.db.execute(
+                    "SELECT 1 FROM posts WHERE url_key = ?", (keys[0],)
+                ).fetchone()
+                keys = keys if exists else []
+            else:
+                path = url_key("http://x" + page.split("?")[0]).split("/", 1)
+                found = sorted(by_path.get(("/" + path[1]).rstrip("/") or "/", []), reverse=True)
+                keys = [found[0][1]] if found else []
+            if not keys:
+                missing.append(page)
+                continue
+            matched += 1
+            values.append((keys[0], month, views, source))
+        with self.transaction() as db:
+            db.executemany(
+                """INSERT INTO page_views(url_key, month, views, source) VALUES (?,?,?,?)
+                   ON CONFLICT(url_key, month) DO UPDATE SET views = excluded.views,
+                   source = excluded.source""",
+                values,
+            )
+        return matched, missing

@@ -35,7 +35,10 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_good_config_has_defaults_and_relative_paths(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, GOOD))
-    assert [f.url for f in config.feeds] == ["https://example.org/feed/", "https://house.example/feed/"]
+    assert [f.url for f in config.feeds] == [
+        "https://example.org/feed/",
+        "https://house.example/feed/",
+    ]
     assert config.feeds[0].weight == 2.0 and config.feeds[0].name == "Example"
     assert config.feeds[1].house and config.feeds[1].weight == 1.0
     assert config.db_path == tmp_path.resolve() / "state" / "mash.db"

@@ -1,0 +1,56 @@
+"""Shared fixtures: the demo blogs served on 127.0.0.1 and a demo workspace fetched once."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mash.cli import main as mash
+from mash.demo import DEMO, serve_folder, write_demo_config
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+@pytest.fixture(scope="session")
+def demo_base() -> Iterator[str]:
+    """The demo blogs served on 127.0.0.1 for the whole session."""
+    with serve_folder(DEMO / "site") as base:
+        yield base
+
+
+@pytest.fixture(scope="session")
+def fetched_demo(tmp_path_factory: pytest.TempPathFactory, demo_base: str) -> Path:
+    """A demo workspace (config, editions, SQLite) after one `mash fetch`."""
+    folder = tmp_path_factory.mktemp("demo-fetched")
+    config = write_demo_config(folder, demo_base)
+    assert mash(["--config", str(config), "fetch", "--quiet"]) == 0
+    return folder
+
+
+@pytest.fixture
+def workspace(fetched_demo: Path, tmp_path: Path) -> Path:
+    """A private copy of the fetched demo workspace; returns its feeds.yaml."""
+    folder = tmp_path / "ws"
+    shutil.copytree(fetched_demo, folder)
+    return folder / "feeds.yaml"
+
+
+@pytest.fixture(scope="session")
+def truth(demo_base: str) -> list[dict[str, Any]]:
+    """The demo corpus's labels, with {{BASE}} replaced by the served address."""
+    text = (DEMO / "truth.json").read_text(encoding="utf-8").replace("{{BASE}}", demo_base)
+    data: list[dict[str, Any]] = json.loads(text)
+    return data
+
+
+@pytest.fixture
+def shared() -> Path:
+    """../shared beside the repo; tests that need it skip where it is absent."""
+    if not SHARED.is_dir():
+        pytest.skip("../shared is absent (a user's clone has no shared benchmarks)")
+    return SHARED
