@@ -1,0 +1,233 @@
+"""Write the whole site into one folder: pages, archive, about, feed, sitemap, robots, CSS.
+
+Every file goes through a temp file and ``os.replace``; nothing is written outside the
+folder and no path twice in one build. Nothing here reads issue.json or the clock.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urljoin
+
+import jinja2
+
+from mash.errors import BuildError
+from mash.records import Issue, Newsletter
+from mash.site.common import (
+    DESCRIPTION_CHARS,
+    describe,
+    first_image,
+    issue_dir,
+    month_label,
+    paragraphs,
+    site_root,
+    split_month,
+)
+from mash.site.feed import atom_feed, sitemap_xml
+from mash.site.pages import Page, issue_page, render_template, stylesheet_text
+
+
+@dataclass(frozen=True)
+class SiteReport:
+    """What build_site wrote; paths are absolute, pages in build order."""
+
+    out_dir: Path
+    pages: tuple[Path, ...]
+    feed: Path
+    sitemap: Path
+    other: tuple[Path, ...] = field(default=())  # robots.txt, style.css
+
+
+# --- writing ----------------------------------------------------------------------------
+
+
+class _Writer:
+    """Write files below one folder: temp file + os.replace, never outside, never twice."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.root = out_dir.resolve()
+        self.written: list[Path] = []
+
+    def target(self, relative: str) -> Path:
+        path = (self.root / relative).resolve()
+        if path == self.root or not path.is_relative_to(self.root):
+            raise BuildError("refusing to write outside the site folder", str(path))
+        if path in self.written:
+            raise BuildError("refusing to write the same file twice in one build", str(path))
+        return path
+
+    def write(self, relative: str, text: str) -> Path:
+        path = self.target(relative)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+                handle.write(text)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        self.written.append(path)
+        return path
+
+
+# --- the site ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One issue as the site shows it."""
+
+    issue: Issue
+    draft: bool
+
+    @property
+    def path(self) -> str:
+        return issue_dir(self.issue.month)
+
+
+def _entries(issues: Sequence[Issue], draft: Issue | None) -> list[_Entry]:
+    """Return the issues newest first; the draft replaces a published issue of its month."""
+    by_month: dict[str, Issue] = {}
+    for issue in issues:
+        split_month(issue.month)
+        if issue.month in by_month:
+            raise BuildError("two issues for one month", issue.month)
+        by_month[issue.month] = issue
+    entries = [_Entry(issue, False) for issue in by_month.values()]
+    if draft is not None:
+        split_month(draft.month)
+        entries = [e for e in entries if e.issue.month != draft.month] + [_Entry(draft, True)]
+    if not entries:
+        raise BuildError("no issues to put on the site: build an issue first")
+    return sorted(entries, key=lambda e: e.issue.month, reverse=True)
+
+
+def _write_issue_pages(
+    entries: Sequence[_Entry], env: jinja2.Environment, writer: _Writer, site: str
+) -> None:
+    for index, entry in enumerate(entries):
+        issue = entry.issue
+        page = Page(
+            title=f"Draft: {issue.title}" if entry.draft else issue.title,
+            description=describe(issue),
+            canonical=urljoin(site, entry.path),
+            root="../../",
+            current="issue",
+            og_type="article",
+            image=first_image(issue),
+            noindex=entry.draft,
+        )
+        newer = entries[index - 1].issue if index > 0 else None
+        older = entries[index + 1].issue if index + 1 < len(entries) else None
+        html = issue_page(issue, env, page, draft=entry.draft, newer=newer, older=older)
+        writer.write(entry.path + "index.html", html)
+
+
+def _write_home(home: _Entry, older: Issue | None, env: jinja2.Environment, w: _Writer) -> None:
+    issue = home.issue
+    page = Page(
+        title=f"Draft: {issue.title}" if home.draft else issue.title,
+        description=describe(issue),
+        canonical=site_root(issue.newsletter),
+        root="./",
+        current="home",
+        image=first_image(issue),
+        noindex=home.draft,
+    )
+    w.write("index.html", issue_page(issue, env, page, draft=home.draft, older=older))
+
+
+def _archive_years(entries: Sequence[_Entry]) -> list[tuple[str, list[_Entry]]]:
+    years: dict[str, list[_Entry]] = {}
+    for entry in entries:
+        years.setdefault(entry.issue.month[:4], []).append(entry)
+    return list(years.items())
+
+
+def _write_archive(
+    entries: Sequence[_Entry], newsletter: Newsletter, env: jinja2.Environment, w: _Writer
+) -> None:
+    count = sum(1 for e in entries if not e.draft)
+    page = Page(
+        title=f"Archive · {newsletter.name}",
+        description=f"Every issue of the {newsletter.name} so far: {count} in all, newest first.",
+        canonical=urljoin(site_root(newsletter), "archive/"),
+        root="../",
+        current="archive",
+    )
+    context = {
+        "newsletter": newsletter,
+        "years": _archive_years(entries),
+        "month_label": month_label,
+        "count": count,
+    }
+    w.write("archive/index.html", render_template(env, "web/archive.html", page, **context))
+
+
+def _about_heading(newsletter: Newsletter) -> str:
+    for section in newsletter.sections:
+        if section.key == "about" and section.heading:
+            return section.heading.replace("{name}", newsletter.name)
+    return f"About the {newsletter.name}"
+
+
+def _write_about(
+    newsletter: Newsletter, latest: _Entry, env: jinja2.Environment, w: _Writer
+) -> None:
+    heading = _about_heading(newsletter)
+    about = paragraphs(newsletter.about)
+    page = Page(
+        title=f"{heading} · {newsletter.name}" if newsletter.name not in heading else heading,
+        description=about[0][:DESCRIPTION_CHARS] if about else newsletter.welcome,
+        canonical=urljoin(site_root(newsletter), "about/"),
+        root="../",
+        current="about",
+    )
+    context = {
+        "newsletter": newsletter,
+        "heading": heading,
+        "about": about,
+        "latest": latest.issue,
+        "latest_href": "../" + latest.path,
+        "month_label": month_label,
+    }
+    w.write("about/index.html", render_template(env, "web/about.html", page, **context))
+
+
+def build_site(
+    issues: Sequence[Issue],
+    out_dir: Path,
+    env: jinja2.Environment,
+    newsletter: Newsletter,
+    *,
+    draft: Issue | None = None,
+) -> SiteReport:
+    """Write the whole static site into out_dir and return what was written.
+
+    The home page is the newest issue (the draft, when given: marked as such, kept out
+    of the feed and the sitemap, and not indexed). Files already in out_dir that this
+    build does not write are left alone.
+    """
+    entries = _entries(issues, draft)
+    writer = _Writer(out_dir)
+    site = site_root(newsletter)
+    home = next((e for e in entries if e.draft), entries[0])
+    older = next((e.issue for e in entries if e.issue.month < home.issue.month), None)
+    _write_issue_pages(entries, env, writer, site)
+    _write_home(home, older, env, writer)
+    _write_archive(entries, newsletter, env, writer)
+    _write_about(newsletter, home, env, writer)
+    pages = tuple(writer.written)
+    published = [e.issue for e in entries if not e.draft]
+    everything = [e.issue for e in entries]
+    feed = writer.write("feed.xml", atom_feed(published, everything, newsletter, env))
+    sitemap = writer.write("sitemap.xml", sitemap_xml(published, newsletter))
+    robots = writer.write("robots.txt", f"User-agent: *\nAllow: /\n\nSitemap: {site}sitemap.xml\n")
+    css = writer.write("style.css", stylesheet_text(env))
+    return SiteReport(writer.root, pages, feed, sitemap, (robots, css))

@@ -1,0 +1,100 @@
+"""Pure helpers of the site: months, URLs, dates, descriptions; no I/O."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from urllib.parse import urljoin, urlsplit
+
+from mash.errors import BuildError
+from mash.records import Issue, Newsletter, Section
+
+_MONTHS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+_MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+DESCRIPTION_CHARS = 200
+
+
+def split_month(month: str) -> tuple[str, str]:
+    match = _MONTH_RE.match(month)
+    if match is None:
+        raise BuildError(f"issue month must be YYYY-MM, not {month!r}")
+    return match.group(1), match.group(2)
+
+
+def month_label(month: str) -> str:
+    """Return "August 2013" for "2013-08", in English whatever the locale."""
+    year, number = split_month(month)
+    return f"{_MONTHS[int(number) - 1]} {year}"
+
+
+def site_root(newsletter: Newsletter) -> str:
+    url = newsletter.site_url.strip() or "https://example.org/"
+    return url if url.endswith("/") else url + "/"
+
+
+def issue_url(newsletter: Newsletter, month: str) -> str:
+    """Return the absolute URL of an issue's page: ``<site_url>YYYY/MM/``."""
+    year, number = split_month(month)
+    return urljoin(site_root(newsletter), f"{year}/{number}/")
+
+
+def issue_dir(month: str) -> str:
+    year, number = split_month(month)
+    return f"{year}/{number}/"
+
+
+def date_label(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    return f"{value.day} {_MONTHS[value.month - 1]} {value.year}"
+
+
+def date_iso(value: datetime | None) -> str:
+    return "" if value is None else value.astimezone(UTC).date().isoformat()
+
+
+def describe(issue: Issue) -> str:
+    """Return the first sentences of the editorial, at most about 200 characters."""
+    text = " ".join(issue.editorial_text.split()) or " ".join(issue.newsletter.welcome.split())
+    out = ""
+    for sentence in re.split(r"(?<=[.!?…])\s+", text):
+        if out and len(out) + 1 + len(sentence) > DESCRIPTION_CHARS:
+            break
+        out = f"{out} {sentence}".strip()
+    if len(out) > DESCRIPTION_CHARS:
+        cut = out[: DESCRIPTION_CHARS - 1].rsplit(" ", 1)[0]
+        out = cut.rstrip(",;:") + "…"
+    return out
+
+
+def first_image(issue: Issue) -> str:
+    """Return the first pick's image when it is an absolute http(s) URL."""
+    if not issue.picks:
+        return ""
+    image = issue.picks[0].image.strip()
+    return image if urlsplit(image).scheme in ("http", "https") else ""
+
+
+def sections_of(issue: Issue) -> dict[str, Section]:
+    sections = issue.sections or issue.newsletter.sections
+    return {section.key: section for section in sections}
+
+
+def issue_date(issue: Issue) -> datetime:
+    """Return when an issue was last touched: its newest post, else the month's first day.
+
+    Derived from the issue alone, so the feed is the same on every rebuild.
+    """
+    year, number = split_month(issue.month)
+    dates = [pick.published for pick in issue.picks if pick.published is not None]
+    if issue.listening is not None and issue.listening.published is not None:
+        dates.append(issue.listening.published)
+    start = datetime(int(year), int(number), 1, tzinfo=UTC)
+    return max([start, *(d.astimezone(UTC) for d in dates)])
+
+
+def paragraphs(text: str) -> list[str]:
+    return [" ".join(block.split()) for block in re.split(r"\n\s*\n", text) if block.strip()]

@@ -1,0 +1,179 @@
+"""Render one page of the site with the Jinja2 templates of ``web/``.
+
+The templates are looked up through the caller's environment (the editor's templates
+first), and so is ``web/style.css``. Autoescape must be on; the editorial is the only
+HTML inserted as is, and it is cleaned with nh3 first.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from html import unescape
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+import nh3
+from markupsafe import Markup
+
+from mash.errors import RenderError
+from mash.records import Issue
+from mash.site.common import (
+    date_iso,
+    date_label,
+    describe,
+    first_image,
+    issue_dir,
+    issue_url,
+    month_label,
+    paragraphs,
+    sections_of,
+    site_root,
+)
+
+_STYLESHEET = "web/style.css"
+_FAVICON = "data:image/svg+xml," + quote(
+    "<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 32 32'>"
+    "<rect width='32' height='32' rx='7' fill='#9a3412'/>"
+    "<text x='16' y='23' font-family='Georgia,serif' font-size='20' font-weight='700' "
+    "text-anchor='middle' fill='#fff'>M</text></svg>",
+    safe="",
+)
+
+
+def _check_autoescape(env: jinja2.Environment, name: str) -> None:
+    escape = env.autoescape(name) if callable(env.autoescape) else env.autoescape
+    if not escape:
+        raise RenderError(name, "the Jinja2 environment must autoescape web templates")
+
+
+_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"'})
+_HEADING_RE = re.compile(r"<(/?)h([1-6])\b", re.IGNORECASE)
+_LEADING_HEADING_RE = re.compile(r"^\s*<h[1-6][^>]*>(.*?)</h[1-6]>\s*", re.IGNORECASE | re.DOTALL)
+
+
+def _editorial(html: str, theme: str) -> Markup:
+    """Return the editorial ready to embed under its h2.
+
+    Cleaned again (issue.json is a file on disk), a leading heading that repeats the
+    theme dropped (the section heading already names it), and headings shifted so the
+    first level is h3, so the page keeps one h1 and its heading order.
+    """
+    clean = nh3.clean(html)
+    lead = _LEADING_HEADING_RE.match(clean)
+    if lead and _plain(lead.group(1)).casefold() == _plain(theme).casefold():
+        clean = clean[lead.end() :]
+    levels = [int(m.group(2)) for m in _HEADING_RE.finditer(clean)]
+    shift = 3 - min(levels, default=3)
+    demoted = _HEADING_RE.sub(lambda m: f"<{m.group(1)}h{min(6, int(m.group(2)) + shift)}", clean)
+    return Markup(demoted)
+
+
+def _plain(html: str) -> str:
+    text = unescape(re.sub(r"<[^>]+>", " ", html)).translate(_QUOTES)
+    return " ".join(text.split())
+
+
+def stylesheet_text(env: jinja2.Environment) -> str:
+    """Return the CSS, looked up like a template so an editor can override it."""
+    if env.loader is None:
+        raise RenderError(_STYLESHEET, "the Jinja2 environment has no template loader")
+    try:
+        source, _, _ = env.loader.get_source(env, _STYLESHEET)
+    except jinja2.TemplateNotFound as e:
+        raise RenderError(_STYLESHEET, "stylesheet not found") from e
+    return source
+
+
+def _inline_css(css: str) -> Markup:
+    if "</" in css:
+        raise RenderError(_STYLESHEET, "the stylesheet must not contain '</'")
+    return Markup(css)
+
+
+@dataclass(frozen=True)
+class Page:
+    """What base.html needs about the page being rendered."""
+
+    title: str
+    description: str
+    canonical: str
+    root: str
+    current: str  # "home" | "issue" | "archive" | "about"
+    og_type: str = "website"
+    image: str = ""
+    noindex: bool = False
+    css: Markup | None = None  # embedded when the page stands alone
+    favicon: str = _FAVICON  # inline, so no page asks for a missing /favicon.ico
+
+
+def render_template(env: jinja2.Environment, name: str, page: Page, **context: Any) -> str:
+    _check_autoescape(env, name)
+    try:
+        template = env.get_template(name)
+        return template.render(page=page, root=page.root, **context)
+    except jinja2.TemplateError as e:
+        where = getattr(e, "name", None) or name
+        line = getattr(e, "lineno", None)
+        raise RenderError(f"{where}:{line}" if line else where, f"cannot render: {e}") from e
+
+
+def _issue_context(issue: Issue, root: str, *, draft: bool = False) -> dict[str, Any]:
+    """Return what web/_issue.html needs (the page and the feed share it)."""
+    return {
+        "issue": issue,
+        "newsletter": issue.newsletter,
+        "sections": sections_of(issue),
+        "editorial": _editorial(issue.editorial_html, issue.theme),
+        "month_label": month_label(issue.month),
+        "about": paragraphs(issue.newsletter.about),
+        "date_label": date_label,
+        "date_iso": date_iso,
+        "draft": draft,
+        "root": root,
+    }
+
+
+def issue_page(
+    issue: Issue,
+    env: jinja2.Environment,
+    page: Page,
+    *,
+    draft: bool = False,
+    newer: Issue | None = None,
+    older: Issue | None = None,
+) -> str:
+    context = _issue_context(issue, page.root, draft=draft)
+    context.pop("root")
+    neighbours = {"newer": newer, "older": older, "issue_dir": issue_dir}
+    return render_template(env, "web/issue.html", page, **context, **neighbours)
+
+
+def render_issue_page(
+    issue: Issue, env: jinja2.Environment, *, root: str = "../", stylesheet: str | None = None
+) -> str:
+    """Return the web page of one issue.
+
+    ``root`` prefixes every link to the rest of the site: a relative path such as
+    ``"../../"``, or the absolute site URL for a page that stands alone. ``stylesheet``
+    is the CSS file's URL; when None the CSS is embedded, so the page needs no other file.
+    """
+    css = None if stylesheet is not None else _inline_css(stylesheet_text(env))
+    page = Page(
+        title=issue.title,
+        description=describe(issue),
+        canonical=issue.web_url or issue_url(issue.newsletter, issue.month),
+        root=root,
+        current="issue",
+        og_type="article",
+        image=first_image(issue),
+        css=css,
+    )
+    return issue_page(issue, env, page)
+
+
+def render_feed_content(issue: Issue, env: jinja2.Environment) -> str:
+    context = _issue_context(issue, site_root(issue.newsletter))
+    _check_autoescape(env, "web/_issue.html")
+    return env.get_template("web/_issue.html").render(**context)
