@@ -1,0 +1,352 @@
+"""Render an issue as email (HTML and plain text) and build the MIME messages.
+
+The HTML is rendered once per issue; each recipient's copy only swaps the
+unsubscribe link (``personalise``), so a 10,000 send renders once. Nothing
+here talks to a server or reads the clock except ``build_message``'s Date.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html as htmllib
+import re
+import textwrap
+from datetime import UTC, datetime
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+from typing import Any
+
+import css_inline
+import jinja2
+
+from mash.errors import RenderError, SendError
+from mash.records import Issue, Listening, Newsletter, Pick, Section, SmtpSettings
+
+GMAIL_CLIP_BYTES = 102 * 1024
+TEXT_WIDTH = 72
+PREVIEW_TO = "reader@example.org"
+_RTL = {"ar", "dv", "fa", "he", "ku", "ps", "sd", "ug", "ur", "yi"}
+# Characters that end or break a header line; stripped from anything put in a header.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s")
+_A_TAG = re.compile(r"<a\b[^>]*>", re.IGNORECASE)
+_HREF = re.compile(r'\bhref="[^"]*"', re.IGNORECASE)
+_UNSUB_LINE = re.compile(r"^(Unsubscribe: ).*$", re.MULTILINE)
+_STYLE_ATTR = re.compile(r'\sstyle="[^"]*"')
+# Long header lines are legal up to 998 octets; folding a long unsubscribe URL at 78
+# would turn it into encoded-words, which List-Unsubscribe must not contain.
+_POLICY = policy.SMTP.clone(max_line_length=998)
+_MONTHS = ("January", "February", "March", "April", "May", "June") + (
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+
+
+def render_email_html(
+    issue: Issue, env: jinja2.Environment, *, unsubscribe_url: str | None = None
+) -> str:
+    """Render templates/email.html with its CSS inlined (media queries kept in one <style>).
+
+    The unsubscribe link defaults to a mailto to the sender; ``personalise`` swaps it per
+    recipient. Links are in anchors carrying ``data-unsubscribe``.
+    """
+    context = _html_context(issue, unsubscribe_url or default_unsubscribe_url(issue.newsletter))
+    raw = _render(env, "email.html", context)
+    try:
+        inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
+        inlined = str(inliner.inline(raw))
+    except ValueError as e:
+        raise RenderError("email.html", "CSS could not be inlined") from e
+    return _charset_first(inlined)
+
+
+def render_email_text(
+    issue: Issue, env: jinja2.Environment, *, unsubscribe_url: str | None = None
+) -> str:
+    """Render templates/email.txt: the plain-text alternative, readable on its own.
+
+    Paragraphs are wrapped at 72 columns here, not in the template; runs of blank
+    lines are collapsed so the result does not depend on the env's whitespace options.
+    """
+    context = _text_context(issue, unsubscribe_url or default_unsubscribe_url(issue.newsletter))
+    raw = _render(env, "email.txt", context)
+    lines = [line.rstrip() for line in raw.strip().splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)) + "\n"
+
+
+def personalise(html: str, unsubscribe_url: str) -> str:
+    """Point every ``data-unsubscribe`` anchor of rendered HTML at this recipient's URL."""
+    href = f'href="{htmllib.escape(unsubscribe_url, quote=True)}"'
+
+    def swap(match: re.Match[str]) -> str:
+        tag = match.group(0)
+        return _HREF.sub(lambda _m: href, tag) if "data-unsubscribe" in tag else tag
+
+    return _A_TAG.sub(swap, html)
+
+
+def personalise_text(text: str, unsubscribe_url: str) -> str:
+    """Replace the URL on the text part's ``Unsubscribe:`` lines with this recipient's."""
+    clean = _CONTROL.sub("", unsubscribe_url)
+    return _UNSUB_LINE.sub(lambda m: m.group(1) + clean, text)
+
+
+def default_unsubscribe_url(newsletter: Newsletter) -> str:
+    """Return the mailto unsubscribe link used before a recipient is known."""
+    return f"mailto:{newsletter.sender}?subject=unsubscribe"
+
+
+def email_size_warning(html: str) -> str | None:
+    """Return None when the email is under Gmail's ~102 KB clipping limit, else what to cut."""
+    size = len(html.encode("utf-8"))
+    if size < GMAIL_CLIP_BYTES:
+        return None
+    styles = sum(len(m.group(0).encode("utf-8")) for m in _STYLE_ATTR.finditer(html))
+    over = size - GMAIL_CLIP_BYTES
+    return (
+        f"email.html is {size / 1024:.1f} KB after inlining CSS; Gmail clips messages over "
+        f"{GMAIL_CLIP_BYTES // 1024} KB, so cut at least {over / 1024:.1f} KB: shorten the "
+        f"editorial or the blurbs, drop a pick or two, or simplify templates/email.html "
+        f"(inlined style attributes take {styles / 1024:.1f} KB)."
+    )
+
+
+def build_message(
+    issue: Issue,
+    html: str,
+    text: str,
+    *,
+    to_addr: str,
+    to_name: str,
+    smtp: SmtpSettings,
+    unsubscribe_url: str,
+    unsubscribe_mailto: str,
+    message_id: str,
+    proof: bool = False,
+    date: datetime | None = None,
+) -> EmailMessage:
+    """Build one recipient's multipart/alternative message (text first, then HTML).
+
+    Control characters are stripped from every header value, so no name, title or
+    blurb can add a header. ``unsubscribe_url`` may be empty (mailto only; then no
+    List-Unsubscribe-Post, which RFC 8058 allows only with an HTTPS URI).
+    """
+    newsletter = issue.newsletter
+    msg = EmailMessage(policy=_POLICY)
+    msg["From"] = _address(newsletter.sender_name, newsletter.sender)
+    msg["To"] = _address(to_name, to_addr)
+    subject = _clean(issue.title)
+    msg["Subject"] = f"[PROOF] {subject}" if proof else subject
+    msg["Date"] = format_datetime(date or datetime.now(UTC))
+    msg["Message-ID"] = _clean(message_id)
+    msg["MIME-Version"] = "1.0"
+    _add_list_headers(msg, smtp, newsletter, unsubscribe_url, unsubscribe_mailto)
+    link = unsubscribe_url or unsubscribe_mailto or default_unsubscribe_url(newsletter)
+    msg.set_content(personalise_text(text, link), subtype="plain", cte="quoted-printable")
+    msg.add_alternative(personalise(html, link), subtype="html", cte="quoted-printable")
+    # A boundary from the Message-ID keeps messages reproducible; "=_" never occurs in
+    # quoted-printable text, so it cannot collide with a part.
+    msg.set_boundary("=_mash_" + hashlib.sha256(message_id.encode()).hexdigest()[:32])
+    return msg
+
+
+def build_preview_eml(issue: Issue, html: str, text: str, smtp: SmtpSettings) -> bytes:
+    """Return output/YYYY-MM/issue.eml: the message as the editor would receive it.
+
+    It is addressed to the editor (or reader@example.org) and carries the list's
+    unsubscribe URLs without a token.
+    """
+    newsletter = issue.newsletter
+    msg = build_message(
+        issue,
+        html,
+        text,
+        to_addr=newsletter.editor_email or PREVIEW_TO,
+        to_name=newsletter.editor if newsletter.editor_email else "Reader",
+        smtp=smtp,
+        unsubscribe_url=smtp.unsubscribe_url,
+        unsubscribe_mailto=smtp.unsubscribe_mailto or default_unsubscribe_url(newsletter),
+        message_id=make_message_id(issue.month, "preview", newsletter.sender),
+        date=_issue_date(issue.month),
+    )
+    return msg.as_bytes()
+
+
+def make_message_id(month: str, email: str, sender: str) -> str:
+    """Return the Message-ID of an issue for one address: the same on every run."""
+    digest = hashlib.sha256(f"{month}\n{email.strip().lower()}".encode()).hexdigest()[:24]
+    domain = sender.rpartition("@")[2] or "mash.invalid"
+    return f"<mash.{month}.{digest}@{_clean(domain)}>"
+
+
+def list_id(smtp: SmtpSettings, newsletter: Newsletter) -> str:
+    """Return the List-Id value (RFC 2919): the configured one or name <slug.domain>."""
+    if smtp.list_id:
+        return _clean(smtp.list_id)
+    slug = re.sub(r"[^a-z0-9]+", "-", newsletter.name.lower()).strip("-") or "mash"
+    domain = newsletter.sender.rpartition("@")[2] or "mash.invalid"
+    return f"{_clean(newsletter.name)} <{slug}.{_clean(domain)}>"
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def _charset_first(html: str) -> str:
+    """Move the charset meta back to the top of <head> (css-inline puts <style> first)."""
+    meta = '<meta charset="utf-8">'
+    if meta not in html or "<head>" not in html:
+        return html
+    return html.replace(meta, "", 1).replace("<head>", "<head>" + meta, 1)
+
+
+def _render(env: jinja2.Environment, name: str, context: dict[str, Any]) -> str:
+    try:
+        return env.get_template(name).render(context)
+    except jinja2.TemplateError as e:
+        raise RenderError(name, "template failed") from e
+
+
+def _base_context(issue: Issue, unsubscribe_url: str) -> dict[str, Any]:
+    lang = issue.newsletter.language or "en"
+    return {
+        "issue": issue,
+        "newsletter": issue.newsletter,
+        "sections": _sections(issue.sections),
+        "lang": lang,
+        "dir": "rtl" if lang.split("-")[0].lower() in _RTL else "ltr",
+        "month_name": month_name(issue.month),
+        "unsubscribe_url": unsubscribe_url,
+        "about_paragraphs": _paragraphs(issue.newsletter.about),
+    }
+
+
+def _html_context(issue: Issue, unsubscribe_url: str) -> dict[str, Any]:
+    context = _base_context(issue, unsubscribe_url)
+    context["preheader"] = preheader(issue.editorial_text)
+    context["preheader_spacer"] = "&#847;&zwnj;&nbsp;" * 60
+    context["picks"] = [_item(p) for p in issue.picks]
+    context["listening"] = _item(issue.listening) if issue.listening else None
+    return context
+
+
+def _text_context(issue: Issue, unsubscribe_url: str) -> dict[str, Any]:
+    context = _base_context(issue, unsubscribe_url)
+    context["welcome"] = _wrap(issue.newsletter.welcome)
+    context["editorial"] = "\n\n".join(_wrap(p) for p in _paragraphs(issue.editorial_text))
+    context["picks"] = [_text_item(p, f"{n}. ") for n, p in enumerate(issue.picks, 1)]
+    context["listening"] = _text_item(issue.listening, "") if issue.listening else None
+    context["about_paragraphs"] = [_wrap(p) for p in context["about_paragraphs"]]
+    context["why_line"] = _wrap(issue.newsletter.why_line)
+    context["sections"] = {
+        key: Section(s.key, s.heading, _wrap(s.tagline)) for key, s in context["sections"].items()
+    }
+    return context
+
+
+def _item(post: Pick | Listening) -> dict[str, Any]:
+    """Return what the templates may show of a pick; never the listening reason."""
+    return {
+        "url": post.url,
+        "title": post.title,
+        "blog": post.blog,
+        "author": post.author,
+        "date": format_date(post.published),
+        "byline": _byline(post),
+        "blurb": post.blurb,
+        "image": getattr(post, "image", ""),
+    }
+
+
+def _text_item(post: Pick | Listening, number: str) -> dict[str, Any]:
+    item = _item(post)
+    indent = " " * 3
+    title = textwrap.fill(post.title, TEXT_WIDTH, initial_indent=number, subsequent_indent=indent)
+    item["title"] = title[len(number) :]
+    item["blurb"] = textwrap.fill(
+        post.blurb, TEXT_WIDTH, initial_indent=indent, subsequent_indent=indent
+    )
+    return item
+
+
+def _byline(post: Pick | Listening) -> str:
+    parts = [post.blog, f"by {post.author}" if post.author else "", format_date(post.published)]
+    return ", ".join(p for p in parts if p)
+
+
+def _sections(sections: tuple[Section, ...]) -> dict[str, Section]:
+    """Return sections by key; a missing key gets an empty Section so templates stay simple."""
+    by_key = {s.key: s for s in sections}
+    keys = ("title", "welcome", "editorial", "picks", "listening", "about", "footer")
+    return {k: by_key.get(k, Section(k, "")) for k in keys} | by_key
+
+
+def _paragraphs(text: str) -> list[str]:
+    return [" ".join(p.split()) for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
+
+
+def _wrap(text: str) -> str:
+    return textwrap.fill(" ".join(text.split()), TEXT_WIDTH) if text else ""
+
+
+def preheader(editorial_text: str, limit: int = 150) -> str:
+    """Return the first sentence of the editorial, cut to ``limit`` characters."""
+    text = " ".join(editorial_text.split())
+    match = _SENTENCE_END.search(text)
+    first = text[: match.start()] if match else text
+    first = first.strip()
+    if len(first) > limit:
+        first = first[: limit - 1].rsplit(" ", 1)[0] + "…"
+    return first
+
+
+def month_name(month: str) -> str:
+    """Return "August 2013" for "2013-08"."""
+    year, _, number = month.partition("-")
+    return f"{_MONTHS[int(number) - 1]} {year}"
+
+
+def format_date(when: datetime | None) -> str:
+    """Return "5 August 2013", or "" when the date is unknown."""
+    return f"{when.day} {_MONTHS[when.month - 1]} {when.year}" if when else ""
+
+
+def _issue_date(month: str) -> datetime:
+    year, _, number = month.partition("-")
+    return datetime(int(year), int(number), 1, 9, 0, tzinfo=UTC)
+
+
+def _clean(value: str) -> str:
+    """Remove characters that could end a header line (CR, LF and other controls)."""
+    return " ".join(_CONTROL.sub(" ", value).split())
+
+
+def _address(name: str, addr: str) -> Address:
+    clean = _clean(addr)
+    try:
+        address = Address(display_name=_clean(name), addr_spec=clean)
+    except (ValueError, IndexError) as e:
+        raise SendError(clean, "not an email address") from e
+    if not address.username or not address.domain:
+        raise SendError(clean, "not an email address")
+    return address
+
+
+def _add_list_headers(
+    msg: EmailMessage,
+    smtp: SmtpSettings,
+    newsletter: Newsletter,
+    unsubscribe_url: str,
+    unsubscribe_mailto: str,
+) -> None:
+    uris = [u for u in (_clean(unsubscribe_url), _clean(unsubscribe_mailto)) if u]
+    if uris:
+        msg["List-Unsubscribe"] = ", ".join(f"<{u}>" for u in uris)
+    if unsubscribe_url.startswith("https://"):
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    msg["List-Id"] = list_id(smtp, newsletter)

@@ -1,0 +1,505 @@
+"""Email rendering and message building (mash.mail), and the email in headless Chromium."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from html import unescape as html_unescape
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pytest
+
+from mash import mail
+from mash.errors import SendError
+from mash.records import Issue, Link, Listening, Newsletter, Pick, Section, SmtpSettings
+
+REPO = Path(__file__).resolve().parents[1]
+DOCS = REPO / "docs"
+
+SECTIONS = (
+    Section("title", "Monthly Mash and the Customer's Invisible Rules", "Volume 22: August 2013"),
+    Section("welcome", "Welcome"),
+    Section("editorial", "Thoughts on the Customer: the Customer's Invisible Rules"),
+    Section(
+        "picks",
+        "The Month in Customer Service Blogging",
+        "A collection of the best posts about customer service and the customer "
+        "experience we read this past month.",
+    ),
+    Section(
+        "listening",
+        "Someone Was Listening",
+        "Sometimes the most popular post from the previous month; sometimes just the "
+        "one I liked best.",
+    ),
+    Section("about", "About the Monthly Mash"),
+    Section("footer", "Why you are getting this"),
+)
+
+EDITORIAL_TEXT = (
+    "Every customer carries a set of rules they never tell you about. They expect you "
+    "to know them anyway.\n\nThis month the bloggers asked how to find those rules "
+    "before they are broken."
+)
+EDITORIAL_HTML = (
+    "<p>Every customer carries a set of rules they never tell you about. They expect "
+    "you to know them anyway.</p>\n<p>This month the bloggers asked how to find those "
+    '<a href="https://example.org/rules">rules</a> before they are broken.</p>'
+)
+
+
+def make_issue(n_picks: int = 3, **changes: Any) -> Issue:
+    """Build a realistic issue by hand (no compose needed)."""
+    newsletter = Newsletter(
+        editor="Jo Editor",
+        editor_email="jo@example.org",
+        about="Jo writes about service.\n\nShe has run support teams for 20 years.",
+        links=(Link("Blog", "https://jo.example.org/"), Link("Twitter", "https://t.example/jo")),
+        postal_address="1 High Street, Springfield",
+    )
+    picks = tuple(
+        Pick(
+            url=f"https://blog{i}.example.com/2013/08/post-{i}?utm=x&ref=y",
+            title=f"Post number {i + 1}: what <customers> & agents learn",
+            blog=f"Service Blog {i + 1}",
+            author=f"Author {i + 1}",
+            published=datetime(2013, 8, i % 28 + 1, tzinfo=UTC),
+            blurb="A short blurb about the post, in one or two sentences. " * 3,
+            score=10.0 - i,
+        )
+        for i in range(n_picks)
+    )
+    listening = Listening(
+        url="https://jo.example.org/2013/07/popular",
+        title="The most popular post",
+        blog="Jo's Blog",
+        author="Jo Editor",
+        published=datetime(2013, 7, 20, tzinfo=UTC),
+        blurb="Readers liked this one best.",
+        reason="EDITOR-ONLY-REASON: 42 comments",
+    )
+    issue = Issue(
+        newsletter=newsletter,
+        month="2013-08",
+        volume=22,
+        title=SECTIONS[0].heading,
+        theme="the Customer's Invisible Rules",
+        editorial_html=EDITORIAL_HTML,
+        editorial_text=EDITORIAL_TEXT,
+        picks=picks,
+        listening=listening,
+        sections=SECTIONS,
+        web_url="https://example.org/mash/2013-08/",
+    )
+    return replace(issue, **changes)
+
+
+@pytest.fixture
+def env() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(REPO / "templates"), autoescape=True)
+
+
+SMTP = SmtpSettings(
+    unsubscribe_url="https://example.org/unsubscribe",
+    unsubscribe_mailto="mailto:unsubscribe@example.org",
+)
+
+
+def parse(msg: EmailMessage) -> EmailMessage:
+    """Round-trip a message through bytes as a server would receive it."""
+    parsed = BytesParser(policy=policy.default).parsebytes(msg.as_bytes())
+    assert isinstance(parsed, EmailMessage)
+    return parsed
+
+
+# --- HTML ------------------------------------------------------------------------------
+
+
+def test_html_has_every_part_in_order(env: jinja2.Environment) -> None:
+    html = mail.render_email_html(make_issue(), env)
+    order = [
+        "<title>Monthly Mash and the Customer's Invisible Rules",
+        "Monthly Mash and the Customer's Invisible Rules</h1>",
+        "Volume 22: August 2013",
+        "Welcome to the Monthly Mash",
+        "Thoughts on the Customer",
+        "The Month in Customer Service Blogging",
+        "A collection of the best posts",
+        "Post number 1",
+        "Someone Was Listening",
+        "The most popular post",
+        "About the Monthly Mash",
+        "Jo writes about service.",
+        "1 High Street, Springfield",
+        "https://example.org/mash/2013-08/",
+        "Unsubscribe",
+    ]
+    positions = [html.find(s) for s in order]
+    assert -1 not in positions, [s for s, p in zip(order, positions, strict=True) if p == -1]
+    assert positions == sorted(positions)
+
+
+def test_html_escapes_titles_but_keeps_editorial_html(env: jinja2.Environment) -> None:
+    html = mail.render_email_html(make_issue(), env)
+    assert "what &lt;customers&gt; &amp; agents learn" in html
+    assert '<a href="https://example.org/rules"' in html
+    assert "utm=x&amp;ref=y" in html
+
+
+def test_listening_reason_is_never_shown(env: jinja2.Environment) -> None:
+    issue = make_issue()
+    assert "EDITOR-ONLY-REASON" not in mail.render_email_html(issue, env)
+    assert "EDITOR-ONLY-REASON" not in mail.render_email_text(issue, env)
+
+
+def test_headings_come_from_sections(env: jinja2.Environment) -> None:
+    sections = tuple(replace(s, heading=f"H-{s.key}", tagline=f"T-{s.key}") for s in SECTIONS)
+    issue = make_issue(sections=sections, title="H-title")
+    html = mail.render_email_html(issue, env)
+    text = mail.render_email_text(issue, env)
+    for key in ("editorial", "picks", "listening", "about"):
+        assert f"H-{key}" in html and f"T-{key}" in html
+        assert f"H-{key}".upper() in text
+    assert "The Month in Customer Service Blogging" not in html + text
+
+
+def test_css_is_inlined_and_only_media_queries_stay(env: jinja2.Environment) -> None:
+    html = mail.render_email_html(make_issue(), env)
+    styles = re.findall(r"<style[^>]*>(.*?)</style>", html, re.S)
+    outside_mso = [s for s in styles if "@media" in s]
+    assert len(outside_mso) == 1
+    stripped = re.sub(r"@media[^{]*\{(?:[^{}]*\{[^{}]*\})*\s*\}", "", outside_mso[0])
+    assert stripped.strip() == ""
+    assert "prefers-color-scheme: dark" in outside_mso[0]
+    assert re.search(r'<table[^>]*class="container"[^>]*style="[^"]*width: 600px', html)
+
+
+def test_html_head_has_lang_dir_color_scheme_and_charset(env: jinja2.Environment) -> None:
+    html = mail.render_email_html(make_issue(), env)
+    assert html.startswith('<!DOCTYPE html><html lang="en" dir="ltr"')
+    assert html.index('<meta charset="utf-8">') < 100
+    assert '<meta name="color-scheme" content="light dark">' in html
+    rtl = make_issue(newsletter=replace(make_issue().newsletter, language="he"))
+    assert 'dir="rtl"' in mail.render_email_html(rtl, env)
+
+
+def test_preheader_is_first_sentence_and_hidden(env: jinja2.Environment) -> None:
+    html = mail.render_email_html(make_issue(), env)
+    match = re.search(r'<div class="preheader" style="([^"]*)">([^<]*)</div>', html)
+    assert match is not None
+    assert "display: none" in match.group(1)
+    first = "Every customer carries a set of rules they never tell you about."
+    shown = html_unescape(match.group(2))
+    assert shown.startswith(first)
+    assert set(shown[len(first) :]) <= {"\u034f", "\u200c", "\xa0"}
+
+
+class _ImageTags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[dict[str, str | None]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "img":
+            self.found.append(dict(attrs))
+
+
+def test_images_have_width_height_and_alt(env: jinja2.Environment) -> None:
+    issue = make_issue()
+    picks = (replace(issue.picks[0], image="https://img.example/a.jpg"), *issue.picks[1:])
+    html = mail.render_email_html(replace(issue, picks=picks), env)
+    images = _ImageTags()
+    images.feed(html)
+    assert len(images.found) == 1
+    for attrs in images.found:
+        assert (attrs.get("width") or "").isdigit() and (attrs.get("height") or "").isdigit()
+        assert attrs.get("alt") == "Post number 1: what <customers> & agents learn"
+
+
+def test_fonts_are_web_safe(env: jinja2.Environment) -> None:
+    html = mail.render_email_html(make_issue(), env)
+    families = set(re.findall(r"font-family:\s*([^;\"]+)", html))
+    assert families
+    for family in families:
+        last = family.replace("!important", "").split(",")[-1].strip()
+        assert last in {"serif", "sans-serif", "monospace"}, family
+
+
+def test_personalise_swaps_only_unsubscribe_links(env: jinja2.Environment) -> None:
+    html = mail.render_email_html(make_issue(), env)
+    url = "https://example.org/unsubscribe?t=abc&x=1"
+    out = mail.personalise(html, url)
+    assert 'href="https://example.org/unsubscribe?t=abc&amp;x=1"' in out
+    assert "mailto:mash@example.org?subject=unsubscribe" not in out
+    assert out.count("https://example.org/mash/2013-08/") == html.count(
+        "https://example.org/mash/2013-08/"
+    )
+    assert mail.personalise(out, "https://other/").count('href="https://other/"') == 1
+
+
+def test_size_warning() -> None:
+    assert mail.email_size_warning("x" * 1000) is None
+    big = '<td style="color: red">' + "x" * (110 * 1024) + "</td>"
+    warning = mail.email_size_warning(big)
+    assert warning is not None
+    assert "110.0 KB" in warning and "102 KB" in warning and "editorial" in warning
+
+
+def test_twelve_pick_issue_is_under_gmail_clip(env: jinja2.Environment) -> None:
+    html = mail.render_email_html(make_issue(12), env)
+    assert mail.email_size_warning(html) is None
+
+
+# --- text ------------------------------------------------------------------------------
+
+
+def test_text_is_readable_alone(env: jinja2.Environment) -> None:
+    text = mail.render_email_text(make_issue(), env)
+    assert text.startswith("MONTHLY MASH AND THE CUSTOMER'S INVISIBLE RULES\n")
+    assert "THOUGHTS ON THE CUSTOMER" in text
+    assert "1. Post number 1: what <customers> & agents learn" in text
+    assert "https://blog0.example.com/2013/08/post-0?utm=x&ref=y" in text
+    assert "3. Post number 3" in text
+    assert "Unsubscribe: mailto:mash@example.org?subject=unsubscribe" in text
+    assert "&amp;" not in text and "&#39;" not in text
+    assert max(len(line) for line in text.splitlines()) <= 72
+    assert "\n\n\n" not in text
+
+
+def test_personalise_text() -> None:
+    text = "Hello\nUnsubscribe: mailto:x\n"
+    assert mail.personalise_text(text, "https://u/?t=1\r\nBcc: y") == (
+        "Hello\nUnsubscribe: https://u/?t=1Bcc: y\n"
+    )
+
+
+# --- messages --------------------------------------------------------------------------
+
+
+def build(issue: Issue, env: jinja2.Environment, **changes: Any) -> EmailMessage:
+    args: dict[str, Any] = {
+        "to_addr": "ann@example.com",
+        "to_name": "Ann Reader",
+        "smtp": SMTP,
+        "unsubscribe_url": "https://example.org/unsubscribe?t=TOKEN",
+        "unsubscribe_mailto": "mailto:unsubscribe@example.org?subject=unsubscribe",
+        "message_id": mail.make_message_id(issue.month, "ann@example.com", "mash@example.org"),
+    } | changes
+    html = mail.render_email_html(issue, env)
+    text = mail.render_email_text(issue, env)
+    return parse(mail.build_message(issue, html, text, **args))
+
+
+def test_message_headers_and_parts(env: jinja2.Environment) -> None:
+    msg = build(make_issue(), env)
+    assert msg["From"] == "Monthly Mash <mash@example.org>"
+    assert msg["To"] == "Ann Reader <ann@example.com>"
+    assert msg["Subject"] == "Monthly Mash and the Customer's Invisible Rules"
+    assert msg["Date"] and msg["MIME-Version"] == "1.0"
+    assert re.fullmatch(r"<mash\.2013-08\.[0-9a-f]{24}@example\.org>", msg["Message-ID"])
+    assert msg["List-Unsubscribe"] == (
+        "<https://example.org/unsubscribe?t=TOKEN>, "
+        "<mailto:unsubscribe@example.org?subject=unsubscribe>"
+    )
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert msg["List-Id"] == "Monthly Mash <monthly-mash.example.org>"
+    assert msg.get_content_type() == "multipart/alternative"
+    parts = list(msg.iter_parts())
+    assert [p.get_content_type() for p in parts] == ["text/plain", "text/html"]
+    assert all(p.get_content_charset() == "utf-8" for p in parts)
+    assert "https://example.org/unsubscribe?t=TOKEN" in parts[0].get_content()
+    assert 'href="https://example.org/unsubscribe?t=TOKEN"' in parts[1].get_content()
+
+
+def test_proof_subject_and_mailto_only(env: jinja2.Environment) -> None:
+    msg = build(make_issue(), env, proof=True, unsubscribe_url="")
+    assert msg["Subject"].startswith("[PROOF] Monthly Mash")
+    assert msg["List-Unsubscribe"] == "<mailto:unsubscribe@example.org?subject=unsubscribe>"
+    assert msg["List-Unsubscribe-Post"] is None
+
+
+def test_message_ids_are_deterministic_and_distinct() -> None:
+    a = mail.make_message_id("2013-08", "Ann@Example.com", "mash@example.org")
+    assert a == mail.make_message_id("2013-08", "ann@example.com ", "mash@example.org")
+    assert a != mail.make_message_id("2013-09", "ann@example.com", "mash@example.org")
+    assert a != mail.make_message_id("2013-08", "bob@example.com", "mash@example.org")
+
+
+@pytest.mark.parametrize("evil", ["\r\nBcc: victim@evil.example", "\nX-Injected: 1", "\u2028X: 1"])
+def test_header_injection_is_neutralised(env: jinja2.Environment, evil: str) -> None:
+    issue = make_issue()
+    newsletter = replace(issue.newsletter, sender_name="Mash" + evil)
+    picks = (replace(issue.picks[0], title="T" + evil, blurb="B" + evil), *issue.picks[1:])
+    issue = replace(issue, title="Title" + evil, newsletter=newsletter, picks=picks)
+    msg = build(issue, env, to_name="Ann" + evil, message_id="<id@x>" + evil)
+    assert msg["Bcc"] is None and msg["X-Injected"] is None and msg["X"] is None
+    keys = [k.lower() for k in msg]
+    assert len(keys) == len(set(keys))
+    assert "Title" in msg["Subject"] and "\n" not in msg["Subject"]
+    assert msg["To"].addresses[0].addr_spec == "ann@example.com"
+
+
+def test_bad_address_names_it(env: jinja2.Environment) -> None:
+    with pytest.raises(SendError, match="not-an-address"):
+        build(make_issue(), env, to_addr="not-an-address")
+
+
+def test_preview_eml_opens_as_a_message(env: jinja2.Environment) -> None:
+    issue = make_issue()
+    html = mail.render_email_html(issue, env)
+    text = mail.render_email_text(issue, env)
+    raw = mail.build_preview_eml(issue, html, text, SMTP)
+    assert raw == mail.build_preview_eml(issue, html, text, SMTP)
+    msg = BytesParser(policy=policy.default).parsebytes(raw)
+    assert isinstance(msg, EmailMessage)
+    assert msg["To"] == "Jo Editor <jo@example.org>"
+    assert msg["List-Unsubscribe"].startswith("<https://example.org/unsubscribe>")
+    assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
+
+
+# --- headless Chromium -------------------------------------------------------------------
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+class _Browser:
+    """A headless Chromium driven over the DevTools protocol (no browser download)."""
+
+    def __init__(self, binary: str, profile: Path) -> None:
+        self.proc = subprocess.Popen(
+            [
+                binary,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--hide-scrollbars",
+                f"--user-data-dir={profile}",
+                "--remote-debugging-port=0",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.stack = contextlib.ExitStack()
+        self.ws = self._connect(profile / "DevToolsActivePort")
+        self.next_id = 0
+
+    def _connect(self, port_file: Path) -> Any:
+        from websockets.sync.client import connect
+
+        for _ in range(300):
+            if port_file.exists() and port_file.read_text().count("\n") >= 1:
+                break
+            time.sleep(0.1)
+        port = int(port_file.read_text().split()[0])
+        targets: list[dict[str, str]] = []
+        for _ in range(100):
+            import urllib.request
+
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list") as response:
+                targets = [t for t in json.load(response) if t["type"] == "page"]
+            if targets:
+                break
+            time.sleep(0.1)
+        return self.stack.enter_context(connect(targets[0]["webSocketDebuggerUrl"], max_size=None))
+
+    def call(self, method: str, **params: Any) -> dict[str, Any]:
+        self.next_id += 1
+        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
+        while True:
+            reply = json.loads(self.ws.recv())
+            if reply.get("id") == self.next_id:
+                assert "error" not in reply, reply
+                result: dict[str, Any] = reply["result"]
+                return result
+
+    def wait_event(self, name: str) -> None:
+        while json.loads(self.ws.recv()).get("method") != name:
+            pass
+
+    def close(self) -> None:
+        self.stack.close()
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[_Browser]:
+    binary = _chromium()
+    if binary is None:
+        pytest.skip("no chromium binary on PATH (Debian package: chromium)")
+    with tempfile.TemporaryDirectory() as profile:
+        b = _Browser(binary, Path(profile))
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.mark.parametrize("width", [600, 375])
+def test_email_does_not_overflow_in_chromium(
+    browser: _Browser, env: jinja2.Environment, tmp_path: Path, width: int
+) -> None:
+    issue = make_issue(12)
+    long_url = "https://example.org/" + "averyveryverylongpathsegment" * 6
+    editorial = EDITORIAL_HTML + f'<p>See <a href="{long_url}">{long_url}</a>.</p>'
+    html = mail.render_email_html(replace(issue, editorial_html=editorial), env)
+    page = tmp_path / "email.html"
+    page.write_text(html, encoding="utf-8")
+    browser.call("Page.enable")
+    browser.call(
+        "Emulation.setDeviceMetricsOverride",
+        width=width,
+        height=900,
+        deviceScaleFactor=1,
+        mobile=width < 600,
+    )
+    browser.call("Page.navigate", url=page.as_uri())
+    browser.wait_event("Page.loadEventFired")
+    found = browser.call(
+        "Runtime.evaluate",
+        expression="[document.documentElement.scrollWidth, window.innerWidth,"
+        " document.documentElement.scrollHeight]",
+        returnByValue=True,
+    )
+    scroll_width, inner_width, height = found["result"]["value"]
+    assert inner_width == width
+    assert scroll_width <= inner_width
+    shot = browser.call(
+        "Page.captureScreenshot",
+        format="png",
+        captureBeyondViewport=True,
+        clip={"x": 0, "y": 0, "width": width, "height": height, "scale": 1},
+    )
+    DOCS.mkdir(exist_ok=True)
+    target = DOCS / f"email-{width}.png"
+    tmp = target.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_bytes(base64.b64decode(shot["data"]))
+    tmp.replace(target)
