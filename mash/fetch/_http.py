@@ -1,0 +1,302 @@
+"""One URL fetched with redirects, retries, a total deadline and a size cap.
+
+Everything here returns a FetchResult; nothing raises for a failure of the URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from urllib.parse import urljoin, urlsplit
+
+import aiohttp
+import httpx
+from httpx_aiohttp import AiohttpTransport
+
+from mash.fetch._body import ACCEPT_ENCODING, BadEncoding, BodyTooLarge, drain, read_body
+from mash.records import FetchResult, FetchSettings
+
+MAX_REDIRECTS = 10
+RETRY_AFTER_CAP = 30.0  # seconds; a longer Retry-After fails the fetch instead (see #3)
+BACKOFF_BASE = 0.25  # seconds, doubled each retry, with jitter
+BACKOFF_CAP = 8.0
+TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+DEFAULT_TRANSPORT = "aiohttp"  # measured in bench/FETCH.md against httpx's own pool (#8)
+
+FEED_ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, "
+    "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.8"
+)
+PAGE_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+# Sent once after a 403, because bot protection often blocks non-browser clients (#3).
+BROWSER_HEADERS = {
+    "User-Agent": (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+        "(KHTML, like Gecko) Chrome/126.0 Safari/537.36"
+    ),
+    "Accept": PAGE_ACCEPT,
+    "Accept-Language": "en-US,en;q=0.9",
+    "Sec-Fetch-Dest": "document",
+    "Sec-Fetch-Mode": "navigate",
+    "Sec-Fetch-Site": "none",
+    "Upgrade-Insecure-Requests": "1",
+}
+
+# A check run before each hop: returns (error_kind, error) to refuse the URL, or None.
+Guard = Callable[[str], Awaitable[tuple[str, str] | None]]
+
+
+def make_client(settings: FetchSettings, transport: str = DEFAULT_TRANSPORT) -> httpx.AsyncClient:
+    """Build the shared client: pooled keep-alive connections, no cookies, no auto-redirects."""
+    timeout = httpx.Timeout(
+        connect=settings.connect_timeout,
+        read=settings.read_timeout,
+        write=settings.read_timeout,
+        pool=None,  # our semaphores bound the requests in flight, never the pool
+    )
+    size = max(settings.concurrency, 1)
+    limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
+    engine: httpx.AsyncBaseTransport
+    if transport == "aiohttp":
+        engine = AiohttpTransport(limits=limits, client=lambda: _aiohttp_session(size))
+    elif transport == "httpx":
+        engine = httpx.AsyncHTTPTransport(limits=limits, retries=0)
+    else:
+        raise ValueError(f"unknown transport {transport!r}")
+    return httpx.AsyncClient(
+        transport=engine,
+        timeout=timeout,
+        headers={"User-Agent": settings.user_agent, "Accept-Encoding": ACCEPT_ENCODING},
+        follow_redirects=False,
+        trust_env=False,
+    )
+
+
+def _aiohttp_session(size: int) -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(limit=size, ttl_dns_cache=300)
+    return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+
+
+def host_key(url: str) -> str:
+    """Return the ``host:port`` a URL's connections go to, lower-cased."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{(parts.hostname or '').lower()}:{port}"
+
+
+class Limits:
+    """A global bound and a per-host bound on requests in flight."""
+
+    def __init__(self, settings: FetchSettings) -> None:
+        self._all = asyncio.Semaphore(max(settings.concurrency, 1))
+        self._per_host_size = max(settings.per_host, 1)
+        self._hosts: dict[str, asyncio.Semaphore] = {}
+
+    @asynccontextmanager
+    async def slot(self, url: str) -> AsyncIterator[None]:
+        """Hold one global and one per-host slot for ``url``'s host."""
+        host = self._hosts.setdefault(host_key(url), asyncio.Semaphore(self._per_host_size))
+        async with host, self._all:
+            yield
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """One attempt: its result, whether to retry, and how long the server asked us to wait."""
+
+    result: FetchResult
+    transient: bool = False
+    retry_after: float | None = None
+    blocked: bool = False
+
+
+async def fetch_url(
+    client: httpx.AsyncClient,
+    url: str,
+    settings: FetchSettings,
+    limits: Limits,
+    headers: Mapping[str, str],
+    guard: Guard | None = None,
+) -> FetchResult:
+    """Fetch ``url`` following redirects, retrying transient failures with backoff.
+
+    Timeouts are not retried (a slow server stays slow); a 403 is retried once
+    with browser-like headers and then reported as likely bot protection.
+    """
+    start = time.monotonic()
+    sent = dict(headers)
+    attempt = 0
+    browser_tried = False
+    while True:
+        async with limits.slot(url):
+            outcome = await _attempt(client, url, settings, sent, guard)
+        if outcome.blocked and not browser_tried:
+            browser_tried = True
+            sent.update(BROWSER_HEADERS)
+            continue
+        if outcome.blocked:
+            outcome = _blocked(outcome)
+        delay = _retry_delay(outcome, attempt, settings)
+        if delay is None:
+            return replace(outcome.result, elapsed=time.monotonic() - start)
+        await asyncio.sleep(delay)
+        attempt += 1
+
+
+def _blocked(outcome: _Outcome) -> _Outcome:
+    message = (
+        "HTTP 403 Forbidden, also with browser-like headers: the site likely uses bot "
+        "protection (Cloudflare or similar) that blocks feed readers"
+    )
+    return _Outcome(replace(outcome.result, error=message, error_kind="http-403-blocked"))
+
+
+def _retry_delay(outcome: _Outcome, attempt: int, settings: FetchSettings) -> float | None:
+    """Return how long to wait before retrying, or None to stop here."""
+    if not outcome.transient or attempt >= settings.retries:
+        return None
+    if outcome.retry_after is not None:
+        return outcome.retry_after if outcome.retry_after <= RETRY_AFTER_CAP else None
+    backoff = min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt)
+    return float(backoff * random.uniform(0.5, 1.5))
+
+
+async def _attempt(
+    client: httpx.AsyncClient,
+    url: str,
+    settings: FetchSettings,
+    headers: Mapping[str, str],
+    guard: Guard | None,
+) -> _Outcome:
+    """Make one request (with its redirects) within the total deadline."""
+    try:
+        async with asyncio.timeout(settings.deadline):
+            return await _follow(client, url, settings, headers, guard)
+    except TimeoutError:
+        message = f"no complete response within the {settings.deadline:g} s deadline"
+        return _failed(url, "timeout", message)
+    except httpx.HTTPError as e:
+        kind, transient = classify(e)
+        return _failed(url, kind, _describe(e), transient=transient)
+    except BodyTooLarge as e:
+        return _failed(url, "too-large", f"too large: {e}")
+    except BadEncoding as e:
+        return _failed(url, "encoding", str(e))
+
+
+def _failed(url: str, kind: str, message: str, *, transient: bool = False) -> _Outcome:
+    return _Outcome(FetchResult(url=url, error=message, error_kind=kind), transient=transient)
+
+
+def classify(exc: BaseException) -> tuple[str, bool]:
+    """Return (error_kind, transient) for a transport error of either engine."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        # httpx-aiohttp maps most aiohttp connection errors to ConnectTimeout; look under it.
+        if isinstance(seen, aiohttp.SocketTimeoutError | httpx.ReadTimeout | httpx.WriteTimeout):
+            return "timeout", False
+        if isinstance(seen, aiohttp.ConnectionTimeoutError):
+            return "timeout", True
+        if isinstance(seen, aiohttp.ClientConnectionError | ConnectionError | httpx.NetworkError):
+            return "connection", True
+        if isinstance(seen, httpx.RemoteProtocolError | aiohttp.ClientPayloadError):
+            return "connection", True
+        seen = seen.__cause__
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "timeout", True
+    if isinstance(exc, httpx.TimeoutException):
+        return "timeout", False
+    return "connection", False
+
+
+def _describe(exc: BaseException) -> str:
+    root = exc
+    while root.__cause__ is not None:
+        root = root.__cause__
+    text = str(root) or str(exc) or type(root).__name__
+    return f"{type(root).__name__}: {text}"
+
+
+async def _follow(
+    client: httpx.AsyncClient,
+    url: str,
+    settings: FetchSettings,
+    headers: Mapping[str, str],
+    guard: Guard | None,
+) -> _Outcome:
+    """Request ``url`` and follow up to MAX_REDIRECTS redirects by hand, detecting loops."""
+    chain = [url]
+    permanent = True
+    current = url
+    for _ in range(MAX_REDIRECTS + 1):
+        if guard is not None and (refusal := await guard(current)) is not None:
+            return _failed(url, refusal[0], refusal[1])
+        request = client.build_request("GET", current, headers=headers)
+        response = await client.send(request, stream=True)
+        try:
+            location = response.headers.get("location")
+            if response.status_code in (301, 302, 303, 307, 308) and location:
+                await drain(response)
+                permanent = permanent and response.status_code in (301, 308)
+                current = urljoin(current, location.strip())
+                if current in chain:
+                    message = "redirect loop: " + " -> ".join([*chain, current])
+                    return _failed(url, "redirect-loop", message)
+                chain.append(current)
+                continue
+            moved = current if len(chain) > 1 and permanent else None
+            return await _complete(url, current, moved, response, settings)
+        finally:
+            await response.aclose()
+    message = f"more than {MAX_REDIRECTS} redirects: " + " -> ".join(chain[:3]) + " -> ..."
+    return _failed(url, "too-many-redirects", message)
+
+
+async def _complete(
+    url: str, final_url: str, moved: str | None, response: httpx.Response, settings: FetchSettings
+) -> _Outcome:
+    """Turn the final response of a chain into an outcome, reading the body only on 2xx."""
+    status = response.status_code
+    result = FetchResult(
+        url=url,
+        final_url=final_url,
+        status=status,
+        content_type=response.headers.get("content-type", ""),
+        etag=response.headers.get("etag"),
+        last_modified=response.headers.get("last-modified"),
+        moved_to=moved,
+    )
+    if 200 <= status < 300:
+        return _Outcome(replace(result, content=await read_body(response, settings.max_bytes)))
+    if status == 304:
+        return _Outcome(result)
+    await drain(response)
+    error = f"HTTP {status} {response.reason_phrase or ''}".rstrip()
+    failed = replace(result, error=error, error_kind=f"http-{status}")
+    if status == 403:
+        return _Outcome(failed, blocked=True)
+    retry_after = _retry_after(response) if status in (429, 503) else None
+    transient = status in TRANSIENT_STATUSES or 500 <= status < 600
+    return _Outcome(failed, transient=transient, retry_after=retry_after)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """Parse Retry-After (seconds or an HTTP date) into seconds from now."""
+    value = response.headers.get("retry-after", "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())

@@ -1,0 +1,568 @@
+"""Fetch against real HTTP servers on 127.0.0.1: one test per behaviour and fault kind."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import socket
+import struct
+import threading
+import time
+import tracemalloc
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from mash.fetch import (
+    discover_feed_urls,
+    fetch_feeds,
+    fetch_feeds_with,
+    fetch_pages,
+    fetch_pages_with,
+)
+from mash.fetch._body import _STEP, BodyTooLarge, _Inflate
+from mash.fetch._http import MAX_REDIRECTS
+from mash.records import FeedState, FetchResult, FetchSettings
+
+DATA = Path(__file__).parent / "data" / "fetch"
+FEED = (DATA / "feed.xml").read_bytes()
+HOME = (DATA / "home.html").read_bytes()
+
+Handler = Callable[["_Request"], None]
+
+
+@dataclass
+class Hit:
+    path: str
+    headers: dict[str, str]
+    at: float
+
+
+@dataclass
+class Server:
+    """A threaded HTTP/1.1 server whose routes the test sets; it records every request."""
+
+    base: str
+    routes: dict[str, Handler] = field(default_factory=dict)
+    hits: list[Hit] = field(default_factory=list)
+    inflight: int = 0
+    max_inflight: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def seen(self, path: str) -> list[Hit]:
+        return [h for h in self.hits if h.path == path]
+
+
+class _Request(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _HTTPServer
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        state = self.server.state
+        with state.lock:
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            state.hits.append(Hit(self.path, headers, time.monotonic()))
+            state.inflight += 1
+            state.max_inflight = max(state.max_inflight, state.inflight)
+        try:
+            handler = state.routes.get(self.path)
+            if handler is None:
+                send(self, 404, b"not here")
+            else:
+                handler(self)
+        finally:
+            with state.lock:
+                state.inflight -= 1
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    state: Server
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # resets and cut-off clients are the point of several tests
+
+
+def send(
+    h: BaseHTTPRequestHandler,
+    status: int,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+) -> None:
+    h.send_response(status)
+    sent = {"Content-Type": "application/rss+xml", "Content-Length": str(len(body))}
+    sent.update(headers or {})
+    for name, value in sent.items():
+        h.send_header(name, value)
+    h.end_headers()
+    h.wfile.write(body)
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    httpd = _HTTPServer(("127.0.0.1", 0), _Request)
+    httpd.state = Server(base=f"http://127.0.0.1:{httpd.server_address[1]}")
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd.state
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(params=["aiohttp", "httpx"])
+def transport(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+FAST = FetchSettings(connect_timeout=2, read_timeout=2, deadline=5, retries=2, max_bytes=1 << 20)
+
+
+def run(
+    transport: str, urls: list[str] | list[FeedState], settings: FetchSettings = FAST
+) -> list[FetchResult]:
+    feeds = [u if isinstance(u, FeedState) else FeedState(u) for u in urls]
+    return asyncio.run(fetch_feeds_with(feeds, settings, transport=transport))
+
+
+def one(transport: str, url: str | FeedState, settings: FetchSettings = FAST) -> FetchResult:
+    feed = url if isinstance(url, FeedState) else FeedState(url)
+    return run(transport, [feed], settings)[0]
+
+
+def feed_route(h: BaseHTTPRequestHandler) -> None:
+    send(h, 200, FEED, {"ETag": '"v1"', "Last-Modified": "Mon, 02 Nov 2026 10:00:00 GMT"})
+
+
+def redirect(status: int, target: str) -> Handler:
+    return lambda h: send(h, status, b"moved", {"Location": target})
+
+
+# --- success, conditional GET ------------------------------------------------------------
+
+
+def test_ok_returns_body_and_validators(server: Server, transport: str) -> None:
+    server.routes["/feed"] = feed_route
+    result = one(transport, server.url("/feed"))
+    assert result.ok and result.status == 200
+    assert result.content == FEED
+    assert (result.etag, result.last_modified) == ('"v1"', "Mon, 02 Nov 2026 10:00:00 GMT")
+    assert result.final_url == server.url("/feed") and result.moved_to is None
+    assert "mash/" in server.hits[0].headers["user-agent"]
+
+
+def test_304_when_validators_match(server: Server, transport: str) -> None:
+    def conditional(h: BaseHTTPRequestHandler) -> None:
+        if h.headers.get("If-None-Match") == '"v1"':
+            send(h, 304)
+        else:
+            feed_route(h)
+
+    server.routes["/feed"] = conditional
+    state = FeedState(
+        server.url("/feed"), etag='"v1"', last_modified="Mon, 02 Nov 2026 10:00:00 GMT"
+    )
+    result = one(transport, state)
+    assert result.status == 304 and result.not_modified and result.content == b""
+    assert result.etag == '"v1"'  # kept from the state when the 304 does not repeat it
+    headers = server.hits[0].headers
+    assert headers["if-none-match"] == '"v1"'
+    assert headers["if-modified-since"] == "Mon, 02 Nov 2026 10:00:00 GMT"
+
+
+def test_gzip_and_deflate_bodies_are_decoded(server: Server, transport: str) -> None:
+    server.routes["/gz"] = lambda h: send(h, 200, gzip.compress(FEED), {"Content-Encoding": "gzip"})
+    server.routes["/zlib"] = lambda h: send(
+        h, 200, zlib.compress(FEED), {"Content-Encoding": "deflate"}
+    )
+    results = run(transport, [server.url("/gz"), server.url("/zlib")])
+    assert [r.content for r in results] == [FEED, FEED]
+
+
+def test_results_keep_input_order_and_report_progress(server: Server) -> None:
+    server.routes["/feed"] = feed_route
+    urls = [server.url("/feed"), server.url("/missing"), server.url("/feed?x")]
+    seen: list[FetchResult] = []
+    results = asyncio.run(fetch_feeds([FeedState(u) for u in urls], FAST, seen.append))
+    assert [r.url for r in results] == urls
+    assert sorted(r.url for r in seen) == sorted(urls)
+
+
+# --- redirects ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [301, 308])
+def test_permanent_redirect_sets_moved_to(server: Server, transport: str, status: int) -> None:
+    server.routes["/old"] = redirect(status, "/mid")
+    server.routes["/mid"] = redirect(301, server.url("/new"))
+    server.routes["/new"] = feed_route
+    result = one(transport, server.url("/old"))
+    assert result.ok and result.content == FEED
+    assert result.moved_to == server.url("/new") == result.final_url
+
+
+@pytest.mark.parametrize("status", [302, 307])
+def test_temporary_redirect_does_not_set_moved_to(
+    server: Server, transport: str, status: int
+) -> None:
+    server.routes["/old"] = redirect(301, "/mid")  # one temporary hop spoils the chain
+    server.routes["/mid"] = redirect(status, "/new")
+    server.routes["/new"] = feed_route
+    result = one(transport, server.url("/old"))
+    assert result.ok and result.final_url == server.url("/new")
+    assert result.moved_to is None
+
+
+def test_redirect_loop_is_an_error(server: Server, transport: str) -> None:
+    server.routes["/a"] = redirect(302, "/b")
+    server.routes["/b"] = redirect(302, "/a")
+    result = one(transport, server.url("/a"))
+    assert result.error_kind == "redirect-loop" and not result.ok
+    assert len(server.hits) == 2
+
+
+def test_redirect_chain_over_limit_is_an_error(server: Server, transport: str) -> None:
+    for i in range(MAX_REDIRECTS + 2):
+        server.routes[f"/r{i}"] = redirect(301, f"/r{i + 1}")
+    server.routes[f"/r{MAX_REDIRECTS}"] = feed_route  # exactly the limit: fine
+    assert one(transport, server.url("/r0")).ok
+    server.routes[f"/r{MAX_REDIRECTS}"] = redirect(301, "/end")
+    server.routes["/end"] = feed_route
+    result = one(transport, server.url("/r0"))
+    assert result.error_kind == "too-many-redirects"
+
+
+# --- HTTP errors and retries -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [404, 410])
+def test_client_errors_are_reported_not_retried(
+    server: Server, transport: str, status: int
+) -> None:
+    server.routes["/feed"] = lambda h: send(h, status, b"<html>gone</html>")
+    result = one(transport, server.url("/feed"))
+    assert (result.status, result.error_kind) == (status, f"http-{status}")
+    assert result.error is not None and str(status) in result.error
+    assert len(server.hits) == 1
+
+
+def test_500_is_retried_then_fails(server: Server, transport: str) -> None:
+    server.routes["/feed"] = lambda h: send(h, 500, b"oops")
+    result = one(transport, server.url("/feed"))
+    assert (result.status, result.error_kind) == (500, "http-500")
+    assert len(server.hits) == FAST.retries + 1
+
+
+def test_503_with_retry_after_then_success(server: Server, transport: str) -> None:
+    def flaky(h: BaseHTTPRequestHandler) -> None:
+        if len(server.hits) == 1:
+            send(h, 503, b"busy", {"Retry-After": "1"})
+        else:
+            feed_route(h)
+
+    server.routes["/feed"] = flaky
+    result = one(transport, server.url("/feed"))
+    assert result.ok and result.content == FEED
+    first, second = server.hits
+    assert second.at - first.at >= 0.9  # Retry-After honoured, not the short backoff
+
+
+def test_429_with_long_retry_after_gives_up(server: Server, transport: str) -> None:
+    server.routes["/feed"] = lambda h: send(h, 429, b"slow down", {"Retry-After": "3600"})
+    result = one(transport, server.url("/feed"))
+    assert (result.status, result.error_kind) == (429, "http-429")
+    assert len(server.hits) == 1  # an hour is past the cap: no retry
+
+
+def test_429_then_success(server: Server, transport: str) -> None:
+    def limited(h: BaseHTTPRequestHandler) -> None:
+        if len(server.hits) == 1:
+            send(h, 429, b"slow down", {"Retry-After": "0"})
+        else:
+            feed_route(h)
+
+    server.routes["/feed"] = limited
+    assert one(transport, server.url("/feed")).ok
+    assert len(server.hits) == 2
+
+
+def _reset(h: BaseHTTPRequestHandler) -> None:
+    h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    h.connection.close()
+    h.close_connection = True
+
+
+def test_connection_reset_is_retried_then_fails(server: Server, transport: str) -> None:
+    server.routes["/feed"] = _reset
+    result = one(transport, server.url("/feed"))
+    assert result.error_kind == "connection" and result.status is None
+    # aiohttp also retries an idempotent request once when its connection drops (RFC 9112)
+    attempts = FAST.retries + 1
+    assert len(server.hits) == (2 * attempts if transport == "aiohttp" else attempts)
+
+
+def test_connection_refused(transport: str) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, never listening: refused
+        result = one(transport, f"http://127.0.0.1:{port}/feed")
+    assert result.error_kind == "connection"
+
+
+def test_slow_server_hits_the_read_timeout_once(server: Server, transport: str) -> None:
+    release = threading.Event()
+
+    def slow(h: BaseHTTPRequestHandler) -> None:
+        release.wait(5)
+        feed_route(h)
+
+    server.routes["/feed"] = slow
+    settings = FetchSettings(read_timeout=0.5, deadline=5, retries=2)
+    result = one(transport, server.url("/feed"), settings)
+    release.set()
+    assert result.error_kind == "timeout"
+    assert len(server.hits) == 1  # a read timeout is not retried
+
+
+def test_trickling_server_is_cut_off_by_the_deadline(server: Server, transport: str) -> None:
+    stop = threading.Event()
+
+    def trickle(h: BaseHTTPRequestHandler) -> None:
+        h.send_response(200)
+        h.send_header("Content-Length", "100000")
+        h.end_headers()
+        while not stop.wait(0.2):  # one byte every 0.2 s: never trips the read timeout
+            h.wfile.write(b"x")
+            h.wfile.flush()
+
+    server.routes["/feed"] = trickle
+    settings = FetchSettings(read_timeout=1, deadline=1.5, retries=2)
+    result = one(transport, server.url("/feed"), settings)
+    stop.set()
+    assert result.error_kind == "timeout"
+    assert result.error is not None and "deadline" in result.error
+    assert len(server.hits) == 1
+
+
+# --- size cap, decompression bombs -------------------------------------------------------
+
+
+def _chunked(h: BaseHTTPRequestHandler, pieces: Iterator[bytes], headers: dict[str, str]) -> None:
+    h.send_response(200)
+    for name, value in {"Transfer-Encoding": "chunked", **headers}.items():
+        h.send_header(name, value)
+    h.end_headers()
+    try:
+        for piece in pieces:
+            h.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+        h.wfile.write(b"0\r\n\r\n")
+    except OSError:
+        h.close_connection = True  # the client hung up at its cap
+
+
+def test_huge_body_is_refused_at_the_cap(server: Server, transport: str) -> None:
+    block = b"<item><title>x</title></item>" * 2000
+    server.routes["/chunked"] = lambda h: _chunked(h, iter([block] * 200), {})
+    server.routes["/declared"] = lambda h: send(h, 200, b"x" * (2 << 20))
+    for path in ("/chunked", "/declared"):
+        result = one(transport, server.url(path))
+        assert (result.error_kind, result.content) == ("too-large", b""), path
+
+
+def _bomb(megabytes: int) -> bytes:
+    return gzip.compress(b"\0" * (megabytes << 20), 9)
+
+
+def test_gzip_bomb_is_refused_at_the_cap(server: Server, transport: str) -> None:
+    bomb = _bomb(256)  # 256 MiB inflated, about 250 KiB on the wire
+    server.routes["/feed"] = lambda h: send(h, 200, bomb, {"Content-Encoding": "gzip"})
+    tracemalloc.start()
+    try:
+        result = one(transport, server.url("/feed"))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.error_kind == "too-large"
+    assert peak < FAST.max_bytes + (8 << 20)  # the cap plus a few MB, never the 256 MiB
+
+
+def test_inflate_yields_bounded_pieces() -> None:
+    inflate = _Inflate(gzip=True)
+    sizes = [len(piece) for piece in inflate.feed(_bomb(8))]
+    assert max(sizes) <= _STEP and sum(sizes) == 8 << 20
+
+
+def test_corrupt_gzip_is_an_encoding_error(server: Server, transport: str) -> None:
+    server.routes["/feed"] = lambda h: send(
+        h, 200, b"\x1f\x8bnot gzip", {"Content-Encoding": "gzip"}
+    )
+    assert one(transport, server.url("/feed")).error_kind == "encoding"
+
+
+def test_body_too_large_names_the_cap() -> None:
+    assert "1024" in str(BodyTooLarge("body is over the 1024 byte cap"))
+
+
+# --- HTML instead of a feed: autodiscovery -----------------------------------------------
+
+
+def test_html_page_leads_to_its_feed(server: Server, transport: str) -> None:
+    server.routes["/blog/"] = lambda h: send(h, 200, HOME, {"Content-Type": "text/html"})
+    server.routes["/blog/feed/"] = feed_route
+    page = one(transport, server.url("/blog/"))
+    assert page.ok and page.content_type == "text/html"
+    found = discover_feed_urls(page.content, page.final_url)
+    assert found[0] == server.url("/blog/feed/")
+    assert one(transport, found[0]).content == FEED
+
+
+def test_discovery_resolves_relative_links_and_puts_comment_feeds_last() -> None:
+    html = """<html><head><base href="https://blog.example/sub/">
+    <link rel="alternate" type="application/rss+xml" title="Comments" href="comments/feed/">
+    <link rel="alternate stylesheet" type="text/css" href="x.css">
+    <link rel="ALTERNATE" type="application/atom+xml; charset=utf-8" href="/atom.xml">
+    <link rel="alternate" type="application/rss+xml" href="javascript:alert(1)">
+    <link rel="alternate" type="application/atom+xml" href="/atom.xml"></head></html>"""
+    assert discover_feed_urls(html, "https://blog.example/") == [
+        "https://blog.example/atom.xml",
+        "https://blog.example/sub/comments/feed/",
+    ]
+
+
+def test_discovery_on_a_page_without_feeds() -> None:
+    assert discover_feed_urls(b"<html><body><p>hello</p></body></html>", "http://x/") == []
+
+
+# --- 403 and bot protection --------------------------------------------------------------
+
+
+def test_403_is_retried_with_browser_headers(server: Server, transport: str) -> None:
+    def picky(h: BaseHTTPRequestHandler) -> None:
+        if "Mozilla" in h.headers.get("User-Agent", ""):
+            feed_route(h)
+        else:
+            send(h, 403, b"forbidden")
+
+    server.routes["/feed"] = picky
+    result = one(transport, server.url("/feed"))
+    assert result.ok and result.content == FEED
+    assert [h.headers["user-agent"].startswith("mash/") for h in server.hits] == [True, False]
+
+
+def test_403_twice_names_bot_protection(server: Server, transport: str) -> None:
+    server.routes["/feed"] = lambda h: send(h, 403, b"forbidden")
+    result = one(transport, server.url("/feed"))
+    assert (result.status, result.error_kind) == (403, "http-403-blocked")
+    assert result.error is not None and "bot protection" in result.error
+    assert len(server.hits) == 2
+
+
+# --- concurrency -------------------------------------------------------------------------
+
+
+def test_per_host_bound_holds_at_the_server(server: Server, transport: str) -> None:
+    def slow_feed(h: BaseHTTPRequestHandler) -> None:
+        time.sleep(0.05)
+        feed_route(h)
+
+    server.routes.update({f"/f{i}": slow_feed for i in range(12)})
+    settings = FetchSettings(concurrency=10, per_host=3, deadline=10)
+    results = run(transport, [server.url(f"/f{i}") for i in range(12)], settings)
+    assert all(r.ok for r in results)
+    assert 1 <= server.max_inflight <= 3
+
+
+def test_global_bound_holds(server: Server, transport: str) -> None:
+    server.routes.update({f"/f{i}": feed_route for i in range(8)})
+    settings = FetchSettings(concurrency=1, per_host=4, deadline=10)
+    assert all(r.ok for r in run(transport, [server.url(f"/f{i}") for i in range(8)], settings))
+    assert server.max_inflight == 1
+
+
+# --- article pages: robots.txt, Crawl-delay, private addresses ----------------------------
+
+PAGE = b"<html><body><article><p>Hello</p></article></body></html>"
+ROBOTS = b"User-agent: *\nDisallow: /members/\n\nUser-agent: BadBot\nDisallow: /\n"
+# RFC 9309: the group naming our agent replaces the "*" group for us.
+ROBOTS_FOR_MASH = ROBOTS + b"\nUser-agent: mash\nDisallow: /private/\n"
+
+
+def pages(urls: list[str], transport: str) -> list[FetchResult]:
+    allowed = frozenset({"127.0.0.1"})
+    return asyncio.run(fetch_pages_with(urls, FAST, allowed, transport=transport))
+
+
+def test_robots_disallow_is_honoured(server: Server, transport: str) -> None:
+    server.routes["/robots.txt"] = lambda h: send(h, 200, ROBOTS, {"Content-Type": "text/plain"})
+    for path in ("/a", "/members/b", "/private/c"):
+        server.routes[path] = lambda h: send(h, 200, PAGE, {"Content-Type": "text/html"})
+    results = pages([server.url(p) for p in ("/a", "/members/b", "/private/c")], transport)
+    assert [r.error_kind for r in results] == [None, "robots", None]
+    assert results[0].content == PAGE
+    assert sorted(h.path for h in server.hits) == ["/a", "/private/c", "/robots.txt"]
+
+
+def test_robots_group_for_mash_applies(server: Server, transport: str) -> None:
+    robots = ROBOTS_FOR_MASH
+    server.routes["/robots.txt"] = lambda h: send(h, 200, robots, {"Content-Type": "text/plain"})
+    for path in ("/a", "/private/c"):
+        server.routes[path] = lambda h: send(h, 200, PAGE, {"Content-Type": "text/html"})
+    results = pages([server.url(p) for p in ("/a", "/private/c")], transport)
+    assert [r.error_kind for r in results] == [None, "robots"]
+    assert results[1].error is not None and "/private/c" in results[1].error
+    assert [h.path for h in server.hits] == ["/robots.txt", "/a"]  # fetched once, obeyed
+
+
+def test_missing_robots_allows_everything(server: Server, transport: str) -> None:
+    server.routes["/members/b"] = lambda h: send(h, 200, PAGE, {"Content-Type": "text/html"})
+    assert pages([server.url("/members/b")], transport)[0].ok
+
+
+def test_robots_server_error_disallows_the_host(server: Server, transport: str) -> None:
+    server.routes["/robots.txt"] = lambda h: send(h, 500, b"oops")
+    server.routes["/a"] = lambda h: send(h, 200, PAGE)
+    assert pages([server.url("/a")], transport)[0].error_kind == "robots"
+    assert server.seen("/a") == []
+
+
+def test_crawl_delay_spaces_requests(server: Server, transport: str) -> None:
+    robots = b"User-agent: *\nCrawl-delay: 1\n"
+    server.routes["/robots.txt"] = lambda h: send(h, 200, robots, {"Content-Type": "text/plain"})
+    server.routes["/a"] = server.routes["/b"] = lambda h: send(h, 200, PAGE)
+    assert all(r.ok for r in pages([server.url("/a"), server.url("/b")], transport))
+    first, second = sorted(h.at for h in server.hits if h.path in ("/a", "/b"))
+    assert second - first >= 0.9
+
+
+def test_private_address_is_refused(server: Server) -> None:
+    server.routes["/a"] = lambda h: send(h, 200, PAGE)
+    result = asyncio.run(fetch_pages([server.url("/a")], FAST))[0]
+    assert result.error_kind == "private-address"
+    assert result.error is not None and "127.0.0.1" in result.error
+    assert server.hits == []
+
+
+def test_private_address_allowed_for_feed_hosts_and_by_config(server: Server) -> None:
+    server.routes["/a"] = lambda h: send(h, 200, PAGE)
+    allowed = asyncio.run(fetch_pages([server.url("/a")], FAST, frozenset({"127.0.0.1"})))
+    assert allowed[0].ok
+    settings = FetchSettings(allow_private=True, deadline=5)
+    assert asyncio.run(fetch_pages([server.url("/a")], settings))[0].ok
+
+
+def test_redirect_to_a_private_host_is_refused(server: Server, transport: str) -> None:
+    port = server.base.rsplit(":", 1)[1]
+    server.routes["/a"] = redirect(302, f"http://localhost:{port}/secret")
+    server.routes["/secret"] = lambda h: send(h, 200, b"internal")
+    result = pages([server.url("/a")], transport)[0]
+    assert result.error_kind == "private-address"
+    assert server.seen("/secret") == []
