@@ -11,6 +11,7 @@ import hashlib
 import html as htmllib
 import re
 import textwrap
+import traceback
 from datetime import UTC, datetime
 from email import policy
 from email.headerregistry import Address
@@ -209,7 +210,20 @@ def _render(env: jinja2.Environment, name: str, context: dict[str, Any]) -> str:
     try:
         return env.get_template(name).render(context)
     except jinja2.TemplateError as e:
-        raise RenderError(name, "template failed") from e
+        raise RenderError(_where(e, name), f"cannot render: {e}") from e
+
+
+def _where(error: jinja2.TemplateError, name: str) -> str:
+    """Return "template:line" for an error; runtime errors carry it only in the traceback."""
+    line = getattr(error, "lineno", None)
+    where = getattr(error, "filename", None) or getattr(error, "name", None) or name
+    if line is None:
+        frames = [
+            f for f in traceback.extract_tb(error.__traceback__) if not f.filename.endswith(".py")
+        ]
+        if frames:
+            where, line = frames[-1].filename, frames[-1].lineno
+    return f"{where}:{line}" if line else str(where)
 
 
 def _base_context(issue: Issue, unsubscribe_url: str) -> dict[str, Any]:

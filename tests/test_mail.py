@@ -26,7 +26,7 @@ import jinja2
 import pytest
 
 from mash import mail
-from mash.errors import SendError
+from mash.errors import RenderError, SendError
 from mash.records import Issue, Link, Listening, Newsletter, Pick, Section, SmtpSettings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -110,9 +110,30 @@ def make_issue(n_picks: int = 3, **changes: Any) -> Issue:
     return replace(issue, **changes)
 
 
-@pytest.fixture
-def env() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(REPO / "templates"), autoescape=True)
+@pytest.fixture(params=["plain", "strict"])
+def env(request: pytest.FixtureRequest) -> jinja2.Environment:
+    """The brief's plain env, and one set up like mash.render.make_env (strict, trimmed)."""
+    loader = jinja2.FileSystemLoader(REPO / "templates")
+    if request.param == "plain":
+        return jinja2.Environment(loader=loader, autoescape=True)
+    return jinja2.Environment(
+        loader=loader,
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def test_template_error_names_template_and_line(tmp_path: Path) -> None:
+    (tmp_path / "email.html").write_text("line one\n{{ nope.missing }}\n")
+    strict = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(tmp_path),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    with pytest.raises(RenderError, match=r"email.html:2"):
+        mail.render_email_html(make_issue(), strict)
 
 
 SMTP = SmtpSettings(
