@@ -9,11 +9,14 @@ from __future__ import annotations
 import calendar
 import re
 import time
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
 
+import fastfeedparser
 import feedparser
+from lxml import etree
 
 from mash.errors import ParseError
 from mash.records import ParsedFeed, Post
@@ -26,41 +29,238 @@ _DOCTYPE = re.compile(rb"<!DOCTYPE[^>\[]*(\[.*?\])?\s*>", re.IGNORECASE | re.DOT
 # Characters XML 1.0 forbids (C0 controls except tab, newline, carriage return).
 _XML_ILLEGAL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _SUMMARY_LIMIT = 20_000
+_XML_ENCODING = re.compile(rb"<\?xml[^>]*encoding\s*=\s*[\"']([A-Za-z0-9._-]+)")
+_STRICT = etree.XMLParser(resolve_entities=False, no_network=True, recover=False)
+_RSS2 = re.compile(rb"<rss\b[^>]*\bversion\s*=\s*[\"']2\.0", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One feed entry in the parser-neutral form both parse paths produce."""
+
+    title: str
+    links: tuple[str, ...]
+    guid: str
+    author: str
+    published: datetime | None
+    updated: datetime | None
+    summary: str
+    content: str
+    comments: int | None
+    tags: tuple[str, ...]
 
 
 def parse_feed(content: bytes, url: str, content_type: str = "") -> ParsedFeed:
     """Parse feed bytes fetched from url into a ParsedFeed.
 
-    Raises ParseError (kind not-a-feed or malformed) only when no post can be had;
-    a malformed feed with some valid entries keeps them and reports the error.
+    The fast path (fastfeedparser, lxml) handles well-formed RSS and Atom; anything it
+    declines goes to feedparser. Raises ParseError (kind not-a-feed, malformed or
+    encoding) only when no post can be had; a malformed feed with some valid entries
+    keeps them and reports the error.
     """
     if not content.strip():
         raise ParseError(url, "the response is empty, not a feed", "not-a-feed")
     cleaned = _XML_ILLEGAL.sub(b"", _DOCTYPE.sub(b"", content, count=1))
-    headers = {"content-location": url}
-    if content_type:
-        headers["content-type"] = content_type
-    parsed: Any = feedparser.parse(
-        cleaned, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
-    )
-    version = parsed.get("version", "")
-    if not version:
-        if _looks_like_html(cleaned):
-            raise ParseError(url, "the URL serves a web page, not a feed", "not-a-feed")
-        raise ParseError(url, "not a feed (no RSS or Atom found)", "not-a-feed")
-    feed_link = str(parsed.feed.get("link", "")) or url
-    posts = tuple(p for p in (_post(e, url, feed_link) for e in parsed.entries) if p is not None)
-    error, kind = _bozo(parsed)
+    fast = _parse_fast(cleaned, content_type)
+    if fast is not None:
+        version, title, link, entries = fast
+        error: str | None = None
+        kind: str | None = None
+    else:
+        version, title, link, entries, error, kind = _parse_slow(cleaned, url, content_type)
+    feed_link = link if is_web_url(link) else url
+    posts = tuple(p for p in (_post(e, url, feed_link) for e in entries) if p is not None)
     if error and not posts:
         raise ParseError(url, error, kind or "malformed")
     return ParsedFeed(
         url=url,
-        title=_plain(parsed.feed.get("title", "")),
-        link=feed_link if is_web_url(feed_link) else "",
+        title=_plain(title),
+        link=link if is_web_url(link) else "",
         version=version,
         posts=posts,
         error=error,
         error_kind=kind,
+    )
+
+
+def parse_feed_slow(content: bytes, url: str, content_type: str = "") -> ParsedFeed:
+    """Parse with feedparser only (the reference the fast path is tested against)."""
+    cleaned = _XML_ILLEGAL.sub(b"", _DOCTYPE.sub(b"", content, count=1))
+    version, title, link, entries, error, kind = _parse_slow(cleaned, url, content_type)
+    feed_link = link if is_web_url(link) else url
+    posts = tuple(p for p in (_post(e, url, feed_link) for e in entries) if p is not None)
+    return ParsedFeed(
+        url, _plain(title), link if is_web_url(link) else "", version, posts, error, kind
+    )
+
+
+_FeedParts = tuple[str, str, str, list[_Entry]]
+
+
+def _parse_fast(content: bytes, content_type: str = "") -> _FeedParts | None:
+    """Parse well-formed UTF-8 RSS 2.0 or Atom 1.0 with fastfeedparser; None declines.
+
+    Declines (for feedparser) anything not well-formed, not UTF-8, or of another format,
+    so that recovery and encoding guessing stay feedparser's.
+    """
+    head = content[:1024].lstrip()
+    if not head.startswith(b"<") or not _is_utf8(content, head, content_type):
+        return None
+    try:
+        tree = etree.fromstring(content, parser=_STRICT)
+    except etree.XMLSyntaxError:
+        return None
+    if _RSS2.search(head):
+        version = "rss20"
+    elif b"<feed" in head and b"http://www.w3.org/2005/Atom" in head:
+        version = "atom10"
+    else:
+        return None  # RSS 0.9x/1.0, RDF, Atom 0.3, JSON feed ...: feedparser knows them
+    try:
+        parsed: Any = fastfeedparser.parse(content, include_media=False, include_enclosures=False)
+        entries = [_fast_entry(e) for e in parsed.entries]
+    except Exception:  # noqa: BLE001 - any failure of the fast path means: ask feedparser
+        return None
+    if b"purl.org/syndication/thread" in content or b"purl.org/rss/1.0/modules/slash" in content:
+        entries = _with_comment_counts(tree, entries, version)
+    else:
+        entries = [replace(e, comments=None) for e in entries]
+    if not entries and (b"<item" in content or b"<entry" in content):
+        return None
+    feed = parsed.feed
+    return version, str(feed.get("title") or ""), str(feed.get("link") or ""), entries
+
+
+def _fast_entry(entry: Any) -> _Entry:
+    content = ""
+    for item in entry.get("content") or ():
+        if len(item.get("value") or "") > len(content):
+            content = item.get("value") or ""
+    if content.strip() == str(entry.get("description") or "").strip():
+        content = ""  # fastfeedparser copies an RSS description into content; feedparser doesn't
+    comments = entry.get("comments")
+    links = [entry.get("link") or ""]
+    links += [
+        ln.get("href") or ""
+        for ln in entry.get("links") or ()
+        if ln.get("rel") in (None, "alternate")
+    ]
+    return _Entry(
+        title=str(entry.get("title") or ""),
+        links=tuple(str(x) for x in links if x),
+        guid=str(entry.get("id") or ""),
+        author=str(entry.get("author") or ""),
+        published=_iso_date(entry.get("published")),
+        updated=_iso_date(entry.get("updated")),
+        summary=str(entry.get("description") or ""),
+        content=content,
+        comments=int(comments) if isinstance(comments, str) and comments.isdigit() else None,
+        tags=tuple(str(t.get("term")) for t in entry.get("tags") or () if t.get("term")),
+    )
+
+
+_ATOM = "{http://www.w3.org/2005/Atom}"
+_THR = "{http://purl.org/syndication/thread/1.0}"
+_SLASH = "{http://purl.org/rss/1.0/modules/slash/}"
+
+
+def _is_utf8(content: bytes, head: bytes, content_type: str) -> bool:
+    declared = _XML_ENCODING.search(head)
+    encoding = declared.group(1).decode("ascii").lower() if declared else "utf-8"
+    header = content_type.lower().partition("charset=")[2].strip(" \"'")
+    if encoding not in ("utf-8", "utf8") or header not in ("", "utf-8", "utf8"):
+        return False
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _with_comment_counts(root: Any, entries: list[_Entry], version: str) -> list[_Entry]:
+    """Add comment counts fastfeedparser drops: Atom thr:total/thr:count, RSS slash:comments.
+
+    (For RSS it reads ``<comments>``, which is the comments page URL, not a count.)
+    """
+    counts: dict[str, int] = {}
+    if version == "atom10":
+        for node in root.iter(f"{_ATOM}entry"):
+            total = node.findtext(f"{_THR}total")
+            for link in node.iter(f"{_ATOM}link"):
+                if total is None and link.get("rel") == "replies":
+                    total = link.get(f"{_THR}count")
+            key = (node.findtext(f"{_ATOM}id") or "").strip()
+            if total and total.strip().isdigit():
+                counts[key] = int(total.strip())
+    else:
+        for node in root.iter("item"):
+            total = node.findtext(f"{_SLASH}comments")
+            key = (node.findtext("guid") or node.findtext("link") or "").strip()
+            if total and total.strip().isdigit():
+                counts[key] = int(total.strip())
+    return [replace(e, comments=counts.get(e.guid, None)) for e in entries]
+
+
+def _iso_date(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _parse_slow(
+    content: bytes, url: str, content_type: str
+) -> tuple[str, str, str, list[_Entry], str | None, str | None]:
+    headers = {"content-location": url}
+    if content_type:
+        headers["content-type"] = content_type
+    parsed: Any = feedparser.parse(
+        content, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
+    )
+    version = parsed.get("version", "")
+    if not version:
+        if _looks_like_html(content):
+            raise ParseError(url, "the URL serves a web page, not a feed", "not-a-feed")
+        raise ParseError(url, "not a feed (no RSS or Atom found)", "not-a-feed")
+    error, kind = _bozo(parsed)
+    entries = [_slow_entry(e) for e in parsed.entries]
+    return (
+        version,
+        str(parsed.feed.get("title", "")),
+        str(parsed.feed.get("link", "")),
+        entries,
+        error,
+        kind,
+    )
+
+
+def _slow_entry(entry: Any) -> _Entry:
+    content = ""
+    for item in entry.get("content", ()) or ():
+        if len(item.get("value", "")) > len(content):
+            content = item.get("value", "")
+    links = [entry.get("link", "")]
+    links += [ln.get("href", "") for ln in entry.get("links", ()) if ln.get("rel") == "alternate"]
+    if entry.get("guidislink") or str(entry.get("id", "")).startswith("http"):
+        links.append(entry.get("id", ""))
+    return _Entry(
+        title=str(entry.get("title", "")),
+        links=tuple(str(x) for x in links if x),
+        guid=str(entry.get("id") or ""),
+        author=str(entry.get("author", "")),
+        # feedparser maps a missing updated_parsed to published_parsed with a warning, and
+        # puts RSS 1.0's dc:date in updated_parsed only
+        published=_date(entry.get("published_parsed"))
+        or _date(entry.get("created_parsed"))
+        or _date(dict.get(entry, "updated_parsed")),
+        updated=_date(dict.get(entry, "updated_parsed")),
+        summary=str(entry.get("summary", "") or ""),
+        content=content,
+        comments=_comments(entry),
+        tags=tuple(str(t.get("term")) for t in entry.get("tags", ()) or () if t.get("term")),
     )
 
 
@@ -81,46 +281,34 @@ def _looks_like_html(content: bytes) -> bool:
     return b"<html" in head or b"<!doctype html" in head
 
 
-def _post(entry: Any, feed_url: str, feed_link: str) -> Post | None:
+def _post(entry: _Entry, feed_url: str, feed_link: str) -> Post | None:
     link = _entry_link(entry, feed_link)
-    title = _plain(entry.get("title", ""))
+    title = _plain(entry.title)
     if not link or not title:
         return None  # entries without a link or title are not posts (see #3)
-    base = link
-    content = ""
-    for item in entry.get("content", ()) or ():
-        if len(item.get("value", "")) > len(content):
-            content = item.get("value", "")
-    summary = entry.get("summary", "") or ""
     return Post(
         feed_url=feed_url,
-        guid=str(entry.get("id") or link)[:2000],
+        guid=(entry.guid or link)[:2000],
         url=canonical_url(link),
         title=title[:500],
-        author=_plain(entry.get("author", ""))[:200],
-        published=_date(entry.get("published_parsed")) or _date(entry.get("created_parsed")),
-        updated=_date(entry.get("updated_parsed")),
-        summary_html=sanitize_html(summary[:_SUMMARY_LIMIT], base),
-        content_html=sanitize_html(content, base) if content else "",
-        comments=_comments(entry),
-        categories=tuple(
-            _plain(t.get("term", ""))[:80] for t in entry.get("tags", ()) or () if t.get("term")
-        ),
+        author=_plain(entry.author)[:200],
+        published=entry.published,
+        updated=entry.updated or entry.published,
+        summary_html=sanitize_html(entry.summary.strip()[:_SUMMARY_LIMIT], link),
+        content_html=sanitize_html(entry.content.strip(), link) if entry.content.strip() else "",
+        comments=entry.comments,
+        categories=tuple(_plain(t)[:80] for t in entry.tags),
     )
 
 
-def _entry_link(entry: Any, feed_link: str) -> str:
-    candidates = [entry.get("link", "")]
-    candidates += [
-        ln.get("href", "") for ln in entry.get("links", ()) if ln.get("rel") == "alternate"
-    ]
-    if entry.get("guidislink") or str(entry.get("id", "")).startswith("http"):
-        candidates.append(entry.get("id", ""))
+def _entry_link(entry: _Entry, feed_link: str) -> str:
+    candidates = list(entry.links)
+    if entry.guid.startswith(("http://", "https://")):
+        candidates.append(entry.guid)
     for raw in candidates:
-        if raw:
-            absolute = urljoin(feed_link, str(raw).strip())
-            if is_web_url(absolute):
-                return absolute
+        absolute = urljoin(feed_link, raw.strip())
+        if is_web_url(absolute):
+            return absolute
     return ""
 
 
