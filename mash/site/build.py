@@ -18,7 +18,6 @@ import jinja2
 from mash.errors import BuildError
 from mash.records import Issue, Newsletter
 from mash.site.common import (
-    DESCRIPTION_CHARS,
     describe,
     first_image,
     issue_dir,
@@ -26,6 +25,7 @@ from mash.site.common import (
     paragraphs,
     site_root,
     split_month,
+    summarise,
 )
 from mash.site.feed import atom_feed, sitemap_xml
 from mash.site.pages import Page, issue_page, render_template, stylesheet_text
@@ -184,7 +184,7 @@ def _write_about(
     about = paragraphs(newsletter.about)
     page = Page(
         title=f"{heading} · {newsletter.name}" if newsletter.name not in heading else heading,
-        description=about[0][:DESCRIPTION_CHARS] if about else newsletter.welcome,
+        description=summarise(newsletter.about) or summarise(newsletter.welcome),
         canonical=urljoin(site_root(newsletter), "about/"),
         root="../",
         current="about",

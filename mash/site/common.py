@@ -14,7 +14,8 @@ _MONTHS = (
     "July", "August", "September", "October", "November", "December",
 )  # fmt: skip
 _MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
-DESCRIPTION_CHARS = 200
+DESCRIPTION_CHARS = 160  # what search engines show of a description
+DESCRIPTION_SENTENCES = 3
 
 
 def split_month(month: str) -> tuple[str, str]:
@@ -57,10 +58,15 @@ def date_iso(value: datetime | None) -> str:
 
 
 def describe(issue: Issue) -> str:
-    """Return the first sentences of the editorial, at most about 200 characters."""
-    text = " ".join(issue.editorial_text.split()) or " ".join(issue.newsletter.welcome.split())
+    """Return the page description: the editorial's first sentences, else the welcome."""
+    return summarise(issue.editorial_text) or summarise(issue.newsletter.welcome)
+
+
+def summarise(text: str) -> str:
+    """Return at most three first sentences of text, cut to about 160 characters."""
     out = ""
-    for sentence in re.split(r"(?<=[.!?…])\s+", text):
+    sentences = re.split(r"(?<=[.!?…])\s+", " ".join(text.split()))
+    for sentence in sentences[:DESCRIPTION_SENTENCES]:
         if out and len(out) + 1 + len(sentence) > DESCRIPTION_CHARS:
             break
         out = f"{out} {sentence}".strip()

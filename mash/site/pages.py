@@ -105,6 +105,7 @@ class Page:
     image: str = ""
     noindex: bool = False
     css: Markup | None = None  # embedded when the page stands alone
+    stylesheet: str = ""  # the CSS file's URL; empty means <root>style.css
     favicon: str = _FAVICON  # inline, so no page asks for a missing /favicon.ico
 
 
@@ -169,6 +170,7 @@ def render_issue_page(
         og_type="article",
         image=first_image(issue),
         css=css,
+        stylesheet=stylesheet or "",
     )
     return issue_page(issue, env, page)
 

