@@ -142,7 +142,10 @@ _FIXES = {
         "the site is too slow: raise fetch.deadline in feeds.yaml, or remove url: {old} "
         "if it persists"
     ),
-    "too-large": "the feed is over fetch.max_bytes: raise fetch.max_bytes in feeds.yaml",
+    "too-large": (
+        "the feed is over fetch.max_bytes: raise fetch.max_bytes in feeds.yaml, or remove "
+        "url: {old}"
+    ),
     "redirect-loop": (
         "the URL redirects in a loop: open it in a browser, find the feed's real address "
         "and replace url: {old} with it"
@@ -155,9 +158,13 @@ _FIXES = {
         "cannot connect: check the host name in url: {old}; remove the feed if the site is gone"
     ),
     "malformed": (
-        "the feed's XML is broken: tell the blog's owner; mash keeps the entries it can read"
+        "the feed's XML is broken: nothing to change in feeds.yaml; tell the owner of {old}; "
+        "mash keeps the entries it can read"
     ),
-    "encoding": "the feed's text encoding is wrong: tell the blog's owner",
+    "encoding": (
+        "the feed's text encoding is wrong: nothing to change in feeds.yaml; tell the owner "
+        "of {old}"
+    ),
 }
 
 
