@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import threading
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import replace
@@ -36,6 +37,7 @@ from mash.site import (
     month_label,
     preview_server,
     render_issue_page,
+    serve_site,
 )
 from mash.site.build import _Writer
 
@@ -624,6 +626,21 @@ def test_preview_server_serves_folders_by_their_index(served: str) -> None:
         assert response.headers["Content-Type"].startswith("application/xml")
     with urllib.request.urlopen(served + "2026/09/") as response:
         assert b"Waiting Well" in response.read()
+        assert response.headers["Cache-Control"] == "no-store"
+    with pytest.raises(urllib.error.HTTPError) as listing:
+        urllib.request.urlopen(served + "2026/")
+    assert listing.value.code == 404  # folders without index.html are not listed
+    listing.value.close()
+
+
+def test_preview_server_names_a_busy_port_and_a_missing_folder(
+    site: SiteReport, served: str, tmp_path: Path
+) -> None:
+    busy = int(urlsplit(served).port or 0)
+    with pytest.raises(BuildError, match=f"cannot serve on 127.0.0.1:{busy}"):
+        preview_server(site.out_dir, port=busy)
+    with pytest.raises(BuildError, match="does not exist"):
+        serve_site(tmp_path / "nowhere", port=0)
 
 
 # --- the Nu HTML Checker -----------------------------------------------------------------
