@@ -239,6 +239,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             traceback.print_exc()
         return e.exit_status
+    except BrokenPipeError:  # `mash posts | head`
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         _err("mash: interrupted; re-run to continue (nothing is lost)")
         return 130

@@ -112,17 +112,51 @@ def topic_profile(newsletter: Newsletter) -> dict[str, float]:
     return profile
 
 
-def relevance(text: str, title: str, profile: dict[str, float], idf: dict[str, float]) -> float:
-    """Score 0..1: BM25 saturation of topic words in title and text, length-normalised."""
-    tokens = words(title) * 3 + words(text)
-    if not tokens:
-        return 0.0
+@dataclass(frozen=True)
+class Features:
+    """What rank needs of a post, computed once per post and run."""
+
+    key: str  # url_key of the post
+    canonical_key: str  # url_key of its rel=canonical, "" when none or itself
+    counts: Counter[str]
+    length: int  # words, of title x3 plus the first _TEXT_CHARS of text
+    words: int  # words of the whole text
+    promo: tuple[str, ...]
+    fingerprint: frozenset[int]
+
+
+# relevance and duplicates read the start of a post: enough, and bounded
+_TEXT_CHARS = 8000
+SHORTLIST = 30  # candidates given a suggested blurb for the editor's draft
+
+
+def post_features(post: StoredPost) -> Features:
+    """Compute a post's features (tokens, promotional phrases, shingle fingerprint)."""
+    tokens = words(post.text[:_TEXT_CHARS])
     counts = Counter(tokens)
+    counts.update(words(post.title) * 3)
+    key = url_key(post.url)
+    canonical = url_key(post.canonical) if post.canonical else ""
+    return Features(
+        key=key,
+        canonical_key=canonical if canonical != key else "",
+        counts=counts,
+        length=len(tokens) + 3 * len(post.title.split()),
+        words=len(post.text.split()),
+        promo=tuple(promotional_hits(post.text, post.title)),
+        fingerprint=fingerprint(tokens),
+    )
+
+
+def relevance(features: Features, profile: dict[str, float], idf: dict[str, float]) -> float:
+    """Score 0..1: BM25 saturation of topic words in title and text, length-normalised."""
+    if not features.length:
+        return 0.0
     k1, b, avg = 1.2, 0.75, 400.0
-    norm = k1 * (1 - b + b * len(tokens) / avg)
+    norm = k1 * (1 - b + b * features.length / avg)
     total = 0.0
     for word, weight in profile.items():
-        tf = counts.get(word, 0)
+        tf = features.counts.get(word, 0)
         if tf:
             total += weight * idf.get(word, 1.0) * tf * (k1 + 1) / (tf + norm)
     return 1 - math.exp(-total / 12)
@@ -134,10 +168,14 @@ def promotional_hits(text: str, title: str) -> list[str]:
     return [label for label, pattern in PROMO_PATTERNS if pattern.search(sample)]
 
 
-def shingles(text: str, size: int = 5) -> frozenset[int]:
-    """Return hashed word 5-grams of text, for near-duplicate detection."""
-    tokens = words(text)
-    return frozenset(hash(" ".join(tokens[i : i + size])) for i in range(len(tokens) - size + 1))
+def fingerprint(tokens: Sequence[str], size: int = 5, sample: int = 8) -> frozenset[int]:
+    """Return a sample (1 in ``sample``) of the hashed word 5-grams of a text.
+
+    The Jaccard similarity of two samples estimates that of the full shingle sets
+    (mod-sampling); hashes are per process, which is all one ranking needs.
+    """
+    grams = zip(*(tokens[i:] for i in range(size)), strict=False)
+    return frozenset(h for h in map(hash, grams) if h % sample == 0)
 
 
 def jaccard(a: frozenset[int], b: frozenset[int]) -> float:
@@ -146,11 +184,11 @@ def jaccard(a: frozenset[int], b: frozenset[int]) -> float:
     return len(a & b) / len(a | b)
 
 
-def _idf(posts: Sequence[StoredPost], profile: dict[str, float]) -> dict[str, float]:
-    n = len(posts) + 1
+def _idf(features: Sequence[Features], profile: dict[str, float]) -> dict[str, float]:
+    n = len(features) + 1
     df: Counter[str] = Counter()
-    for post in posts:
-        df.update(set(words(post.title + " " + post.text[:20000])) & profile.keys())
+    for f in features:
+        df.update(profile.keys() & f.counts.keys())
     return {w: 0.5 + math.log(1 + n / (1 + df[w])) / math.log(1 + n) for w in profile}
 
 
@@ -163,10 +201,10 @@ def _popularity(post: StoredPost, top_comments: int, top_views: int) -> float:
     return max(parts) if parts else 0.0
 
 
-def _quality(post: StoredPost, promo: list[str]) -> float:
-    count = len(words(post.text))
+def _quality(features: Features) -> float:
+    count = features.words
     length = min(1.0, count / 600) if count >= 80 else count / 400
-    return max(0.0, length - 0.25 * len(promo))
+    return max(0.0, length - 0.25 * len(features.promo))
 
 
 def _recency(post: StoredPost, start: datetime, end: datetime) -> float:
@@ -177,6 +215,7 @@ def _recency(post: StoredPost, start: datetime, end: datetime) -> float:
 
 def score_posts(
     posts: Sequence[StoredPost],
+    features: Sequence[Features],
     newsletter: Newsletter,
     start: datetime,
     end: datetime,
@@ -184,17 +223,16 @@ def score_posts(
 ) -> list[ScoredPost]:
     """Score every post; mark off-topic and promotional ones out (nothing else decided)."""
     profile = topic_profile(newsletter)
-    idf = _idf(posts, profile)
+    idf = _idf(features, profile)
     top_comments = max((p.comments or 0 for p in posts), default=0)
     top_views = max((p.page_views or 0 for p in posts), default=0)
     scored = []
-    for post in posts:
-        rel = relevance(post.text, post.title, profile, idf)
-        promo = promotional_hits(post.text, post.title)
+    for post, feats in zip(posts, features, strict=True):
+        rel = relevance(feats, profile, idf)
         parts = (
             ("relevance", round(rel, 3)),
             ("popularity", round(_popularity(post, top_comments, top_views), 3)),
-            ("quality", round(_quality(post, promo), 3)),
+            ("quality", round(_quality(feats), 3)),
             ("recency", round(_recency(post, start, end), 3)),
             ("weight", post.weight),
         )
@@ -204,8 +242,8 @@ def score_posts(
             for k in ("relevance", "popularity", "quality", "recency")
         )
         status, reason = "candidate", f"score {total:.3f}"
-        if len(promo) >= weights.promo_hits:
-            status, reason = "out", f"promotional ({', '.join(promo)})"
+        if len(feats.promo) >= weights.promo_hits:
+            status, reason = "out", f"promotional ({', '.join(feats.promo)})"
         elif rel < weights.min_relevance:
             status, reason = "out", f"off-topic (relevance {rel:.2f} < {weights.min_relevance})"
         scored.append(ScoredPost(post, round(total, 4), parts, status, reason))
@@ -213,45 +251,63 @@ def score_posts(
 
 
 def collapse_duplicates(
-    scored: Sequence[ScoredPost], weights: Weights = Weights()
+    scored: Sequence[ScoredPost], features: Sequence[Features], weights: Weights = Weights()
 ) -> list[ScoredPost]:
     """Mark every copy of a post as out, keeping the original.
 
-    Same URL key, a rel=canonical naming another post, or near-identical text. The
-    original is the one a copy names, else the earliest published.
+    Same URL key, a rel=canonical naming another post, or near-identical text (Jaccard
+    of sampled 5-word shingles; candidates found through an inverted index, so the
+    work grows with the posts, not their pairs). The original is the one a copy
+    names, else the earliest published.
     """
-    by_key = {url_key(s.post.url): s for s in scored}
-    order = sorted(scored, key=lambda s: (s.post.published or s.post.first_seen, s.post.id))
-    kept: list[tuple[ScoredPost, frozenset[int]]] = []
-    result: dict[int, ScoredPost] = {}
-    for item in order:
-        post = item.post
-        original: ScoredPost | None = None
-        how = ""
-        if post.canonical and url_key(post.canonical) != url_key(post.url):
-            original = by_key.get(url_key(post.canonical))
-            how = "rel=canonical"
-        shingle = shingles(post.text)
-        if original is None:
-            for other, other_sh in kept:
-                if url_key(other.post.url) == url_key(post.url):
-                    original, how = other, "same URL"
-                    break
-                similarity = jaccard(shingle, other_sh)
-                if similarity >= weights.near_duplicate:
-                    original, how = other, f"near-identical text ({similarity:.2f})"
-                    break
-        if original is not None and original.post.id != post.id:
-            result[post.id] = replace(
-                item,
+    by_key = {f.key: i for i, f in enumerate(features)}
+    order = sorted(
+        range(len(scored)),
+        key=lambda i: (scored[i].post.published or scored[i].post.first_seen, scored[i].post.id),
+    )
+    index: dict[int, list[int]] = {}
+    kept_keys: dict[str, int] = {}
+    result = list(scored)
+    for i in order:
+        feats = features[i]
+        original, how = _find_original(i, features, by_key, kept_keys, index, weights)
+        if original is not None and original != i:
+            result[i] = replace(
+                scored[i],
                 status="out",
-                reason=f"duplicate of {original.post.url} ({how})",
-                duplicate_of=original.post.url,
+                reason=f"duplicate of {scored[original].post.url} ({how})",
+                duplicate_of=scored[original].post.url,
             )
-        else:
-            kept.append((item, shingle))
-            result[post.id] = item
-    return [result[s.post.id] for s in scored]
+            continue
+        kept_keys.setdefault(feats.key, i)
+        for h in feats.fingerprint:
+            index.setdefault(h, []).append(i)
+    return result
+
+
+def _find_original(
+    i: int,
+    features: Sequence[Features],
+    by_key: dict[str, int],
+    kept_keys: dict[str, int],
+    index: dict[int, list[int]],
+    weights: Weights,
+) -> tuple[int | None, str]:
+    feats = features[i]
+    if feats.canonical_key and feats.canonical_key in by_key:
+        return by_key[feats.canonical_key], "rel=canonical"
+    if feats.key in kept_keys:
+        return kept_keys[feats.key], "same URL"
+    shared: Counter[int] = Counter()
+    for h in feats.fingerprint:
+        bucket = index.get(h, ())
+        if len(bucket) <= 200:  # a shingle in hundreds of posts is boilerplate, not copying
+            shared.update(bucket)
+    for j, _ in shared.most_common(3):
+        similarity = jaccard(feats.fingerprint, features[j].fingerprint)
+        if similarity >= weights.near_duplicate:
+            return j, f"near-identical text ({similarity:.2f})"
+    return None, ""
 
 
 def choose_listening(
@@ -295,7 +351,10 @@ def rank_posts(
     read the editor's order or blurbs beyond pins, drops and the listening pick:
     compose applies order and blurbs.
     """
-    scored = collapse_duplicates(score_posts(posts, newsletter, start, end, weights), weights)
+    features = [post_features(p) for p in posts]
+    scored = collapse_duplicates(
+        score_posts(posts, features, newsletter, start, end, weights), features, weights
+    )
     house = [s for s in scored if s.post.house and s.status != "out"]
     listening, listening_reason = choose_listening(house, edition, scored)
     featured = {url_key(u): month for month, urls in history for u in urls}
@@ -347,14 +406,15 @@ def rank_posts(
             item = replace(item, status="picked", reason=item.reason)
         elif item.status in ("candidate", "pinned"):
             item = replace(item, status="out", reason=_cut_reason(item, picks, newsletter))
-        final.append(
-            replace(
-                item,
-                blurb=item.blurb
-                or choose_blurb(item.post.text, item.post.title, newsletter.blurb_chars),
-            )
-        )
+        final.append(item)
     final.sort(key=lambda s: (-s.score, s.post.id))
+    # blurbs cost a sentence scan each: only for the issue and the editor's shortlist
+    final = [
+        replace(s, blurb=choose_blurb(s.post.text, s.post.title, newsletter.blurb_chars))
+        if s.status in ("picked", "listening") or n < SHORTLIST
+        else s
+        for n, s in enumerate(final)
+    ]
     ordered_picks = tuple(s for s in final if s.status == "picked")
     chosen = next((s for s in final if s.status == "listening"), None)
     return Ranking(
