@@ -946,3 +946,27 @@ def test_chromium_check_does_report_a_broken_page(browser: _Browser, served: str
         assert any("404" in error for error in browser.errors(page.session))
     finally:
         page.close()
+
+
+# --- the documented schedule -------------------------------------------------------------
+
+
+def test_schedule_examples_fetch_daily_build_monthly_and_publish() -> None:
+    import yaml
+
+    schedule = ROOT / "docs" / "schedule"
+    workflow = yaml.safe_load((schedule / "github-actions.yml").read_text(encoding="utf-8"))
+    triggers = workflow[True]  # YAML 1.1 reads the key `on` as true
+    assert [c["cron"] for c in triggers["schedule"]] == ["10 6 * * *", "30 7 2 * *"]
+    steps = " ".join(str(step.get("run", "")) for step in workflow["jobs"]["run"]["steps"])
+    for command in ("fetch", "build", "site"):
+        assert f"mash --config feeds.yaml {command}" in steps
+    assert workflow["jobs"]["publish"]["steps"][0]["uses"].startswith("actions/deploy-pages")
+    lines = [
+        line.split(None, 5)
+        for line in (schedule / "crontab.example").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#") and "=" not in line.split()[0]
+    ]
+    assert [" ".join(fields[:5]) for fields in lines] == ["10 6 * * *", "30 7 2 * *"]
+    assert "fetch" in lines[0][5] and "build" in lines[1][5] and "site" in lines[1][5]
+    assert "rsync" in lines[1][5]
