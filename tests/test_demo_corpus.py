@@ -176,3 +176,26 @@ def test_enough_good_posts_per_month(truth: list[dict[str, Any]]) -> None:
         ]
         assert len(good) >= 12, month
         assert len({r["blog"] for r in good}) >= 5, month
+
+
+def _edition(month: str) -> tuple[dict[str, Any], str]:
+    text = (DEMO / "editions" / f"{month}.md").read_text("utf-8")
+    _, head, body = text.split("---\n", 2)
+    meta: dict[str, Any] = yaml.safe_load(head)
+    return meta, body
+
+
+def test_september_edition_has_a_theme_only() -> None:
+    meta, body = _edition("2026-09")
+    assert meta == {"theme": "the Customer's Invisible Rules"}
+    assert 250 <= len(body.split()) <= 400
+
+
+def test_october_edition_points_at_good_posts(truth: list[dict[str, Any]]) -> None:
+    meta, body = _edition("2026-10")
+    assert set(meta) == {"theme", "pins", "drops", "blurbs"}
+    assert 250 <= len(body.split()) <= 400
+    good = {r["url"] for r in truth if r["month"] == "2026-10" and r["on_topic"] and not r["short"]}
+    urls = [*meta["pins"], *meta["drops"], *meta["blurbs"]]
+    assert len(urls) == len(set(urls)) == 3
+    assert set(urls) <= good
