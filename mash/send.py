@@ -1,0 +1,650 @@
+"""Send an issue over SMTP, exactly once per subscriber, with a dry run and proofs.
+
+Flow of ``send_issue``: take the send lock, read the subscribers CSV, the ledger and the
+opt-outs, plan who gets mail, then per recipient: wait for the rate limiter, commit
+``sending``, run MAIL/RCPT/DATA, commit ``sent``. A crash between the two commits
+leaves the recipient ``sending``: the next run names it "in doubt" and does not
+re-send it unless asked (``resend_in_doubt``). It sends already-rendered HTML and
+text (``load_email`` reads them from output/YYYY-MM/); it never renders.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import os
+import smtplib
+import ssl
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence, Set
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from email.utils import make_msgid
+from pathlib import Path
+
+from mash import mail
+from mash.errors import BuildError, ConfigError, SendError
+from mash.ledger import FAILED, SENDING, SENT, Ledger, LedgerEntry
+from mash.records import Config, Issue, SmtpSettings
+from mash.subscribers import (
+    SUBSCRIBED,
+    Subscriber,
+    address_key,
+    load_subscribers,
+    validate_email,
+)
+from mash.unsubscribe import make_token, unsubscribe_link
+
+Connector = Callable[[], smtplib.SMTP]
+Progress = Callable[[str], None]
+RETRIES = 3
+TIMEOUT = 60.0
+INSECURE_SECRET_PREFIX = "mash-insecure-preview-secret:"
+
+
+# --- records ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """One message to send: who, and the per-recipient parts of the message."""
+
+    email: str
+    name: str
+    message_id: str
+    unsubscribe_url: str
+    unsubscribe_mailto: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Who gets mail this run and why the others do not; made by ``plan_send`` (pure)."""
+
+    to_send: tuple[Subscriber, ...]
+    already_sent: tuple[str, ...] = ()
+    in_doubt: tuple[str, ...] = ()  # marked sending by an earlier run; not re-sent
+    resend: tuple[str, ...] = ()  # in doubt, but re-sent because the editor asked
+    failed_before: tuple[tuple[str, str], ...] = ()
+    opted_out: tuple[str, ...] = ()
+    inactive: tuple[str, ...] = ()  # status in the CSV is not "subscribed"
+
+
+@dataclass(frozen=True)
+class SendReport:
+    """What a send, dry run or proof did; ``lines()`` is the summary for the editor."""
+
+    month: str
+    mode: str  # send | dry-run | proof
+    sent: tuple[str, ...] = ()
+    would_send: tuple[Recipient, ...] = ()
+    already_sent: tuple[str, ...] = ()
+    in_doubt: tuple[tuple[str, str], ...] = ()  # (address, why)
+    resent_in_doubt: tuple[str, ...] = ()
+    failed: tuple[tuple[str, str], ...] = ()  # permanent refusals, this run or before
+    deferred: tuple[tuple[str, str], ...] = ()  # not accepted; the next run retries them
+    opted_out: tuple[str, ...] = ()
+    inactive: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()  # bad rows of the subscribers CSV
+    warnings: tuple[str, ...] = ()
+    stopped: str = ""  # why the run stopped before the end; the rest is untouched
+
+    @property
+    def done(self) -> bool:
+        """True when nobody is left to send to (in-doubt recipients need a decision)."""
+        return not self.stopped and not self.deferred
+
+    def lines(self) -> list[str]:
+        """Return the report as lines for the terminal, one per problem address."""
+        out = list(self.warnings) + list(self.problems)
+        if self.mode == "dry-run":
+            out += [f"would send to {r.name} <{r.email}>" for r in self.would_send]
+        out += [
+            f"in doubt: {a} ({why}); re-send with --resend-in-doubt" for a, why in self.in_doubt
+        ]
+        out += [f"failed: {a}: {why}" for a, why in self.failed]
+        out += [f"deferred: {a}: {why} (the next run retries)" for a, why in self.deferred]
+        if self.stopped:
+            out.append(f"stopped: {self.stopped}")
+        out.append(self.summary())
+        return out
+
+    def summary(self) -> str:
+        counts = (
+            f"{len(self.would_send)} would be sent"
+            if self.mode == "dry-run"
+            else f"{len(self.sent)} sent"
+        )
+        return (
+            f"{self.mode} {self.month}: {counts}, {len(self.already_sent)} already sent, "
+            f"{len(self.in_doubt)} in doubt, {len(self.failed)} failed, "
+            f"{len(self.deferred)} deferred, {len(self.opted_out)} opted out, "
+            f"{len(self.inactive)} not subscribed, {len(self.problems)} bad rows"
+        )
+
+
+@dataclass
+class _Tally:
+    sent: list[str] = field(default_factory=list)
+    in_doubt: list[tuple[str, str]] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    deferred: list[tuple[str, str]] = field(default_factory=list)
+    stopped: str = ""
+
+
+# --- planning (pure) -------------------------------------------------------------------
+
+
+def plan_send(
+    subscribers: Sequence[Subscriber],
+    entries: Mapping[str, LedgerEntry],
+    opted_out: Set[str],
+    *,
+    resend_in_doubt: bool = False,
+) -> Plan:
+    """Decide who gets mail: never-marked and deferred yes; sent, failed, opted out no."""
+    to_send: list[Subscriber] = []
+    buckets: dict[str, list[str]] = {k: [] for k in ("sent", "doubt", "resend", "out", "off")}
+    failed: list[tuple[str, str]] = []
+    for s in subscribers:
+        key = address_key(s.email)
+        entry = entries.get(key)
+        state = entry.state if entry else None
+        if s.status != SUBSCRIBED:
+            buckets["off"].append(s.email)
+        elif key in opted_out:
+            buckets["out"].append(s.email)
+        elif state == SENT:
+            buckets["sent"].append(s.email)
+        elif state == FAILED and entry is not None:
+            failed.append((s.email, entry.error))
+        elif state == SENDING and not resend_in_doubt:
+            buckets["doubt"].append(s.email)
+        else:
+            if state == SENDING:
+                buckets["resend"].append(s.email)
+            to_send.append(s)
+    return Plan(
+        to_send=tuple(to_send),
+        already_sent=tuple(buckets["sent"]),
+        in_doubt=tuple(buckets["doubt"]),
+        resend=tuple(buckets["resend"]),
+        failed_before=tuple(failed),
+        opted_out=tuple(buckets["out"]),
+        inactive=tuple(buckets["off"]),
+    )
+
+
+class RateLimiter:
+    """Space messages at least 1/rate seconds apart; ``rate`` <= 0 turns it off.
+
+    ``sleeps`` keeps every wait it asked for, so tests can count without timing.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self.clock = clock
+        self.sleep = sleep
+        self.next_at: float | None = None
+        self.sleeps: list[float] = []
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        now = self.clock()
+        if self.next_at is not None and self.next_at > now:
+            delay = self.next_at - now
+            self.sleeps.append(delay)
+            self.sleep(delay)
+            now = self.next_at
+        self.next_at = now + self.interval
+
+
+# --- files, secrets, lock ------------------------------------------------------------------
+
+
+def load_email(output_dir: Path, month: str) -> tuple[str, str]:
+    """Read output/YYYY-MM/email.html and email.txt, as ``mash build`` wrote them."""
+    folder = output_dir / month
+    try:
+        html = (folder / "email.html").read_text(encoding="utf-8")
+        text = (folder / "email.txt").read_text(encoding="utf-8")
+    except FileNotFoundError as e:
+        raise BuildError(f"{e.filename} is missing; run `mash build --month {month}` first") from e
+    return html, text
+
+
+def unsubscribe_secret(
+    config: Config, environ: Mapping[str, str], *, required: bool
+) -> tuple[str, str | None]:
+    """Return the token secret and a warning when an insecure fallback is used.
+
+    A real send requires the secret; a dry run or proof may use a per-install fallback.
+    """
+    name = config.smtp.secret_env
+    secret = environ.get(name, "")
+    if secret:
+        return secret, None
+    if required:
+        raise ConfigError(
+            f"set {name} in the environment: it signs the unsubscribe links "
+            "(and the unsubscribe server needs the same value)"
+        )
+    fallback = f"{INSECURE_SECRET_PREFIX}{config.db_path.resolve()}"
+    return fallback, (
+        f"warning: {name} is not set; unsubscribe links use an INSECURE per-install "
+        "secret (fine for a dry run or proof, never for a real send)"
+    )
+
+
+def lock_path(db_path: Path) -> Path:
+    return db_path.with_name(db_path.name + ".send.lock")
+
+
+@contextmanager
+def send_lock(db_path: Path) -> Iterator[None]:
+    """Hold an exclusive flock for the send; a second send refuses with SendError.
+
+    The kernel drops the lock when the holder dies, so a killed send never blocks
+    the next one (the lock file itself may stay; it is harmless).
+    """
+    path = lock_path(db_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as e:
+            f.seek(0)
+            holder = f.read().strip() or "unknown"
+            raise SendError(str(path), f"another send is running (pid {holder}); try later") from e
+        try:
+            f.seek(0)
+            f.truncate()
+            f.write(str(os.getpid()))
+            f.flush()
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+# --- SMTP ------------------------------------------------------------------------------------
+
+
+def smtp_connector(smtp: SmtpSettings, environ: Mapping[str, str]) -> Connector:
+    """Return a function opening an authenticated SMTP connection from the settings.
+
+    The password comes only from ``environ[smtp.password_env]``, and only when a user
+    is configured.
+    """
+    password = ""
+    if smtp.user:
+        password = environ.get(smtp.password_env, "")
+        if not password:
+            raise ConfigError(f"set {smtp.password_env} to the SMTP password of {smtp.user}")
+    if smtp.security not in ("starttls", "tls", "none"):
+        raise ConfigError(f"smtp.security must be starttls, tls or none, not {smtp.security!r}")
+
+    def connect() -> smtplib.SMTP:
+        context = ssl.create_default_context()
+        conn: smtplib.SMTP
+        if smtp.security == "tls":
+            conn = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=TIMEOUT, context=context)
+        else:
+            conn = smtplib.SMTP(smtp.host, smtp.port, timeout=TIMEOUT)
+        try:
+            conn.ehlo()
+            if smtp.security == "starttls":
+                conn.starttls(context=context)
+                conn.ehlo()
+            if smtp.user:
+                conn.login(smtp.user, password)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    return connect
+
+
+class _Session:
+    """One SMTP connection, opened on demand and dropped after any doubt."""
+
+    def __init__(self, connect: Connector) -> None:
+        self.connect = connect
+        self.conn: smtplib.SMTP | None = None
+
+    def get(self) -> smtplib.SMTP:
+        if self.conn is None:
+            self.conn = self.connect()
+        return self.conn
+
+    def drop(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.quit()
+            except (smtplib.SMTPException, OSError):
+                self.conn.close()
+            self.conn = None
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    kind: str  # sent | refused | unreachable | in-doubt
+    code: int = 0
+    detail: str = ""
+
+    @property
+    def transient(self) -> bool:
+        return self.kind == "unreachable" or (self.kind == "refused" and 400 <= self.code < 500)
+
+
+def _transact(conn: smtplib.SMTP, sender: str, to: str, payload: bytes) -> _Outcome:
+    """Run MAIL, RCPT and DATA; only a failure inside DATA can leave the message in doubt."""
+    try:
+        code, reply = conn.mail(sender)
+        if code != 250:
+            return _refused(conn, code, reply, "MAIL FROM")
+        code, reply = conn.rcpt(to)
+        if code not in (250, 251):
+            return _refused(conn, code, reply, "RCPT TO")
+    except (smtplib.SMTPException, OSError) as e:
+        return _Outcome("unreachable", 0, f"{type(e).__name__}: {e}")
+    try:
+        conn.data(payload)
+    except smtplib.SMTPDataError as e:
+        return _refused(conn, e.smtp_code, e.smtp_error, "DATA")
+    except (smtplib.SMTPException, OSError) as e:
+        # The end of data may have reached the server: it may have accepted the message.
+        return _Outcome("in-doubt", 0, f"{type(e).__name__} during DATA: {e}")
+    return _Outcome("sent")
+
+
+def _refused(conn: smtplib.SMTP, code: int, reply: bytes | str, step: str) -> _Outcome:
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+    with suppress(smtplib.SMTPException, OSError):
+        conn.rset()
+    return _Outcome("refused", code, f"{code} {text} (at {step})")
+
+
+# --- sending -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Job:
+    """Everything one send needs besides the recipients."""
+
+    issue: Issue
+    html: str
+    text: str
+    smtp: SmtpSettings
+    secret: str
+    list_id: str
+    sleep: Callable[[float], None]
+    progress: Progress
+
+
+def recipient_for(job: _Job, subscriber: Subscriber) -> Recipient:
+    """Return the per-recipient parts: Message-ID and signed unsubscribe links."""
+    newsletter = job.issue.newsletter
+    token = make_token(subscriber.email, job.list_id, job.secret)
+    mailto = job.smtp.unsubscribe_mailto or mail.default_unsubscribe_url(newsletter)
+    return Recipient(
+        email=subscriber.email,
+        name=subscriber.name,
+        message_id=mail.make_message_id(job.issue.month, subscriber.email, newsletter.sender),
+        unsubscribe_url=unsubscribe_link(job.smtp.unsubscribe_url, token),
+        unsubscribe_mailto=mailto if mailto.startswith("mailto:") else f"mailto:{mailto}",
+    )
+
+
+def _payload(job: _Job, r: Recipient, *, proof: bool = False) -> bytes:
+    msg = mail.build_message(
+        job.issue,
+        job.html,
+        job.text,
+        to_addr=r.email,
+        to_name=r.name,
+        smtp=job.smtp,
+        unsubscribe_url=r.unsubscribe_url,
+        unsubscribe_mailto=r.unsubscribe_mailto,
+        message_id=r.message_id,
+        proof=proof,
+    )
+    return msg.as_bytes()
+
+
+class _Marks:
+    """Ledger writes for one recipient (a proof passes a _Marks that writes nothing)."""
+
+    def __init__(self, ledger: Ledger | None, month: str, r: Recipient) -> None:
+        self.ledger, self.month, self.key, self.mid = (
+            ledger,
+            month,
+            address_key(r.email),
+            r.message_id,
+        )
+
+    def starting(self) -> None:
+        if self.ledger:
+            self.ledger.mark_sending(self.month, self.key, self.mid)
+
+    def not_taken(self, detail: str) -> None:
+        if self.ledger:
+            self.ledger.mark_deferred(self.month, self.key, self.mid, detail)
+
+    def finish(self, outcome: _Outcome) -> None:
+        if not self.ledger:
+            return
+        if outcome.kind == "sent":
+            self.ledger.mark_sent(self.month, self.key, self.mid)
+        elif outcome.kind == "in-doubt":
+            self.ledger.note_in_doubt(self.month, self.key, outcome.detail)
+        elif outcome.kind == "refused" and not outcome.transient:
+            self.ledger.mark_failed(self.month, self.key, self.mid, outcome.detail)
+
+
+def _deliver(job: _Job, session: _Session, payload: bytes, to: str, marks: _Marks) -> _Outcome:
+    """Send to one address, retrying transient failures with backoff.
+
+    ``sending`` is committed before MAIL FROM; a transient failure commits ``deferred``
+    at once, so a crash during the backoff cannot leave a false "in doubt".
+    """
+    outcome = _Outcome("unreachable", 0, "not tried")
+    for attempt in range(RETRIES + 1):
+        if attempt:
+            job.sleep(min(2.0**attempt, 30.0))
+        try:
+            conn = session.get()
+        except (smtplib.SMTPException, OSError) as e:
+            outcome = _Outcome("unreachable", 0, f"cannot connect: {type(e).__name__}: {e}")
+            continue
+        marks.starting()
+        outcome = _transact(conn, job.issue.newsletter.sender, to, payload)
+        if outcome.kind in ("unreachable", "in-doubt") or outcome.code == 421:
+            session.drop()
+        if not outcome.transient:
+            break
+        marks.not_taken(outcome.detail)
+    marks.finish(outcome)
+    return outcome
+
+
+def _send_all(
+    job: _Job,
+    ledger: Ledger,
+    session: _Session,
+    limiter: RateLimiter,
+    to_send: Sequence[Subscriber],
+) -> _Tally:
+    """Send to each planned subscriber in order; stop when the server is unreachable."""
+    tally = _Tally()
+    for number, subscriber in enumerate(to_send, 1):
+        r = recipient_for(job, subscriber)
+        limiter.wait()
+        outcome = _deliver(
+            job, session, _payload(job, r), r.email, _Marks(ledger, job.issue.month, r)
+        )
+        if outcome.kind == "sent":
+            tally.sent.append(r.email)
+        elif outcome.kind == "in-doubt":
+            tally.in_doubt.append((r.email, outcome.detail))
+        elif outcome.transient:
+            tally.deferred.append((r.email, outcome.detail))
+            if outcome.kind == "unreachable":
+                tally.stopped = f"{job.smtp.host}:{job.smtp.port} unreachable: {outcome.detail}"
+                break
+        elif "(at MAIL FROM)" in outcome.detail:
+            tally.deferred.append((r.email, outcome.detail))
+            tally.stopped = f"the server refused the sender: {outcome.detail}"
+            break
+        else:
+            tally.failed.append((r.email, outcome.detail))
+        if number % 100 == 0:
+            job.progress(f"send {job.issue.month}: {number}/{len(to_send)}")
+    return tally
+
+
+def send_issue(
+    config: Config,
+    issue: Issue,
+    email_html: str,
+    email_text: str,
+    *,
+    dry_run: bool = False,
+    proof: str | None = None,
+    resend_in_doubt: bool = False,
+    environ: Mapping[str, str] | None = None,
+    connect: Connector | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    progress: Progress | None = None,
+) -> SendReport:
+    """Send an issue to every subscriber not yet mailed (see the module docstring).
+
+    ``proof`` sends one "[PROOF]" copy to that address and records nothing;
+    ``dry_run`` reports who would get mail and sends nothing. ``environ`` defaults to
+    os.environ (SMTP password, token secret); ``connect`` replaces the SMTP connector.
+    """
+    env = os.environ if environ is None else environ
+    say = progress or (lambda _line: None)
+    real = not dry_run and proof is None
+    secret, warning = unsubscribe_secret(config, env, required=real)
+    job = _Job(
+        issue,
+        email_html,
+        email_text,
+        config.smtp,
+        secret,
+        mail.list_id(config.smtp, issue.newsletter),
+        sleep,
+        say,
+    )
+    warnings = (warning,) if warning else ()
+    if proof is not None:
+        return _send_proof(job, proof, connect or smtp_connector(config.smtp, env), warnings)
+    if dry_run:
+        return _dry_run(job, config, warnings, resend_in_doubt)
+    with send_lock(config.db_path), Ledger(config.db_path) as ledger:
+        subscribers = load_subscribers(config.subscribers_path)
+        plan = plan_send(
+            subscribers.subscribers,
+            ledger.entries(issue.month),
+            ledger.opted_out(),
+            resend_in_doubt=resend_in_doubt,
+        )
+        session = _Session(connect or smtp_connector(config.smtp, env))
+        try:
+            if plan.to_send:
+                _open(session, config.smtp)
+            tally = _send_all(
+                job,
+                ledger,
+                session,
+                RateLimiter(config.smtp.rate_per_second, clock, sleep),
+                plan.to_send,
+            )
+        finally:
+            session.drop()
+    return _report(issue.month, "send", plan, tally, subscribers.problems, warnings)
+
+
+def _open(session: _Session, smtp: SmtpSettings) -> None:
+    """Connect before marking anyone, so a wrong host or password marks nobody."""
+    try:
+        session.get()
+    except smtplib.SMTPAuthenticationError as e:
+        raise SendError(f"{smtp.user}@{smtp.host}", "SMTP login refused") from e
+    except (smtplib.SMTPException, OSError) as e:
+        raise SendError(f"{smtp.host}:{smtp.port}", "cannot connect to the SMTP server") from e
+
+
+def _report(
+    month: str,
+    mode: str,
+    plan: Plan,
+    tally: _Tally,
+    problems: tuple[str, ...],
+    warnings: tuple[str, ...],
+) -> SendReport:
+    earlier_doubt = tuple((a, "marked sending by an earlier run") for a in plan.in_doubt)
+    return SendReport(
+        month=month,
+        mode=mode,
+        sent=tuple(tally.sent),
+        already_sent=plan.already_sent,
+        in_doubt=earlier_doubt + tuple(tally.in_doubt),
+        resent_in_doubt=plan.resend,
+        failed=plan.failed_before + tuple(tally.failed),
+        deferred=tuple(tally.deferred),
+        opted_out=plan.opted_out,
+        inactive=plan.inactive,
+        problems=problems,
+        warnings=warnings,
+        stopped=tally.stopped,
+    )
+
+
+def _dry_run(job: _Job, config: Config, warnings: tuple[str, ...], resend: bool) -> SendReport:
+    """Plan without the lock and without writing: who would get mail, and what else."""
+    subscribers = load_subscribers(config.subscribers_path)
+    with Ledger(config.db_path) as ledger:
+        plan = plan_send(
+            subscribers.subscribers,
+            ledger.entries(job.issue.month),
+            ledger.opted_out(),
+            resend_in_doubt=resend,
+        )
+    report = _report(job.issue.month, "dry-run", plan, _Tally(), subscribers.problems, warnings)
+    would = tuple(recipient_for(job, s) for s in plan.to_send)
+    return dataclasses.replace(report, would_send=would)
+
+
+def _send_proof(
+    job: _Job, address: str, connect: Connector, warnings: tuple[str, ...]
+) -> SendReport:
+    """Send one "[PROOF]" copy; nothing goes in the ledger, so it never counts as sent."""
+    try:
+        email = validate_email(address)
+    except ValueError as e:
+        raise SendError(address, f"proof address is not valid: {e}") from e
+    subscriber = Subscriber(email, "Proof")
+    domain = job.issue.newsletter.sender.rpartition("@")[2] or None
+    r = dataclasses.replace(recipient_for(job, subscriber), message_id=make_msgid("proof", domain))
+    session = _Session(connect)
+    try:
+        _open(session, job.smtp)
+        outcome = _deliver(job, session, _payload(job, r, proof=True), email, _Marks(None, "", r))
+    finally:
+        session.drop()
+    tally = _Tally()
+    if outcome.kind == "sent":
+        tally.sent.append(email)
+    elif outcome.kind == "in-doubt":
+        tally.in_doubt.append((email, outcome.detail))
+    else:
+        tally.failed.append((email, outcome.detail))
+    return _report(job.issue.month, "proof", Plan(()), tally, (), warnings)
