@@ -1,0 +1,315 @@
+"""The whole pipeline on the demo blogs, served on 127.0.0.1, into a real SQLite file."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from mash.cli import main as mash
+from mash.demo import DEMO, serve_folder
+from mash.urls import url_key
+
+BOILERPLATE = (
+    "Leave a Reply",
+    "Share this",
+    "Like this",
+    "Enter your email address",
+    "Register now",
+    "cookies",
+    "About the author",
+    "Related posts",
+    "Post a Comment",
+    "Subscribe",
+    "Recent posts",
+    "Archives",
+    "Skip to content",
+    "Posted by",
+)
+
+
+def build(config: Path, month: str) -> dict[str, Any]:
+    assert mash(["--config", str(config), "build", "--month", month]) == 0
+    data: dict[str, Any] = json.loads((config.parent / month / "issue.json").read_text())
+    return data
+
+
+def set_edition(config: Path, month: str, front: dict[str, Any], body: str = "An essay.") -> None:
+    text = f"---\n{yaml.safe_dump(front)}---\n{body}\n"
+    (config.parent / "editions" / f"{month}.md").write_text(text, encoding="utf-8")
+
+
+def keys(urls: list[str]) -> set[str]:
+    return {url_key(u) for u in urls}
+
+
+def test_issue_json_contract(workspace: Path) -> None:
+    issue = build(workspace, "2026-10")
+    for field in (
+        "month",
+        "volume",
+        "title",
+        "theme",
+        "editorial_html",
+        "picks",
+        "listening",
+        "sections",
+    ):
+        assert field in issue
+    assert issue["month"] == "2026-10"
+    assert issue["title"] == "Monthly Mash and the Second Answer"
+    assert 6 <= len(issue["picks"]) <= 10
+    for pick in issue["picks"]:
+        for field in ("url", "title", "blog", "author", "published", "blurb", "score"):
+            assert field in pick, field
+        assert re.match(r"\d{4}-\d\d-\d\dT", pick["published"])
+    for field in ("url", "title", "blurb", "reason"):
+        assert issue["listening"][field]
+    assert [s["key"] for s in issue["sections"]] == [
+        "title",
+        "welcome",
+        "editorial",
+        "picks",
+        "listening",
+        "about",
+        "footer",
+    ]
+
+
+def test_all_seven_parts_in_html_and_text(workspace: Path) -> None:
+    issue = build(workspace, "2026-10")
+    folder = workspace.parent / "2026-10"
+    html = (folder / "email.html").read_text()
+    text = (folder / "email.txt").read_text()
+    web = (folder / "index.html").read_text()
+    headings = [s["heading"] for s in issue["sections"] if s["key"] != "welcome"]
+    headings.append("Welcome to the Monthly Mash")
+    headings.append(f"Volume {issue['volume']}: October 2026")
+    for heading in headings:
+        escaped = heading.replace("'", "&#39;").replace("&", "&amp;")
+        assert heading in html or escaped in html, heading
+        assert heading in web or escaped in web, heading
+        assert heading.lower() in text.lower(), heading
+    for pick in issue["picks"]:
+        assert pick["url"] in text and pick["url"] in html
+    assert (folder / "issue.eml").read_bytes().startswith(b"")
+
+
+def test_no_boilerplate_in_extracted_text_or_blurbs(workspace: Path) -> None:
+    db = sqlite3.connect(workspace.parent / "data" / "mash.db")
+    rows = db.execute("SELECT url, text, source FROM posts").fetchall()
+    assert len(rows) == 40
+    assert {r[2] for r in rows} <= {"feed", "page"}
+    assert any(r[2] == "page" for r in rows)
+    for url, text, _ in rows:
+        for phrase in BOILERPLATE:
+            assert phrase.lower() not in text.lower(), (url, phrase)
+    for month in ("2026-09", "2026-10"):
+        issue = build(workspace, month)
+        blurbs = [p["blurb"] for p in issue["picks"]] + [issue["listening"]["blurb"]]
+        assert all(blurbs)
+        for blurb in blurbs:
+            for phrase in BOILERPLATE:
+                assert phrase.lower() not in blurb.lower(), (blurb, phrase)
+
+
+@pytest.mark.parametrize("month", ["2026-09", "2026-10"])
+def test_off_topic_promotional_and_duplicates_not_picked(
+    workspace: Path, truth: list[dict[str, Any]], month: str
+) -> None:
+    issue = build(workspace, month)
+    picked = keys([p["url"] for p in issue["picks"]])
+    bad = [
+        t
+        for t in truth
+        if t["month"] == month and (not t["on_topic"] or t["promotional"] or t["duplicate_of"])
+    ]
+    assert bad
+    assert not picked & keys([t["url"] for t in bad])
+    house = keys([t["url"] for t in truth if t["house"]])
+    assert not picked & house  # the house blog feeds Someone Was Listening only
+
+
+def test_duplicate_collapsed_to_original(workspace: Path, truth: list[dict[str, Any]]) -> None:
+    (copy,) = [t for t in truth if t["duplicate_of"]]
+    ranking = posts_json(workspace, copy["month"])
+    row = next(r for r in ranking if url_key(r["url"]) == url_key(copy["url"]))
+    assert row["status"] == "out"
+    assert url_key(row["duplicate_of"]) == url_key(copy["duplicate_of"])
+
+
+def posts_json(config: Path, month: str) -> list[dict[str, Any]]:
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert mash(["--config", str(config), "posts", "--month", month, "--json"]) == 0
+    rows: list[dict[str, Any]] = json.loads(out.getvalue())
+    return rows
+
+
+@pytest.mark.parametrize("month", ["2026-09", "2026-10"])
+def test_listening_is_the_house_post_with_most_comments(
+    workspace: Path, truth: list[dict[str, Any]], month: str
+) -> None:
+    house = [t for t in truth if t["house"] and t["month"] == month]
+    best = max(house, key=lambda t: t["comments"])
+    issue = build(workspace, month)
+    assert url_key(issue["listening"]["url"]) == url_key(best["url"])
+    assert issue["listening"]["reason"] == f"most comments: {best['comments']}"
+
+
+def test_editor_pick_overrides_listening(workspace: Path, truth: list[dict[str, Any]]) -> None:
+    house = [t for t in truth if t["house"] and t["month"] == "2026-10"]
+    least = min(house, key=lambda t: t["comments"])
+    set_edition(workspace, "2026-10", {"theme": "x", "listening": least["url"]})
+    issue = build(workspace, "2026-10")
+    assert url_key(issue["listening"]["url"]) == url_key(least["url"])
+    assert issue["listening"]["reason"] == "the editor's pick"
+
+
+def test_pins_drops_and_blurbs_are_honoured(workspace: Path, demo_base: str) -> None:
+    edition = (DEMO / "editions" / "2026-10.md").read_text().replace("{{BASE}}", demo_base)
+    front = yaml.safe_load(edition.split("---")[1])
+    issue = build(workspace, "2026-10")
+    picked = keys([p["url"] for p in issue["picks"]])
+    assert keys(front["pins"]) <= picked
+    assert not keys(front["drops"]) & picked
+    ((url, blurb),) = front["blurbs"].items()
+    mine = [p for p in issue["picks"] if url_key(p["url"]) == url_key(url)]
+    assert mine and mine[0]["blurb"] == blurb
+    # the dropped post would be picked without the editor
+    set_edition(workspace, "2026-10", {"theme": "x"})
+    plain = build(workspace, "2026-10")
+    assert keys(front["drops"]) & keys([p["url"] for p in plain["picks"]])
+
+
+def test_order_puts_posts_first(workspace: Path) -> None:
+    issue = build(workspace, "2026-10")
+    last = issue["picks"][-1]["url"]
+    set_edition(workspace, "2026-10", {"theme": "x", "order": [last]})
+    again = build(workspace, "2026-10")
+    assert again["picks"][0]["url"] == last
+
+
+def test_unmatched_front_matter_is_reported(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    set_edition(workspace, "2026-10", {"theme": "x", "pins": ["https://nowhere.example/p"]})
+    build(workspace, "2026-10")
+    assert "pins: https://nowhere.example/p matches no post of 2026-10" in capsys.readouterr().err
+
+
+def test_volume_goes_up_by_one(workspace: Path) -> None:
+    first = build(workspace, "2026-09")
+    second = build(workspace, "2026-10")
+    assert second["volume"] == first["volume"] + 1
+    assert build(workspace, "2026-09")["volume"] == first["volume"]  # a rebuild keeps it
+
+
+def test_second_fetch_stores_nothing_new(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = workspace.parent / "data" / "mash.db"
+    before = sqlite3.connect(db).execute("SELECT count(*), max(id) FROM posts").fetchone()
+    assert mash(["--config", str(workspace), "fetch", "--quiet"]) == 0
+    assert "; 0 new posts;" in capsys.readouterr().err
+    after = sqlite3.connect(db).execute("SELECT count(*), max(id) FROM posts").fetchone()
+    assert after == before
+
+
+def test_draft_writes_shortlist_and_keeps_editor_choices(workspace: Path) -> None:
+    path = workspace.parent / "editions" / "2026-10.md"
+    original = yaml.safe_load(path.read_text().split("---")[1])
+    assert mash(["--config", str(workspace), "draft", "--month", "2026-10"]) == 0
+    text = path.read_text()
+    front = yaml.safe_load(text.split("---")[1])
+    assert front["pins"] == original["pins"] and front["drops"] == original["drops"]
+    assert front["blurbs"] == original["blurbs"] and front["theme"] == original["theme"]
+    assert len(front["shortlist"]) >= 8
+    assert {"url", "title", "score", "blurb"} <= set(front["shortlist"][0])
+    assert "Every support conversation has a first answer" in text
+    build(workspace, "2026-10")  # the draft is a valid edition
+
+
+def test_draft_for_a_new_month_has_a_starter(workspace: Path) -> None:
+    (workspace.parent / "editions" / "2026-09.md").unlink()
+    assert mash(["--config", str(workspace), "draft", "--month", "2026-09"]) == 0
+    text = (workspace.parent / "editions" / "2026-09.md").read_text()
+    assert "Write this month's essay here" in text
+    assert build(workspace, "2026-09")["picks"]
+
+
+def test_build_of_an_empty_month_exits_1(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert mash(["--config", str(workspace), "build", "--month", "2020-01"]) == 1
+    assert "no posts to build the issue of 2020-01" in capsys.readouterr().err
+
+
+MALFORMED = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>Broken</title>
+<item><title>Cut & off &nbsp; here"""
+
+
+def test_bad_feeds_are_reported_by_name_and_the_run_goes_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with serve_folder(DEMO / "site", extra={"/broken/feed.xml": MALFORMED}) as base:
+        good = f"{base}/frontline-notes/atom.xml"
+        broken = f"{base}/broken/feed.xml"
+        missing = f"{base}/nowhere/feed.xml"
+        dead = "http://127.0.0.1:9/feed.xml"
+        config = tmp_path / "feeds.yaml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "feeds": [{"url": u} for u in (good, broken, missing, dead)],
+                    "fetch": {"deadline": 5, "retries": 0},
+                }
+            )
+        )
+        assert mash(["--config", str(config), "fetch", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert f"failed: {broken}: malformed" in err
+    assert f"failed: {missing}: http-404" in err
+    assert f"failed: {dead}: connection" in err
+    assert "fetched 1, not modified 0, failed 3 of 4 feeds" in err
+    count = (
+        sqlite3.connect(tmp_path / "data" / "mash.db")
+        .execute("SELECT count(*) FROM posts")
+        .fetchone()[0]
+    )
+    assert count == len([p for p in (DEMO / "posts" / "frontline-notes").glob("*.md")])
+
+
+def test_fetch_exits_1_when_no_feed_could_be_fetched(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "feeds.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "feeds": [{"url": "http://127.0.0.1:9/feed.xml"}],
+                "fetch": {"deadline": 5, "retries": 0},
+            }
+        )
+    )
+    assert mash(["--config", str(config), "fetch", "--quiet"]) == 1
+    assert "no feed could be fetched" in capsys.readouterr().err
+
+
+def test_config_from_another_folder_keeps_state_beside_it(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    build(workspace, "2026-10")
+    assert (workspace.parent / "2026-10" / "issue.json").exists()
+    assert list(elsewhere.iterdir()) == []
