@@ -384,7 +384,7 @@ def test_archive_lists_volume_month_theme_and_picks_newest_first(site: SiteRepor
     assert [i.select_one(".archive-item__title").get_text() for i in items] == [  # type: ignore[union-attr]
         "Apologies That Work",
         "Waiting Well",
-        "the Customer's Invisible Rules",
+        "The Customer's Invisible Rules",
     ]
     assert "Volume 22 · October 2026" in items[0].get_text()
     assert "8 picks" in items[0].get_text()

@@ -20,6 +20,7 @@ from mash.records import Issue, Newsletter
 from mash.site.common import (
     describe,
     first_image,
+    headline,
     issue_dir,
     month_label,
     paragraphs,
@@ -165,6 +166,8 @@ def _write_archive(
         "newsletter": newsletter,
         "years": _archive_years(entries),
         "month_label": month_label,
+        "headline": headline,
+        "describe": describe,
         "count": count,
     }
     w.write("archive/index.html", render_template(env, "web/archive.html", page, **context))

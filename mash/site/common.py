@@ -76,6 +76,12 @@ def summarise(text: str) -> str:
     return out
 
 
+def headline(issue: Issue) -> str:
+    """Return the issue's theme as a headline ("The Customer's Rules"), else its title."""
+    theme = issue.theme.strip()
+    return theme[:1].upper() + theme[1:] if theme else issue.title
+
+
 def first_image(issue: Issue) -> str:
     """Return the first pick's image when it is an absolute http(s) URL."""
     if not issue.picks:
