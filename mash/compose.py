@@ -9,7 +9,6 @@ from __future__ import annotations
 import calendar
 import re
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -209,13 +208,18 @@ def compose_issue(
         title=sections[0].heading if sections else f"{newsletter.name} and {theme}",
         theme=theme,
         editorial_html=editorial_html,
-        editorial_text=html_to_text(editorial_html),
+        editorial_text=_paragraph_text(editorial_html),
         picks=tuple(_pick(p, blurbs.get(url_key(p.post.url)) or p.blurb) for p in picks),
         listening=listening,
         sections=sections,
         web_url=_web_url(newsletter.site_url, edition.month),
     )
     return issue, warnings
+
+
+def _paragraph_text(html: str) -> str:
+    """Return the plain text of html with a blank line between blocks."""
+    return "\n\n".join(line.strip() for line in html_to_text(html).splitlines() if line.strip())
 
 
 def _web_url(site_url: str, month: str) -> str:
@@ -278,9 +282,3 @@ customer that the {month} posts made you think about.
 The shortlist above is the ranking: reorder it with `order:`, keep a post with `pins:`,
 remove one with `drops:`, and write your own blurb under `blurbs:` (URL: text).
 """
-
-
-def with_blurb(edition: Edition, url: str, blurb: str) -> Edition:
-    """Return edition with the editor's blurb for url set."""
-    kept = tuple((u, b) for u, b in edition.blurbs if url_key(u) != url_key(url))
-    return replace(edition, blurbs=(*kept, (url, blurb)))
