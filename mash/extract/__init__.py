@@ -10,16 +10,14 @@ import re
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
-from typing import Any
 
 import lxml.html
-import trafilatura
-from lxml.etree import ParserError
 from trafilatura.htmlprocessing import convert_to_html
 from trafilatura.xml import xmltotxt
 
 from mash.errors import ExtractError
 from mash.extract.meta import PageMeta, page_metadata
+from mash.extract.page import extract_body, load_page
 from mash.records import Article, Post
 from mash.sanitize import html_limits_problem, html_to_text, sanitize_html
 
@@ -47,13 +45,9 @@ def needs_full_text(post: Post) -> bool:
 
 def extract_text(html: str, url: str | None) -> str:
     """Return the article's plain text from a page alone ("" when none is found)."""
-    tree = _load(html)
-    if tree is None:
-        return ""
-    document = _extract_document(tree, url, rich=False)
-    if document is None:
-        return ""
-    return str(xmltotxt(document.body, False))
+    tree = load_page(html)
+    body = extract_body(tree, url, rich=False) if tree is not None else None
+    return str(xmltotxt(body, False)) if body is not None else ""
 
 
 def extract_article(post: Post, page_html: str | None, page_url: str | None) -> Article:
@@ -72,7 +66,7 @@ def extract_article(post: Post, page_html: str | None, page_url: str | None) -> 
         problem = html_limits_problem(page_html)
         if problem is not None:
             raise ExtractError(url, f"page not extracted: {problem}")
-        tree = _load(page_html)
+        tree = load_page(page_html)
         if tree is not None:
             meta = page_metadata(tree, url)
             page_html_clean = _extract_html(tree, url)
@@ -157,38 +151,12 @@ def _result_of(future: object, job: tuple[Post, str | None, str | None]) -> Arti
 # --- page extraction -----------------------------------------------------------------
 
 
-def _load(html: str) -> lxml.html.HtmlElement | None:
-    if not html or not html.strip():
-        return None
-    try:
-        tree = trafilatura.utils.load_html(html)
-    except (ParserError, ValueError):
-        return None
-    return tree if isinstance(tree, lxml.html.HtmlElement) else None
-
-
-def _extract_document(tree: lxml.html.HtmlElement, url: str | None, rich: bool) -> Any:
-    """Return trafilatura's Document for tree (None when it finds no article)."""
-    return trafilatura.bare_extraction(
-        tree,
-        url=url,
-        favor_precision=True,
-        include_comments=False,
-        include_images=rich,
-        include_links=rich,
-        include_formatting=rich,
-        with_metadata=False,
-    )
-
-
 def _extract_html(tree: lxml.html.HtmlElement, url: str) -> str:
     """Return the sanitised HTML of the page's article ("" when none is found)."""
-    document = _extract_document(tree, url, rich=True)
-    body = getattr(document, "body", None)
+    body = extract_body(tree, url, rich=True)
     if body is None:
         return ""
-    html_tree = convert_to_html(body)
-    raw = lxml.html.tostring(html_tree, encoding="unicode")
+    raw = lxml.html.tostring(convert_to_html(body), encoding="unicode")
     return sanitize_html(raw, url)
 
 
