@@ -17,6 +17,7 @@ import json
 import re
 import shutil
 import sys
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -113,6 +114,8 @@ class Post:
         style = self.blog.guid
         if style == "query":
             return f"{BASE}/{self.blog.slug}/?p={self.number}"
+        if style == "uuid":
+            return str(uuid.uuid5(uuid.NAMESPACE_URL, self.url))
         if style == "tag":
             blog_id = int(hashlib.sha1(self.blog.slug.encode()).hexdigest()[:12], 16)
             return f"tag:blogger.com,1999:blog-{blog_id}.post-{self.number}"
@@ -164,6 +167,8 @@ def _load_post(blog: Blog, path: Path) -> Post:
         date = datetime.fromisoformat(date)
     if not isinstance(date, datetime) or date.tzinfo is None:
         raise SystemExit(f"{path}: date must be ISO 8601 with a time zone offset")
+    if isinstance(meta.get("updated"), str):
+        meta["updated"] = datetime.fromisoformat(meta["updated"])
     return Post(
         blog=blog,
         slug=path.stem,
