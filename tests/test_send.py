@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import signal
@@ -562,3 +563,35 @@ def test_sigkill_midway_then_rerun_mails_everyone_once(tmp_path: Path) -> None:
         states = {k: e.state for k, e in ledger.entries("2013-08").items()}
     assert states.pop("reader0006@example.com") == SENDING
     assert set(states.values()) == {SENT}
+
+
+def test_unsubscribe_from_a_received_message_stops_the_next_issue(
+    smtpd: tuple[Collector, int], tmp_path: Path
+) -> None:
+    from wsgiref.util import setup_testing_defaults
+
+    from mash.unsubscribe import make_app
+
+    collector, port = smtpd
+    config = make_config(tmp_path, port)
+    save_subscribers(config.subscribers_path, people(2))
+    send(config)
+    first = collector.messages()[0]
+    https = first["List-Unsubscribe"].split(",")[0].strip(" <>")
+    app = make_app(config.db_path, SECRET, list_id=LIST_ID)
+    body = b"List-Unsubscribe=One-Click"
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": "POST",
+        "QUERY_STRING": urlsplit(https).query,
+        "CONTENT_LENGTH": str(len(body)),
+        "CONTENT_TYPE": "application/x-www-form-urlencoded",
+    }
+    setup_testing_defaults(environ)
+    environ["wsgi.input"] = io.BytesIO(body)
+    statuses: list[str] = []
+    b"".join(app(environ, lambda status, headers: statuses.append(status)))
+    assert statuses == ["200 OK"]
+    september = replace(make_issue(), month="2013-09")
+    report = send(config, september)
+    assert report.sent == ("reader0001@example.com",)
+    assert report.opted_out == ("reader0000@example.com",)
