@@ -244,8 +244,22 @@ def test_issue_page_meta_describes_the_issue(site: SiteReport) -> None:
     assert attr(soup.find("meta", attrs={"name": "twitter:card"}), "content") == (
         "summary_large_image"
     )
+    assert attr(soup.find("meta", property="og:image:alt"), "content") == (
+        "Post 1 on queues, <tone> & trust"
+    )
+    assert attr(soup.find("meta", property="article:published_time"), "content") == (
+        "2026-09-20T00:00:00+00:00"
+    )
     assert attr(soup.find("link", rel="canonical"), "href") == SITE_URL + "2026/09/"
     assert attr(soup.find("link", rel="stylesheet"), "href") == "../../style.css"
+
+
+def test_pages_without_a_pick_image_use_the_small_card(tmp_path: Path) -> None:
+    issue = make_issue("2026-10", 22)
+    issue = replace(issue, picks=tuple(replace(p, image="") for p in issue.picks))
+    soup = BeautifulSoup(render_issue_page(issue, make_env()), "html.parser")
+    assert soup.find("meta", property="og:image") is None
+    assert attr(soup.find("meta", attrs={"name": "twitter:card"}), "content") == "summary"
 
 
 def test_pages_have_one_h1_and_no_skipped_heading_level(site: SiteReport) -> None:

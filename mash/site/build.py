@@ -19,7 +19,6 @@ from mash.errors import BuildError
 from mash.records import Issue, Newsletter
 from mash.site.common import (
     describe,
-    first_image,
     headline,
     issue_dir,
     month_label,
@@ -29,7 +28,7 @@ from mash.site.common import (
     summarise,
 )
 from mash.site.feed import atom_feed, sitemap_xml
-from mash.site.pages import Page, issue_page, render_template, stylesheet_text
+from mash.site.pages import Page, issue_page, page_for_issue, render_template, stylesheet_text
 
 
 @dataclass(frozen=True)
@@ -114,15 +113,9 @@ def _write_issue_pages(
 ) -> None:
     for index, entry in enumerate(entries):
         issue = entry.issue
-        page = Page(
-            title=f"Draft: {issue.title}" if entry.draft else issue.title,
-            description=describe(issue),
-            canonical=urljoin(site, entry.path),
-            root="../../",
-            current="issue",
-            og_type="article",
-            image=first_image(issue),
-            noindex=entry.draft,
+        canonical = urljoin(site, entry.path)
+        page = page_for_issue(
+            issue, canonical=canonical, root="../../", current="issue", draft=entry.draft
         )
         newer = entries[index - 1].issue if index > 0 else None
         older = entries[index + 1].issue if index + 1 < len(entries) else None
@@ -132,15 +125,8 @@ def _write_issue_pages(
 
 def _write_home(home: _Entry, older: Issue | None, env: jinja2.Environment, w: _Writer) -> None:
     issue = home.issue
-    page = Page(
-        title=f"Draft: {issue.title}" if home.draft else issue.title,
-        description=describe(issue),
-        canonical=site_root(issue.newsletter),
-        root="./",
-        current="home",
-        image=first_image(issue),
-        noindex=home.draft,
-    )
+    canonical = site_root(issue.newsletter)
+    page = page_for_issue(issue, canonical=canonical, root="./", current="home", draft=home.draft)
     w.write("index.html", issue_page(issue, env, page, draft=home.draft, older=older))
 
 

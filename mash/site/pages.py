@@ -24,6 +24,7 @@ from mash.site.common import (
     date_label,
     describe,
     first_image,
+    issue_date,
     issue_dir,
     issue_url,
     month_label,
@@ -103,10 +104,33 @@ class Page:
     current: str  # "home" | "issue" | "archive" | "about"
     og_type: str = "website"
     image: str = ""
+    image_alt: str = ""
+    published: str = ""  # article:published_time, ISO 8601
     noindex: bool = False
     css: Markup | None = None  # embedded when the page stands alone
     stylesheet: str = ""  # the CSS file's URL; empty means <root>style.css
     favicon: str = _FAVICON  # inline, so no page asks for a missing /favicon.ico
+
+
+def page_for_issue(
+    issue: Issue, *, canonical: str, root: str, current: str, draft: bool = False, **more: Any
+) -> Page:
+    """Return the Page of an issue shown at ``canonical`` (its own page or the home page)."""
+    image = first_image(issue)
+    article = current == "issue"
+    return Page(
+        title=f"Draft: {issue.title}" if draft else issue.title,
+        description=describe(issue),
+        canonical=canonical,
+        root=root,
+        current=current,
+        og_type="article" if article else "website",
+        image=image,
+        image_alt=issue.picks[0].title if image else "",
+        published=issue_date(issue).isoformat() if article and not draft else "",
+        noindex=draft,
+        **more,
+    )
 
 
 def render_template(env: jinja2.Environment, name: str, page: Page, **context: Any) -> str:
@@ -161,16 +185,9 @@ def render_issue_page(
     is the CSS file's URL; when None the CSS is embedded, so the page needs no other file.
     """
     css = None if stylesheet is not None else _inline_css(stylesheet_text(env))
-    page = Page(
-        title=issue.title,
-        description=describe(issue),
-        canonical=issue.web_url or issue_url(issue.newsletter, issue.month),
-        root=root,
-        current="issue",
-        og_type="article",
-        image=first_image(issue),
-        css=css,
-        stylesheet=stylesheet or "",
+    canonical = issue.web_url or issue_url(issue.newsletter, issue.month)
+    page = page_for_issue(
+        issue, canonical=canonical, root=root, current="issue", css=css, stylesheet=stylesheet or ""
     )
     return issue_page(issue, env, page)
 
