@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any, TypeAlias
 
+import lxml.etree
 import lxml.html
 import trafilatura
 from lxml.etree import ParserError, _Element
@@ -52,6 +53,9 @@ _BLOCKS = frozenset(
         "menu",
         "center",
     ]
+)
+_LAYOUT_INSIDE = frozenset(
+    ["table", "div", "p", "ul", "ol", "form", "h1", "h2", "h3", "h4", "blockquote", "iframe"]
 )
 # Class/id words of the article body itself: these and their ancestors are never removed.
 _CORE_WORDS = re.compile(
@@ -130,6 +134,7 @@ def clean_page(tree: _Tree) -> None:
 
     An element holding most of the page's text is never removed, whatever its class.
     """
+    _unwrap_layout_tables(tree)
     core = _core_elements(tree)
     limit = 0.6 * len(tree.text_content())
     doomed: list[_Tree] = []
@@ -145,6 +150,45 @@ def clean_page(tree: _Tree) -> None:
             doomed.append(_widget_of(element, core, limit))
     for element in doomed:
         _drop(element)
+
+
+def _unwrap_layout_tables(tree: _Tree) -> None:
+    """Turn tables used for page layout into divs, so their cells read as blocks.
+
+    trafilatura reads any table as data and runs a whole layout (menu, article,
+    sidebar) into one row of text. A table is layout when it nests a table or
+    block elements, has one row or one column, or says role="presentation".
+    """
+    for table in reversed(list(tree.iter("table"))):
+        if not _is_layout_table(table):
+            continue
+        for element in table.iter("table", "tbody", "thead", "tfoot", "tr", "td", "th"):
+            if element is table or not _inside_data_table(element, table):
+                element.tag = "div"
+                for name in ("width", "colspan", "rowspan", "valign", "align", "bgcolor"):
+                    element.attrib.pop(name, None)
+
+
+def _inside_data_table(element: _Tree, layout: _Tree) -> bool:
+    for ancestor in element.iterancestors():
+        if ancestor is layout:
+            return False
+        if ancestor.tag == "table":
+            return True
+    return False
+
+
+def _is_layout_table(table: _Tree) -> bool:
+    if (table.get("role") or "").lower() in ("presentation", "none"):
+        return True
+    if table.find(".//caption") is not None or table.find(".//th") is not None:
+        return False
+    rows = table.findall(".//tr")
+    if len(rows) <= 1 or all(len(row.findall("td")) <= 1 for row in rows):
+        return True
+    return any(
+        element.tag in _LAYOUT_INSIDE for element in table.iterdescendants() if element is not table
+    )
 
 
 def _label_text(element: _Tree) -> str:
@@ -259,24 +303,111 @@ _TAIL = re.compile(
 )
 
 
+_XML_INLINE = frozenset(["hi", "ref", "graphic", "del", "span", "sub", "sup", "code"])
+_END_MARK = re.compile(
+    r"^(?:(?:\d+|one|two|three|no) (?:comments?|replies|responses|thoughts)(?: on| to)?\b.*|"
+    r"comments? \(\d+\)|leave a (?:reply|comment)|post a comment|"
+    r"related(?: posts| articles| stories)?:?|you (?:might|may) also like:?|read next:?|"
+    r"about the author|share (?:this|on)\b.{0,80})$",
+    re.I,
+)
+
+
 def trim_body(body: _Element, title: str) -> None:
-    """Drop the repeated title and byline at the start of body and tag lines at its end."""
-    for block in _blocks(body)[:3]:
-        text = _text_of(block)
-        if not text:
-            continue
-        if title and _same_title(text, title):
-            _remove(block)
-            continue
-        if len(text.split()) <= 14 and _BYLINE.match(text) and not text.endswith((".", "?", "!")):
-            _remove(block)
-            continue
-        break
+    """Trim what trafilatura keeps around the article in body.
+
+    Drops the repeated title and byline at the start, everything from a comment,
+    related-posts or author-box heading in the second half on, and tag, share and
+    copyright lines at the end.
+    """
+    for div in [e for e in body.iter("div") if _is_mixed(e)]:
+        _split_mixed(div)
+    _trim_head(body, title)
+    blocks = _blocks(body)
+    sizes = [len(_text_of(block)) for block in blocks]
+    total, seen = sum(sizes), 0
+    for index, block in enumerate(blocks):
+        if seen >= total / 2 and sizes[index] < 200 and _END_MARK.match(_text_of(block)):
+            for doomed in blocks[index:]:
+                _remove(doomed)
+            break
+        seen += sizes[index]
     for block in reversed(_blocks(body)):
         text = _text_of(block)
         if text and not _TAIL.match(text):
             break
         _remove(block)
+
+
+def _is_mixed(div: _Element) -> bool:
+    """Tell whether div holds loose text or line breaks beside its blocks."""
+    if (div.text or "").strip():
+        return True
+    return any(child.tag == "lb" or (child.tail or "").strip() for child in div)
+
+
+def _split_mixed(div: _Element) -> None:
+    """Wrap each run of div's loose text and inline elements into its own p.
+
+    A line break (``lb``) ends a run; blocks (p, list, quote, head ...) stay as they are.
+    """
+    runs: list[_Element] = []
+    current: _Element | None = None
+
+    def add_text(text: str | None) -> None:
+        nonlocal current
+        if not text or not text.strip():
+            return
+        if current is None:
+            current = lxml.etree.Element("p")
+            runs.append(current)
+        if len(current):
+            current[-1].tail = (current[-1].tail or "") + text
+        else:
+            current.text = (current.text or "") + text
+
+    add_text(div.text)
+    for child in list(div):
+        tail, child.tail = child.tail, None
+        if child.tag == "lb":
+            current = None
+        elif child.tag in _XML_INLINE:
+            if current is None:
+                current = lxml.etree.Element("p")
+                runs.append(current)
+            current.append(child)
+        else:
+            runs.append(child)
+            current = None
+        add_text(tail)
+    div.text = None
+    for child in list(div):
+        div.remove(child)
+    div.extend(runs)
+
+
+def _trim_head(body: _Element, title: str) -> None:
+    for block in _blocks(body)[:3]:
+        text = _text_of(block)
+        if not text:
+            continue
+        if (title and _same_title(text, title)) or _is_byline(text):
+            _remove(block)
+            continue
+        lines = (block.text or "").split("\n")
+        while lines and (
+            not lines[0].strip() or _same_title(lines[0], title) or _is_byline(lines[0])
+        ):
+            lines.pop(0)
+        block.text = "\n".join(lines)
+        break
+
+
+def _is_byline(text: str) -> bool:
+    text = " ".join(text.split())
+    return (
+        len(text.split()) <= 14 and bool(_BYLINE.match(text)) and not text.endswith((".", "?", "!"))
+    )
 
 
 def _blocks(body: _Element) -> list[_Element]:
@@ -303,6 +434,8 @@ def _text_of(element: _Element) -> str:
 
 
 def _same_title(text: str, title: str) -> bool:
+    if not title:
+        return False
     a, b = _norm(text), _norm(title)
     return bool(a) and (a == b or (len(a) > 15 and b.startswith(a)))
 
