@@ -82,15 +82,36 @@ def make_sections(theme: str, volume: int, month: str) -> tuple[Section, ...]:
     return tuple(Section(k, h.format(**values), t.format(**values)) for k, h, t in SECTIONS)
 
 
+POSTS = (
+    ("Queues, tone & trust: what customers hear while they wait", "The Waiting Room",
+     "Priya Raman", "Hold music is a message. This piece rewrites ours, line by line."),
+    ("The refund that took nine emails", "Support Ops Weekly", "Tom Becker",
+     "A patient teardown of one ticket, and the three handoffs that made it crawl."),
+    ("Why your satisfaction survey asks the wrong question", "CX Signal", "Lena Fischer",
+     "Ask what happened, not how it felt; the answers get shorter and far more useful."),
+    ("Macros are a promise, not a shortcut", "Frontline Notes", "Amara Okafor",
+     "Every canned reply commits the whole team. Write them like contracts."),
+    ("What a good handover sounds like", "The Service Loop", "Marcus Bell",
+     "Two sentences that stop the customer from repeating their story to the next agent."),
+    ("Self-service that does not feel like a locked door", "Help Desk Diaries", "Sam Ortiz",
+     "Help articles that end in a dead end cost more than the calls they were meant to save."),
+    ("Saying no without losing the customer", "Happy Returns", "Sofia Lindqvist",
+     "The policy stays; the tone changes. Sample wording for the hardest refusals."),
+    ("The week we turned off the chatbot", "Ticket Talk", "Jun Watanabe",
+     "Contact volume went up, complaints went down. What the team learned in five days."),
+)  # fmt: skip
+
+
 def make_pick(month: str, number: int) -> Pick:
     year, mon = (int(part) for part in month.split("-"))
+    title, blog, author, blurb = POSTS[(number - 1 + mon) % len(POSTS)]
     return Pick(
         url=f"https://blog{number}.example.com/{month}/post-{number}",
-        title=f"Post {number} on queues, <tone> & trust",
-        blog=f"Service Blog {number}",
-        author=f"Author {number}",
+        title=title,
+        blog=blog,
+        author=author,
         published=datetime(year, mon, 1 + number, 9, 30, tzinfo=UTC),
-        blurb=f"Why post {number} matters: it names what customers never say aloud.",
+        blurb=blurb,
         score=round(1.0 - number / 20, 3),
         image="https://images.example.com/lead.jpg" if number == 1 else "",
     )
@@ -244,9 +265,7 @@ def test_issue_page_meta_describes_the_issue(site: SiteReport) -> None:
     assert attr(soup.find("meta", attrs={"name": "twitter:card"}), "content") == (
         "summary_large_image"
     )
-    assert attr(soup.find("meta", property="og:image:alt"), "content") == (
-        "Post 1 on queues, <tone> & trust"
-    )
+    assert attr(soup.find("meta", property="og:image:alt"), "content") == POSTS[1][0]
     assert attr(soup.find("meta", property="article:published_time"), "content") == (
         "2026-09-20T00:00:00+00:00"
     )
@@ -287,7 +306,7 @@ def test_issue_shows_sections_from_the_issue_and_hides_the_listening_reason(
     ]
     assert "The best posts we read this month." in text
     assert "SECRET-REASON" not in text
-    assert "Post 1 on queues, &lt;tone&gt; &amp; trust" in text
+    assert "Queues, tone &amp; trust: what customers hear while they wait" in text
     assert "1, Example Street" not in text and "1 Example Street" in text
     first = soup.select_one("ol.pick-list > li")
     assert first is not None
@@ -318,6 +337,25 @@ def test_sections_are_never_hard_coded(tmp_path: Path) -> None:
     ):
         assert expected in text
     assert "Customer Service Blogging" not in text and "Someone Was Listening" not in text
+
+
+def test_text_from_feeds_and_config_is_escaped_everywhere(tmp_path: Path) -> None:
+    hostile = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+    newsletter = make_newsletter(name=f"Mash {hostile}", about=hostile, why_line=hostile)
+    issue = make_issue("2026-10", 22, newsletter, theme=hostile, title=f"Mash and {hostile}")
+    pick = replace(issue.picks[0], title=hostile, blog=hostile, author=hostile, blurb=hostile)
+    issue = replace(issue, picks=(pick, *issue.picks[1:]), editorial_text=hostile)
+    report = build_site([issue], tmp_path, make_env(), newsletter)
+    for path in report.pages:
+        text = path.read_text(encoding="utf-8")
+        assert "<script" not in text and "<img" not in text, path
+    atom = "{http://www.w3.org/2005/Atom}"
+    content = ET.parse(report.feed).getroot().find(f"{atom}entry/{atom}content")
+    assert content is not None and content.text and "&lt;script&gt;" in content.text
+    embedded = BeautifulSoup(content.text, "html.parser")  # the HTML a feed reader shows
+    assert embedded.find("script") is None and embedded.find("img") is None
+    entry = feedparser.parse(report.feed.read_bytes()).entries[0]
+    assert entry.title == f"Mash and {hostile}"
 
 
 def test_editorial_is_cleaned_and_its_headings_demoted() -> None:
@@ -364,7 +402,8 @@ def test_feed_is_valid_atom_with_one_entry_per_issue(site: SiteReport) -> None:
     first = parsed.entries[0]
     assert first.id == SITE_URL + "2026/10/" and first.link == SITE_URL + "2026/10/"
     content = first.content[0].value
-    assert "Post 8 on queues" in content and "The house post everyone answered" in content
+    assert "The week we turned off the chatbot" in content
+    assert "The house post everyone answered" in content
     assert "SECRET-REASON" not in content
     assert first.updated_parsed[:3] == (2026, 10, 20)
     assert any(link.rel == "self" for link in parsed.feed.links)
@@ -439,6 +478,14 @@ def test_draft_replaces_the_published_issue_of_its_month(tmp_path: Path) -> None
     build_site(three_issues(), tmp_path, make_env(), make_newsletter(), draft=draft)
     soup = soup_of(tmp_path / "2026" / "10" / "index.html")
     assert soup.h1 is not None and soup.h1.get_text() == "Monthly Mash and a Rewrite"
+
+
+def test_rebuilding_into_the_same_folder_replaces_the_files(tmp_path: Path) -> None:
+    build_site(three_issues(), tmp_path, make_env(), make_newsletter())
+    renamed = [replace(i, title=i.title + " (revised)") for i in three_issues()]
+    report = build_site(renamed, tmp_path, make_env(), make_newsletter())
+    assert "(revised)" in (tmp_path / "2026" / "08" / "index.html").read_text(encoding="utf-8")
+    assert len(report.pages) == 6 and not list(tmp_path.rglob(".tmp-*"))
 
 
 def test_two_issues_for_one_month_are_refused(tmp_path: Path) -> None:
@@ -933,6 +980,26 @@ def test_pages_fit_the_screen_without_errors_in_chromium(
             assert (DOCS / screenshot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     finally:
         page.close()
+
+
+def test_site_works_from_a_subfolder_in_chromium(browser: _Browser, site: SiteReport) -> None:
+    server = preview_server(site.out_dir.parent, port=0)  # the site at /public/
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}/{site.out_dir.name}/"
+        for path in ("", "2026/08/", "archive/", "about/"):
+            page = _Loaded(browser, base + path, 1280)
+            try:
+                background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+                assert background == "rgb(251, 249, 244)", f"no CSS at /public/{path}"
+                assert browser.errors(page.session) == []
+            finally:
+                page.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
 
 
 def test_keyboard_focus_is_visible_in_chromium(browser: _Browser, served: str) -> None:
