@@ -104,28 +104,32 @@ class Ledger:
         self.db.execute(
             "CREATE TABLE IF NOT EXISTS ledger_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
         )
-        row = self.db.execute("SELECT value FROM ledger_meta WHERE key = 'version'").fetchone()
-        version = int(row[0]) if row else 0
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"send ledger schema {version} is newer than this mash ({SCHEMA_VERSION})"
-            )
-        for number in range(version + 1, SCHEMA_VERSION + 1):
+        while (version := self._version()) < SCHEMA_VERSION:
             self.db.execute("BEGIN IMMEDIATE")
             try:
-                # not executescript: it would COMMIT before the version bump
-                for statement in _MIGRATIONS[number].split(";"):
-                    if statement.strip():
-                        self.db.execute(statement)
-                self.db.execute(
-                    "INSERT INTO ledger_meta(key, value) VALUES ('version', ?) "
-                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                    (str(number),),
-                )
+                # Read again under the write lock: another process may have migrated.
+                if self._version() == version:
+                    # not executescript: it would COMMIT before the version bump
+                    for statement in _MIGRATIONS[version + 1].split(";"):
+                        if statement.strip():
+                            self.db.execute(statement)
+                    self.db.execute(
+                        "INSERT INTO ledger_meta(key, value) VALUES ('version', ?) "
+                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                        (str(version + 1),),
+                    )
             except BaseException:
                 self.db.execute("ROLLBACK")
                 raise
             self.db.execute("COMMIT")
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"send ledger schema {version} is newer than this mash ({SCHEMA_VERSION})"
+            )
+
+    def _version(self) -> int:
+        row = self.db.execute("SELECT value FROM ledger_meta WHERE key = 'version'").fetchone()
+        return int(row[0]) if row else 0
 
     # --- the ledger ----------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ here talks to a server or reads the clock except ``build_message``'s Date.
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 import html as htmllib
 import re
@@ -149,12 +150,27 @@ def build_message(
     msg["MIME-Version"] = "1.0"
     _add_list_headers(msg, smtp, newsletter, unsubscribe_url, unsubscribe_mailto)
     link = unsubscribe_url or unsubscribe_mailto or default_unsubscribe_url(newsletter)
-    msg.set_content(personalise_text(text, link), subtype="plain", cte="quoted-printable")
-    msg.add_alternative(personalise(html, link), subtype="html", cte="quoted-printable")
     # A boundary from the Message-ID keeps messages reproducible; "=_" never occurs in
     # quoted-printable text, so it cannot collide with a part.
-    msg.set_boundary("=_mash_" + hashlib.sha256(message_id.encode()).hexdigest()[:32])
+    boundary = "=_mash_" + hashlib.sha256(message_id.encode()).hexdigest()[:32]
+    msg["Content-Type"] = f'multipart/alternative; boundary="{boundary}"'
+    msg.attach(_qp_part("plain", personalise_text(text, link)))
+    msg.attach(_qp_part("html", personalise(html, link)))
     return msg
+
+
+def _qp_part(subtype: str, content: str) -> EmailMessage:
+    """Return a UTF-8 quoted-printable text part.
+
+    binascii's C encoder, not set_content's pure-Python one: a 10,000 send builds
+    10,000 messages (see bench/send_bench.py).
+    """
+    part = EmailMessage(policy=_POLICY)
+    part["Content-Type"] = f'text/{subtype}; charset="utf-8"'
+    part["Content-Transfer-Encoding"] = "quoted-printable"
+    encoded = binascii.b2a_qp(content.replace("\r\n", "\n").encode("utf-8"), istext=True)
+    part.set_payload(encoded.decode("ascii"))
+    return part
 
 
 def build_preview_eml(issue: Issue, html: str, text: str, smtp: SmtpSettings) -> bytes:

@@ -454,21 +454,28 @@ def _deliver(job: _Job, session: _Session, payload: bytes, to: str, marks: _Mark
     at once, so a crash during the backoff cannot leave a false "in doubt".
     """
     outcome = _Outcome("unreachable", 0, "not tried")
+    wait = False
     for attempt in range(RETRIES + 1):
-        if attempt:
+        if wait:
             job.sleep(min(2.0**attempt, 30.0))
+        reused = session.conn is not None
         try:
             conn = session.get()
         except (smtplib.SMTPException, OSError) as e:
             outcome = _Outcome("unreachable", 0, f"cannot connect: {type(e).__name__}: {e}")
+            wait = True
             continue
         marks.starting()
         outcome = _transact(conn, job.issue.newsletter.sender, to, payload)
-        if outcome.kind in ("unreachable", "in-doubt") or outcome.code == 421:
+        closed = outcome.kind == "unreachable" or outcome.code == 421
+        if closed or outcome.kind == "in-doubt":
             session.drop()
         if not outcome.transient:
             break
         marks.not_taken(outcome.detail)
+        # A kept-open connection the server closed (idle, or its per-connection limit)
+        # is retried at once on a fresh one; anything else backs off.
+        wait = not (reused and closed)
     marks.finish(outcome)
     return outcome
 

@@ -524,3 +524,30 @@ def test_email_does_not_overflow_in_chromium(
     tmp = target.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_bytes(base64.b64decode(shot["data"]))
     tmp.replace(target)
+
+
+def test_non_ascii_round_trips_through_quoted_printable(env: jinja2.Environment) -> None:
+    issue = make_issue()
+    picks = (replace(issue.picks[0], title="Zoë’s “quiet” rules — 😀", blurb="Ünïcödé " * 30),)
+    issue = replace(issue, picks=picks, title="Mash — “Zoë”")
+    msg = build(issue, env, to_name="Zoë Ångström")
+    assert msg["Subject"] == "Mash — “Zoë”"
+    assert msg["To"].addresses[0].display_name == "Zoë Ångström"
+    text, html = (p.get_content() for p in msg.iter_parts())
+    assert "Zoë’s “quiet” rules — 😀" in text and "Zoë’s “quiet” rules — 😀" in html
+    assert text.replace("\r\n", "\n") == mail.personalise_text(
+        mail.render_email_text(issue, env), "https://example.org/unsubscribe?t=TOKEN"
+    )
+    raw = mail.build_message(
+        issue,
+        mail.render_email_html(issue, env),
+        mail.render_email_text(issue, env),
+        to_addr="a@example.com",
+        to_name="A",
+        smtp=SMTP,
+        unsubscribe_url="https://example.org/u",
+        unsubscribe_mailto="mailto:u@example.org",
+        message_id="<m@example.org>",
+    ).as_bytes()
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+    assert all(b < 128 for b in raw)

@@ -266,6 +266,36 @@ def test_transient_refusal_past_retries_is_deferred_to_the_next_run(
     assert sorted(collector.recipients()) == [s.email for s in people(2)]
 
 
+class LimitedCollector(Collector):
+    """Answers 421 and hangs up at the third MAIL FROM of every connection."""
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        session.mails = getattr(session, "mails", 0) + 1
+        if session.mails == 3:
+            return "421 4.7.0 Too many messages on this connection"
+        envelope.mail_from = address
+        return "250 OK"
+
+
+def test_server_hanging_up_between_messages_is_retried_at_once(tmp_path: Path) -> None:
+    collector = LimitedCollector()
+    port = free_port()
+    controller = Controller(collector, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        config = make_config(tmp_path, port)
+        save_subscribers(config.subscribers_path, people(7))
+        waits: list[float] = []
+        report = send(config, sleep=waits.append)
+    finally:
+        controller.stop()
+    assert report.sent == tuple(s.email for s in people(7)) and report.done
+    assert waits == []
+    assert sorted(collector.recipients()) == [s.email for s in people(7)]
+
+
 def test_cut_during_data_is_in_doubt_and_resent_only_on_request(
     smtpd: tuple[Collector, int], tmp_path: Path
 ) -> None:
