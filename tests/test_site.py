@@ -1051,3 +1051,13 @@ def test_schedule_examples_fetch_daily_build_monthly_and_publish() -> None:
     assert [" ".join(fields[:5]) for fields in lines] == ["10 6 * * *", "30 7 2 * *"]
     assert "fetch" in lines[0][5] and "build" in lines[1][5] and "site" in lines[1][5]
     assert "rsync" in lines[1][5]
+
+
+def test_a_broken_editor_template_is_a_render_error_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "web").mkdir()
+    (tmp_path / "web" / "_issue.html").write_text("<p>{{ issue.nope }}</p>\n", encoding="utf-8")
+    env = make_env()
+    env.loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(tmp_path), env.loader])  # type: ignore[list-item]
+    with pytest.raises(RenderError, match="nope") as error:
+        build_site(three_issues(), tmp_path / "out", env, make_newsletter())
+    assert "web/_issue.html:1" in str(error.value)  # the editor's file, and its line

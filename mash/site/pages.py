@@ -134,14 +134,33 @@ def page_for_issue(
 
 
 def render_template(env: jinja2.Environment, name: str, page: Page, **context: Any) -> str:
+    """Render a page template; a template error becomes a RenderError naming file and line."""
+    return _render(env, name, page=page, root=page.root, **context)
+
+
+def _render(env: jinja2.Environment, name: str, **context: Any) -> str:
     _check_autoescape(env, name)
     try:
-        template = env.get_template(name)
-        return template.render(page=page, root=page.root, **context)
+        return env.get_template(name).render(**context)
     except jinja2.TemplateError as e:
-        where = getattr(e, "name", None) or name
-        line = getattr(e, "lineno", None)
-        raise RenderError(f"{where}:{line}" if line else where, f"cannot render: {e}") from e
+        raise RenderError(_template_line(e, name), f"cannot render: {e}") from e
+
+
+def _template_line(error: jinja2.TemplateError, fallback: str) -> str:
+    """Return "file:line" of the template that failed, from the error or its traceback."""
+    name = getattr(error, "filename", None) or getattr(error, "name", None)
+    if name is not None:  # a syntax error knows where it is
+        line = getattr(error, "lineno", None)
+        return f"{name}:{line}" if line else str(name)
+    where, traceback = fallback, error.__traceback__
+    while traceback is not None:
+        # Jinja2 rewrites tracebacks so template frames carry the template's file name;
+        # the innermost one is the template that failed.
+        filename = traceback.tb_frame.f_code.co_filename
+        if filename.endswith((".html", ".xml", ".css", ".txt")):
+            where = f"{filename}:{traceback.tb_lineno}"
+        traceback = traceback.tb_next
+    return where
 
 
 def _issue_context(issue: Issue, root: str, *, draft: bool = False) -> dict[str, Any]:
@@ -193,6 +212,5 @@ def render_issue_page(
 
 
 def render_feed_content(issue: Issue, env: jinja2.Environment) -> str:
-    context = _issue_context(issue, site_root(issue.newsletter))
-    _check_autoescape(env, "web/_issue.html")
-    return env.get_template("web/_issue.html").render(**context)
+    """Return the issue's HTML for the Atom feed: web/_issue.html with absolute links."""
+    return _render(env, "web/_issue.html", **_issue_context(issue, site_root(issue.newsletter)))
