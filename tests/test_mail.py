@@ -208,6 +208,7 @@ def test_css_is_inlined_and_only_media_queries_stay(env: jinja2.Environment) -> 
     stripped = re.sub(r"@media[^{]*\{(?:[^{}]*\{[^{}]*\})*\s*\}", "", outside_mso[0])
     assert stripped.strip() == ""
     assert "prefers-color-scheme: dark" in outside_mso[0]
+    assert "[data-ogsc] .container" in outside_mso[0]
     assert re.search(r'<table[^>]*class="container"[^>]*style="[^"]*width: 600px', html)
 
 
