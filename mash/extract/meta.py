@@ -30,8 +30,15 @@ class PageMeta:
 
 _COMMENT_PATTERNS = (
     (re.compile(r"^(?:no|zero)\s+(?:comments?|replies|responses|thoughts)\b", re.I), 0),
+    (re.compile(r"^there are no (?:comments|replies|responses)\b", re.I), 0),
+    (re.compile(r"^be the first to (?:comment|reply|respond)\b", re.I), 0),
     (re.compile(r"^(?:one|1)\s+(?:comment|reply|response|thought)\b", re.I), 1),
     (re.compile(r"^(\d[\d,.]*)\s+(?:comments?|replies|responses|thoughts)\b", re.I), None),
+    (re.compile(r"^(?:comments?|replies|responses)\s*\((\d[\d,]*)\)", re.I), None),
+)
+# A label this short is a count wherever it stands ("4 replies", "Comments (2)").
+_BARE_LABEL = re.compile(
+    r"^(?:\d[\d,]*|no|one) (?:comments?|replies|responses)|(?:comments?|replies) \(\d+\)$", re.I
 )
 _COMMENT_WORDS = re.compile(r"comment|repl|respon|thought", re.I)
 
@@ -67,16 +74,33 @@ def page_metadata(tree: lxml.html.HtmlElement, url: str | None) -> PageMeta:
 def comment_count(tree: lxml.html.HtmlElement) -> int | None:
     """Return the comment count the page shows ("4 replies", "No comments"), None if none.
 
-    Looks at short headings and comment-section labels, not at sidebars' lists.
+    Reads headings, labels inside comment sections and bare count labels, in page
+    order, skipping sidebars and widgets (their lists count other posts' comments).
     """
-    for element in tree.iter("h1", "h2", "h3", "h4", "h5", "span", "a", "div", "p", "strong"):
+    for element in tree.iter("h1", "h2", "h3", "h4", "h5", "span", "a", "div", "p", "b", "strong"):
         text = element.text_content()
         if len(text) > 120 or not _COMMENT_WORDS.search(text):
             continue
-        count = _parse_comment_count(" ".join(text.split()))
-        if count is not None and (element.tag.startswith("h") or _in_comment_area(element)):
+        text = " ".join(text.split())
+        count = _parse_comment_count(text)
+        if count is None or _in_sidebar(element):
+            continue
+        heading = isinstance(element.tag, str) and element.tag.startswith("h")
+        if heading or _BARE_LABEL.fullmatch(text) or _in_comment_area(element):
             return count
     return None
+
+
+# Not "widget" alone: Blogger wraps the post itself in class="widget Blog".
+_SIDEBAR_WORDS = ("sidebar", "widget_", "widget-area", "recent-comments", "recentcomments")
+
+
+def _in_sidebar(element: lxml.html.HtmlElement) -> bool:
+    for node in element.iterancestors():
+        marks = f"{node.get('class', '')} {node.get('id', '')}".lower()
+        if node.tag == "aside" or any(word in marks for word in _SIDEBAR_WORDS):
+            return True
+    return False
 
 
 def _parse_comment_count(text: str) -> int | None:
