@@ -510,6 +510,20 @@ def test_bad_month_is_refused_before_anything_is_written(tmp_path: Path) -> None
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("site_url", ["", "example.org/mash/", "/mash/", "ftp://example.org/"])
+def test_site_url_must_be_absolute(tmp_path: Path, site_url: str) -> None:
+    newsletter = make_newsletter(site_url=site_url)
+    with pytest.raises(BuildError, match="site_url"):
+        build_site(three_issues(), tmp_path, make_env(), newsletter)
+    assert not any(tmp_path.iterdir())
+
+
+def test_site_url_without_a_trailing_slash_still_makes_folder_urls(tmp_path: Path) -> None:
+    newsletter = make_newsletter(site_url="https://news.example.org/mash")
+    report = build_site(three_issues(), tmp_path, make_env(), newsletter)
+    assert f"<loc>{SITE_URL}2026/08/</loc>" in report.sitemap.read_text(encoding="utf-8")
+
+
 def test_writer_refuses_paths_outside_the_folder_and_second_writes(tmp_path: Path) -> None:
     writer = _Writer(tmp_path / "site")
     with pytest.raises(BuildError, match="outside"):

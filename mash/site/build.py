@@ -203,9 +203,9 @@ def build_site(
     of the feed and the sitemap, and not indexed). Files already in out_dir that this
     build does not write are left alone.
     """
+    site = site_root(newsletter)
     entries = _entries(issues, draft)
     writer = _Writer(out_dir)
-    site = site_root(newsletter)
     home = next((e for e in entries if e.draft), entries[0])
     older = next((e.issue for e in entries if e.issue.month < home.issue.month), None)
     _write_issue_pages(entries, env, writer, site)

@@ -32,7 +32,15 @@ def month_label(month: str) -> str:
 
 
 def site_root(newsletter: Newsletter) -> str:
-    url = newsletter.site_url.strip() or "https://example.org/"
+    """Return the site's absolute URL ending in "/"; BuildError unless it is http(s)."""
+    url = newsletter.site_url.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise BuildError(
+            "newsletter site_url in feeds.yaml must be the site's absolute address, "
+            "like https://example.org/mash/",
+            url,
+        )
     return url if url.endswith("/") else url + "/"
 
 
