@@ -213,25 +213,29 @@ def estimate_depth(html: str) -> int:
 
 
 def _bound_html(html: str) -> str:
-    """Return html with nesting past MAX_DEPTH flattened to its text."""
+    """Return html without the tags nested deeper than MAX_DEPTH (their text stays).
+
+    A tag scan, not a parser: libxml2 itself gives up past depth 2,048 and drops
+    the rest of the document.
+    """
     if estimate_depth(html) <= MAX_DEPTH:
         return html
-    parser = lxml.html.HTMLParser(huge_tree=True)
-    root = lxml.html.document_fromstring(html, parser=parser)
-    stack = [(root, 0)]
-    while stack:
-        element, depth = stack.pop()
-        if depth >= MAX_DEPTH:
-            text = "".join(str(part) for part in element.itertext())
-            for child in list(element):
-                element.remove(child)
-            element.text = text
-            continue
-        stack.extend((child, depth + 1) for child in element)
-    body = root.find("body")
-    target = body if body is not None else root
-    inner = (lxml.etree.tostring(c, encoding="unicode", method="html") for c in target)
-    return (target.text or "") + "".join(inner)
+    pieces: list[str] = []
+    position = depth = 0
+    for match in _TAG_RE.finditer(html):
+        if match.group(1):
+            deep = depth > MAX_DEPTH
+            depth = max(depth - 1, 0)
+        else:
+            depth += 1
+            deep = depth > MAX_DEPTH
+        if deep:
+            end = html.find(">", match.end())
+            end = len(html) if end < 0 else end + 1
+            pieces.append(html[position : match.start()])
+            position = end
+    pieces.append(html[position:])
+    return "".join(pieces)
 
 
 @lru_cache(maxsize=64)
