@@ -216,6 +216,21 @@ def test_home_is_the_latest_issue_in_full(site: SiteReport) -> None:
     assert attr(home.find("link", rel="canonical"), "href") == SITE_URL
 
 
+def test_home_lists_earlier_issues_and_issue_pages_link_their_neighbours(
+    site: SiteReport,
+) -> None:
+    home = soup_of(site.out_dir / "index.html")
+    assert [(a.get_text(), a["href"]) for a in home.select(".earlier-list a")] == [
+        ("Waiting Well", "./2026/09/"),
+        ("The Customer's Invisible Rules", "./2026/08/"),
+    ]
+    middle = soup_of(site.out_dir / "2026" / "09" / "index.html")
+    assert attr(middle.select_one(".pager a[rel=prev]"), "href") == "../../2026/08/"
+    assert attr(middle.select_one(".pager a[rel=next]"), "href") == "../../2026/10/"
+    oldest = soup_of(site.out_dir / "2026" / "08" / "index.html")
+    assert oldest.select_one(".pager a[rel=prev]") is None
+
+
 def test_every_internal_link_resolves(site: SiteReport) -> None:
     out = site.out_dir
     checked = 0

@@ -45,6 +45,9 @@ class SiteReport:
 # --- writing ----------------------------------------------------------------------------
 
 
+_HOME_EARLIER = 4  # issues listed under the latest one on the home page
+
+
 class _Writer:
     """Write files below one folder: temp file + os.replace, never outside, never twice."""
 
@@ -123,11 +126,14 @@ def _write_issue_pages(
         writer.write(entry.path + "index.html", html)
 
 
-def _write_home(home: _Entry, older: Issue | None, env: jinja2.Environment, w: _Writer) -> None:
+def _write_home(
+    home: _Entry, earlier: Sequence[Issue], env: jinja2.Environment, w: _Writer
+) -> None:
     issue = home.issue
     canonical = site_root(issue.newsletter)
     page = page_for_issue(issue, canonical=canonical, root="./", current="home", draft=home.draft)
-    w.write("index.html", issue_page(issue, env, page, draft=home.draft, older=older))
+    html = issue_page(issue, env, page, draft=home.draft, earlier=earlier[:_HOME_EARLIER])
+    w.write("index.html", html)
 
 
 def _archive_years(entries: Sequence[_Entry]) -> list[tuple[str, list[_Entry]]]:
@@ -207,9 +213,9 @@ def build_site(
     entries = _entries(issues, draft)
     writer = _Writer(out_dir)
     home = next((e for e in entries if e.draft), entries[0])
-    older = next((e.issue for e in entries if e.issue.month < home.issue.month), None)
+    earlier = [e.issue for e in entries if e.issue.month < home.issue.month]
     _write_issue_pages(entries, env, writer, site)
-    _write_home(home, older, env, writer)
+    _write_home(home, earlier, env, writer)
     _write_archive(entries, newsletter, env, writer)
     _write_about(newsletter, home, env, writer)
     pages = tuple(writer.written)

@@ -8,6 +8,7 @@ HTML inserted as is, and it is cleaned with nh3 first.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from html import unescape
 from typing import Any
@@ -24,6 +25,7 @@ from mash.site.common import (
     date_label,
     describe,
     first_image,
+    headline,
     issue_date,
     issue_dir,
     issue_url,
@@ -170,7 +172,7 @@ def _issue_context(issue: Issue, root: str, *, draft: bool = False) -> dict[str,
         "newsletter": issue.newsletter,
         "sections": sections_of(issue),
         "editorial": _editorial(issue.editorial_html, issue.theme),
-        "month_label": month_label(issue.month),
+        "month_name": month_label(issue.month),
         "about": paragraphs(issue.newsletter.about),
         "date_label": date_label,
         "date_iso": date_iso,
@@ -187,10 +189,19 @@ def issue_page(
     draft: bool = False,
     newer: Issue | None = None,
     older: Issue | None = None,
+    earlier: Sequence[Issue] = (),
 ) -> str:
+    """Render web/issue.html: the issue, then links to its neighbours or earlier issues."""
     context = _issue_context(issue, page.root, draft=draft)
     context.pop("root")
-    neighbours = {"newer": newer, "older": older, "issue_dir": issue_dir}
+    neighbours = {
+        "newer": newer,
+        "older": older,
+        "earlier": earlier,
+        "issue_dir": issue_dir,
+        "headline": headline,
+        "month_label": month_label,
+    }
     return render_template(env, "web/issue.html", page, **context, **neighbours)
 
 
