@@ -1,0 +1,322 @@
+"""extract: feed or page, boilerplate gone, article kept, metadata read (#4)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mash.errors import ExtractError
+from mash.extract import extract_article, extract_many, extract_text, needs_full_text
+from mash.records import Article, Post
+
+DATA = Path(__file__).parent / "data" / "extract"
+MANIFEST: dict[str, dict[str, Any]] = json.loads((DATA / "pages.json").read_text("utf-8"))
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+LONG_TEXT = " ".join(
+    f"Sentence {i} says something useful about customers and the people who serve them."
+    for i in range(30)
+)
+
+
+def page(name: str) -> tuple[str, str]:
+    """Return the fixture page's HTML and URL."""
+    return (DATA / name).read_text("utf-8"), MANIFEST[name]["url"]
+
+
+def post(url: str = "https://blog.example/p/1", **fields: Any) -> Post:
+    fields.setdefault("title", "")
+    return Post(feed_url="https://blog.example/feed", guid=url, url=url, **fields)
+
+
+BOILERPLATE = [
+    (name, kind, phrase)
+    for name, item in MANIFEST.items()
+    for kind, phrase in item["boilerplate"].items()
+]
+ARTICLE = [(name, sentence) for name, item in MANIFEST.items() for sentence in item["article"]]
+
+
+# --- boilerplate removed, article kept ------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "kind", "phrase"), BOILERPLATE)
+def test_boilerplate_is_removed(name: str, kind: str, phrase: str) -> None:
+    html, url = page(name)
+    text = extract_text(html, url)
+    assert phrase not in text, f"{kind} kept in {name}"
+    assert MANIFEST[name]["article"][0] in text
+
+
+@pytest.mark.parametrize(("name", "sentence"), ARTICLE)
+def test_article_is_kept(name: str, sentence: str) -> None:
+    html, url = page(name)
+    assert sentence in extract_text(html, url)
+
+
+def test_short_post_is_exactly_its_sentences() -> None:
+    html, url = page("short-post-widgets.html")
+    assert extract_text(html, url).splitlines() == MANIFEST["short-post-widgets.html"]["article"]
+
+
+@pytest.mark.parametrize("name", MANIFEST)
+def test_title_and_byline_are_not_repeated_in_the_text(name: str) -> None:
+    html, url = page(name)
+    text = extract_text(html, url)
+    assert not text.startswith(MANIFEST[name]["meta"]["title"])
+    assert text.startswith(MANIFEST[name]["article"][0])
+
+
+def test_extract_text_of_nothing() -> None:
+    assert extract_text("", None) == ""
+    assert extract_text("<html><body></body></html>", None) == ""
+    assert isinstance(extract_text("\x00\x01 not html <<<>>>", "https://x.example/"), str)
+
+
+# --- needs_full_text ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "summary",
+    [
+        "<p>Our agents answered 4,000 calls last week and learned that …</p>",
+        "<p>Our agents answered 4,000 calls last week and learned [&#8230;]</p>",
+        "<p>Our agents answered 4,000 calls last week and learned [...]</p>",
+        "<p>Our agents answered 4,000 calls last week and learned...</p>",
+        '<p>Our agents answered calls. <a href="https://blog.example/p/1">Read more</a></p>',
+        "<p>Our agents answered calls.</p><p>Continue reading →</p>",
+        '<p>Our agents answered calls. <a href="/p/1">Continue reading <span>Calls</span></a></p>',
+        "<p>Our agents answered calls.</p><p>The post The Calls appeared first on Blog.</p>",
+        "<p>A short plain summary with no marker at all.</p>",
+        "",
+    ],
+)
+def test_truncated_or_short_feeds_need_the_page(summary: str) -> None:
+    assert needs_full_text(post(summary_html=summary))
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"content_html": f"<p>{LONG_TEXT}</p>"},
+        {"summary_html": f"<p>{LONG_TEXT}</p>"},
+        {"content_html": f"<p>{LONG_TEXT}</p><p>The post Calls appeared first on Blog.</p>"},
+        {"content_html": f"<p>{LONG_TEXT} Prices fell by 20%...</p><p>{LONG_TEXT}</p>"},
+    ],
+)
+def test_complete_feeds_do_not_need_the_page(fields: dict[str, str]) -> None:
+    assert not needs_full_text(post(**fields))
+
+
+def test_truncated_long_content_still_needs_the_page() -> None:
+    assert needs_full_text(post(content_html=f"<p>{LONG_TEXT} and so [&#8230;]</p>"))
+
+
+# --- extract_article: choosing the source -------------------------------------------------
+
+
+def test_complete_feed_content_is_used() -> None:
+    html, url = page("wordpress-comments.html")
+    article = extract_article(post(url, content_html=f"<p>{LONG_TEXT}</p>"), html, url)
+    assert article.source == "feed"
+    assert article.reason == "feed content complete (390 words)"
+    assert article.text == LONG_TEXT
+
+
+def test_truncated_summary_uses_the_page() -> None:
+    html, url = page("wordpress-comments.html")
+    summary = (
+        "<p>Most companies write their refund policy as if a lawyer were the only [&#8230;]</p>"
+    )
+    article = extract_article(post(url, summary_html=summary), html, url)
+    assert article.source == "page"
+    assert article.reason.startswith("feed summary truncated ('[…]'); page extracted (")
+    for sentence in MANIFEST["wordpress-comments.html"]["article"]:
+        assert sentence in article.text
+    for phrase in MANIFEST["wordpress-comments.html"]["boilerplate"].values():
+        assert phrase not in article.text
+    assert article.word_count == len(article.text.split())
+    assert article.reading_minutes == max(1, round(article.word_count / 230))
+
+
+def test_page_html_is_sanitised_with_absolute_links() -> None:
+    html, url = page("wordpress-comments.html")
+    article = extract_article(post(url, summary_html="<p>Short […]</p>"), html, url)
+    assert "<script" not in article.html and "onclick" not in article.html
+    assert "<h2>Read it the way a worried customer does</h2>" in article.html
+    assert "<li>" in article.html and "<blockquote>" in article.html
+    assert 'src="https://servicenotes.example/wp-content/uploads/2024/05/policy-markup.jpg"' in (
+        article.html
+    )
+    assert "pixel.wp.com" not in article.html
+
+
+def test_feed_kept_when_page_extraction_is_shorter() -> None:
+    content = f"<p>{' '.join(['word'] * 120)} …</p>"
+    html = "<html><body><article><p>Only a stub of a page.</p></article></body></html>"
+    article = extract_article(post(content_html=content), html, "https://blog.example/p/1")
+    assert article.source == "feed"
+    assert "not longer than the feed's (121 words): feed kept" in article.reason
+
+
+def test_no_page_keeps_the_summary() -> None:
+    article = extract_article(post(summary_html="<p>Just a teaser …</p>"), None, None)
+    assert article.source == "feed"
+    assert article.reason == "feed summary truncated ('…'); no page to extract: feed kept"
+    assert article.text == "Just a teaser …"
+
+
+def test_appeared_first_on_footer_is_dropped_from_feed_content() -> None:
+    content = f"<p>{LONG_TEXT}</p><p>The post <a href='/x'>Calls</a> appeared first on Blog.</p>"
+    article = extract_article(post(content_html=content), None, None)
+    assert "appeared first on" not in article.text
+
+
+def test_feed_html_is_sanitised_too() -> None:
+    content = f"<p onclick='x()'>{LONG_TEXT}</p><script>alert(1)</script><img src=x onerror=y>"
+    article = extract_article(post(content_html=content), None, None)
+    assert "<script" not in article.html and "onclick" not in article.html
+    assert "onerror" not in article.html
+
+
+# --- metadata -----------------------------------------------------------------------------
+
+
+def _expected_meta(name: str) -> dict[str, Any]:
+    meta = dict(MANIFEST[name]["meta"])
+    for key in ("published", "updated"):
+        if meta[key] is not None:
+            meta[key] = datetime.fromisoformat(meta[key])
+    return meta
+
+
+@pytest.mark.parametrize("name", MANIFEST)
+def test_metadata_comes_from_the_page_when_the_feed_lacks_it(name: str) -> None:
+    html, url = page(name)
+    article = extract_article(post(url, summary_html="<p>Teaser […]</p>"), html, url)
+    expected = _expected_meta(name)
+    got = {key: getattr(article, key) for key in expected}
+    assert got == expected
+
+
+def test_feed_metadata_wins_over_the_page() -> None:
+    html, url = page("wordpress-comments.html")
+    when = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+    feed_post = post(
+        url, title="Feed Title", author="Feed Author", published=when, summary_html="<p>T …</p>"
+    )
+    article = extract_article(feed_post, html, url)
+    assert (article.title, article.author, article.published) == ("Feed Title", "Feed Author", when)
+    assert article.updated == datetime(2024, 5, 15, 8, 0, tzinfo=UTC)
+
+
+def test_feed_comment_count_is_used_without_a_page() -> None:
+    article = extract_article(post(summary_html="<p>T …</p>", comments=7), None, None)
+    assert article.comment_count == 7
+
+
+def test_page_without_comment_label_has_no_count() -> None:
+    html = f"<html><body><article><h1>T</h1><p>{LONG_TEXT}</p></article></body></html>"
+    article = extract_article(post(summary_html="<p>T …</p>"), html, "https://blog.example/p/1")
+    assert article.comment_count is None
+    assert article.source == "page"
+
+
+# --- errors and batches -------------------------------------------------------------------
+
+
+def _too_deep() -> str:
+    return "<html><body>" + "<div>" * 50_000 + "x" + "</div>" * 50_000 + "</body></html>"
+
+
+def test_page_over_the_depth_cap_is_reported() -> None:
+    with pytest.raises(ExtractError) as caught:
+        extract_article(post(summary_html="<p>T …</p>"), _too_deep(), "https://blog.example/deep")
+    assert caught.value.url == "https://blog.example/deep"
+    assert "deep" in str(caught.value)
+
+
+@pytest.mark.parametrize("junk", ["", "<<<", "\x00" * 10, "<html><p>unclosed", "<?xml?><x/>"])
+def test_bad_html_never_raises(junk: str) -> None:
+    article = extract_article(post(summary_html="<p>Teaser …</p>"), junk, "https://b.example/x")
+    assert isinstance(article, Article)
+
+
+def _jobs() -> list[tuple[Post, str | None, str | None]]:
+    jobs: list[tuple[Post, str | None, str | None]] = []
+    for name in MANIFEST:
+        html, url = page(name)
+        jobs.append((post(url, summary_html="<p>Teaser […]</p>"), html, url))
+    jobs.insert(
+        2, (post("https://blog.example/deep", summary_html="<p>T …</p>"), _too_deep(), None)
+    )
+    jobs.append((post(content_html=f"<p>{LONG_TEXT}</p>"), None, None))
+    return jobs
+
+
+def _check_batch(results: list[Article | ExtractError]) -> None:
+    names = list(MANIFEST)
+    assert len(results) == len(names) + 2
+    error = results[2]
+    assert isinstance(error, ExtractError) and error.url == "https://blog.example/deep"
+    pages = [r for i, r in enumerate(results) if i not in (2, len(results) - 1)]
+    for name, result in zip(names, pages, strict=True):
+        assert isinstance(result, Article) and result.source == "page"
+        assert MANIFEST[name]["article"][0] in result.text
+    last = results[-1]
+    assert isinstance(last, Article) and last.source == "feed"
+
+
+def test_extract_many_keeps_order_and_reports_failures_in_a_pool() -> None:
+    _check_batch(extract_many(_jobs(), workers=2))
+
+
+def test_extract_many_in_process() -> None:
+    _check_batch(extract_many(_jobs(), workers=1))
+    assert extract_many([]) == []
+
+
+def test_extract_many_runs_off_the_event_loop() -> None:
+    async def main() -> tuple[list[Article | ExtractError], int]:
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0)
+
+        ticker = asyncio.create_task(tick())
+        results = await asyncio.to_thread(extract_many, _jobs(), 2)
+        ticker.cancel()
+        return results, ticks
+
+    results, ticks = asyncio.run(main())
+    _check_batch(results)
+    assert ticks > 1  # the loop kept running while the pool worked
+
+
+def test_extract_article_result_is_a_record() -> None:
+    html, url = page("blogger-follow.html")
+    article = extract_article(post(url, summary_html="<p>T …</p>"), html, url)
+    assert replace(article, source="feed").source == "feed"
+
+
+# --- shared corpora (skipped when ../shared is absent) ------------------------------------
+
+
+def test_readability_sample_extracts_text() -> None:
+    corpus = SHARED / "corpora" / "readability-pages"
+    if not corpus.is_dir():
+        pytest.skip(f"shared corpus not found at {corpus}")
+    for name in ("wordpress", "blogger", "medium-1"):
+        html = (corpus / name / "source.html").read_text("utf-8")
+        expected = (corpus / name / "expected.txt").read_text("utf-8").split()
+        words = extract_text(html, None).split()
+        assert len(set(words) & set(expected)) > 0.8 * len(set(expected)), name
