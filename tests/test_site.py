@@ -424,6 +424,24 @@ def test_feed_is_valid_atom_with_one_entry_per_issue(site: SiteReport) -> None:
     assert any(link.rel == "self" for link in parsed.feed.links)
 
 
+def test_feed_has_the_elements_rfc_4287_requires(site: SiteReport) -> None:
+    atom = "{http://www.w3.org/2005/Atom}"
+    feed = ET.parse(site.feed).getroot()
+    assert feed.tag == f"{atom}feed"
+    for name in ("id", "title", "updated", "author/" + atom + "name"):
+        assert feed.find(atom + name) is not None, name
+    self_link = feed.find(f"{atom}link[@rel='self']")
+    assert self_link is not None and self_link.get("href") == SITE_URL + "feed.xml"
+    ids = []
+    for entry in feed.findall(f"{atom}entry"):
+        for name in ("id", "title", "updated", "summary", "content"):
+            assert entry.find(atom + name) is not None, name
+        updated = entry.findtext(f"{atom}updated", "")
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", updated), updated
+        ids.append(entry.findtext(f"{atom}id"))
+    assert len(ids) == len(set(ids)) == 3
+
+
 def test_feed_and_sitemap_are_the_same_on_every_rebuild(site: SiteReport, tmp_path: Path) -> None:
     again = build_site(list(reversed(three_issues())), tmp_path, make_env(), make_newsletter())
     assert again.feed.read_bytes() == site.feed.read_bytes()
@@ -1029,6 +1047,25 @@ def test_site_works_from_a_subfolder_in_chromium(browser: _Browser, site: SiteRe
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+def test_print_stylesheet_hides_navigation_and_prints_link_addresses(
+    browser: _Browser, served: str
+) -> None:
+    page = _Loaded(browser, served + "2026/09/", 1280)
+    try:
+        browser.call("Emulation.setEmulatedMedia", page.session, media="print")
+        printed = page.evaluate(
+            "({nav: getComputedStyle(document.querySelector('.site-nav')).display,"
+            " pager: getComputedStyle(document.querySelector('.pager')).display,"
+            " after: getComputedStyle(document.querySelector('.pick__title a'), '::after')"
+            ".content, background: getComputedStyle(document.body).backgroundColor})"
+        )
+        assert printed["nav"] == "none" and printed["pager"] == "none"
+        assert "https://blog1.example.com/2026-09/post-1" in printed["after"]
+        assert printed["background"] == "rgb(255, 255, 255)"
+    finally:
+        page.close()
 
 
 def test_keyboard_focus_is_visible_in_chromium(browser: _Browser, served: str) -> None:
