@@ -961,8 +961,12 @@ class _Loaded:
             deviceScaleFactor=1,
             mobile=width < 600,
         )
+        browser.events = [e for e in browser.events if e.get("sessionId") != self.session]
         browser.call("Page.navigate", self.session, url=url)
-        browser.wait_for("Page.loadEventFired", self.session)
+        for _ in range(5):  # a late load event of about:blank must not count as ours
+            browser.wait_for("Page.loadEventFired", self.session)
+            if self.evaluate("location.href + ' ' + document.readyState") == f"{url} complete":
+                break
         self.width = width
 
     def evaluate(self, expression: str) -> Any:
