@@ -560,12 +560,14 @@ def test_site_url_without_a_trailing_slash_still_makes_folder_urls(tmp_path: Pat
 def test_writer_refuses_paths_outside_the_folder_and_second_writes(tmp_path: Path) -> None:
     writer = _Writer(tmp_path / "site")
     with pytest.raises(BuildError, match="outside"):
-        writer.write("../escape.html", "x")
+        writer.add("../escape.html", "x")
     with pytest.raises(BuildError, match="outside"):
-        writer.write("/etc/passwd", "x")
-    writer.write("a/b.html", "one")
+        writer.add("/etc/passwd", "x")
+    writer.add("a/b.html", "one")
     with pytest.raises(BuildError, match="twice"):
-        writer.write("a/../a/b.html", "two")
+        writer.add("a/../a/b.html", "two")
+    assert not (tmp_path / "site").exists(), "nothing is written before flush"
+    writer.flush()
     assert (tmp_path / "site" / "a" / "b.html").read_text(encoding="utf-8") == "one"
     assert not (tmp_path / "escape.html").exists()
 
@@ -1131,3 +1133,4 @@ def test_a_broken_editor_template_is_a_render_error_naming_it(tmp_path: Path) ->
     with pytest.raises(RenderError, match="nope") as error:
         build_site(three_issues(), tmp_path / "out", env, make_newsletter())
     assert "web/_issue.html:1" in str(error.value)  # the editor's file, and its line
+    assert not (tmp_path / "out").exists(), "a failed build writes nothing"

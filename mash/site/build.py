@@ -1,7 +1,8 @@
 """Write the whole site into one folder: pages, archive, about, feed, sitemap, robots, CSS.
 
-Every file goes through a temp file and ``os.replace``; nothing is written outside the
-folder and no path twice in one build. Nothing here reads issue.json or the clock.
+Every page is rendered before the first file is written; each file goes through a temp
+file and ``os.replace``; nothing is written outside the folder and no path twice.
+Nothing here reads issue.json or the clock.
 """
 
 from __future__ import annotations
@@ -49,34 +50,41 @@ _HOME_EARLIER = 4  # issues listed under the latest one on the home page
 
 
 class _Writer:
-    """Write files below one folder: temp file + os.replace, never outside, never twice."""
+    """Collect a build's files, then write them all: never outside the folder, never twice.
+
+    Nothing touches the disk until ``flush``, so a page that fails to render leaves
+    the site as it was. Each file goes through a temp file and ``os.replace``.
+    """
 
     def __init__(self, out_dir: Path) -> None:
         self.root = out_dir.resolve()
-        self.written: list[Path] = []
+        self.staged: dict[Path, str] = {}
 
-    def target(self, relative: str) -> Path:
+    def add(self, relative: str, text: str) -> Path:
         path = (self.root / relative).resolve()
         if path == self.root or not path.is_relative_to(self.root):
             raise BuildError("refusing to write outside the site folder", str(path))
-        if path in self.written:
+        if path in self.staged:
             raise BuildError("refusing to write the same file twice in one build", str(path))
+        self.staged[path] = text
         return path
 
-    def write(self, relative: str, text: str) -> Path:
-        path = self.target(relative)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-                handle.write(text)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        self.written.append(path)
-        return path
+    def flush(self) -> None:
+        for path, text in self.staged.items():
+            _replace(path, text)
+
+
+def _replace(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 # --- the site ---------------------------------------------------------------------------
@@ -123,7 +131,7 @@ def _write_issue_pages(
         newer = entries[index - 1].issue if index > 0 else None
         older = entries[index + 1].issue if index + 1 < len(entries) else None
         html = issue_page(issue, env, page, draft=entry.draft, newer=newer, older=older)
-        writer.write(entry.path + "index.html", html)
+        writer.add(entry.path + "index.html", html)
 
 
 def _write_home(
@@ -133,7 +141,7 @@ def _write_home(
     canonical = site_root(issue.newsletter)
     page = page_for_issue(issue, canonical=canonical, root="./", current="home", draft=home.draft)
     html = issue_page(issue, env, page, draft=home.draft, earlier=earlier[:_HOME_EARLIER])
-    w.write("index.html", html)
+    w.add("index.html", html)
 
 
 def _archive_years(entries: Sequence[_Entry]) -> list[tuple[str, list[_Entry]]]:
@@ -162,7 +170,7 @@ def _write_archive(
         "describe": describe,
         "count": count,
     }
-    w.write("archive/index.html", render_template(env, "web/archive.html", page, **context))
+    w.add("archive/index.html", render_template(env, "web/archive.html", page, **context))
 
 
 def _about_heading(newsletter: Newsletter) -> str:
@@ -192,7 +200,7 @@ def _write_about(
         "latest_href": "../" + latest.path,
         "month_label": month_label,
     }
-    w.write("about/index.html", render_template(env, "web/about.html", page, **context))
+    w.add("about/index.html", render_template(env, "web/about.html", page, **context))
 
 
 def build_site(
@@ -218,11 +226,12 @@ def build_site(
     _write_home(home, earlier, env, writer)
     _write_archive(entries, newsletter, env, writer)
     _write_about(newsletter, home, env, writer)
-    pages = tuple(writer.written)
+    pages = tuple(writer.staged)
     published = [e.issue for e in entries if not e.draft]
     everything = [e.issue for e in entries]
-    feed = writer.write("feed.xml", atom_feed(published, everything, newsletter, env))
-    sitemap = writer.write("sitemap.xml", sitemap_xml(published, newsletter))
-    robots = writer.write("robots.txt", f"User-agent: *\nAllow: /\n\nSitemap: {site}sitemap.xml\n")
-    css = writer.write("style.css", stylesheet_text(env))
+    feed = writer.add("feed.xml", atom_feed(published, everything, newsletter, env))
+    sitemap = writer.add("sitemap.xml", sitemap_xml(published, newsletter))
+    robots = writer.add("robots.txt", f"User-agent: *\nAllow: /\n\nSitemap: {site}sitemap.xml\n")
+    css = writer.add("style.css", stylesheet_text(env))
+    writer.flush()
     return SiteReport(writer.root, pages, feed, sitemap, (robots, css))
