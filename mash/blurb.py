@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-_WORD = re.compile(r"[a-z][a-z'\-]*[a-z]|[a-z]", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"”’)]?\s+(?=[\"“‘(]?[A-Z0-9])")
 STOPWORDS = frozenset(
     [
@@ -172,9 +171,15 @@ _BOILERPLATE = re.compile(
 )
 
 
+_NOT_WORD = str.maketrans({c: " " for c in '!"#$%&()*+,./:;<=>?@[\\]^_`{|}~0123456789“”‘’—–…«»·•'})
+
+
 def words(text: str) -> list[str]:
-    """Return the lower-cased words of text."""
-    return [w.lower() for w in _WORD.findall(text)]
+    """Return the lower-cased words of text (letters, apostrophes and hyphens).
+
+    str.translate and split run in C: several times faster than a regex (see #5).
+    """
+    return text.lower().translate(_NOT_WORD).split()
 
 
 def split_sentences(text: str) -> list[str]:

@@ -100,7 +100,10 @@ def test_all_seven_parts_in_html_and_text(workspace: Path) -> None:
     assert (folder / "issue.eml").read_bytes().startswith(b"")
 
 
-def test_no_boilerplate_in_extracted_text_or_blurbs(workspace: Path) -> None:
+def test_no_boilerplate_in_extracted_text_or_blurbs(
+    workspace: Path, truth: list[dict[str, Any]]
+) -> None:
+    expected = {url_key(t["url"]): t["expected_text"].lower() for t in truth}
     db = sqlite3.connect(workspace.parent / "data" / "mash.db")
     rows = db.execute("SELECT url, text, source FROM posts").fetchall()
     assert len(rows) == 40
@@ -108,7 +111,8 @@ def test_no_boilerplate_in_extracted_text_or_blurbs(workspace: Path) -> None:
     assert any(r[2] == "page" for r in rows)
     for url, text, _ in rows:
         for phrase in BOILERPLATE:
-            assert phrase.lower() not in text.lower(), (url, phrase)
+            if phrase.lower() not in expected[url_key(url)]:  # the article's own words
+                assert phrase.lower() not in text.lower(), (url, phrase)
     for month in ("2026-09", "2026-10"):
         issue = build(workspace, month)
         blurbs = [p["blurb"] for p in issue["picks"]] + [issue["listening"]["blurb"]]
