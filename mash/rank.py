@@ -295,29 +295,43 @@ def collapse_duplicates(
 ) -> list[ScoredPost]:
     """Mark every copy of a post as out, keeping the original.
 
-    Same URL key, a rel=canonical naming another post, or near-identical text (Jaccard
-    of sampled 5-word shingles; candidates found through an inverted index, so the
-    work grows with the posts, not their pairs). The original is the one a copy
-    names, else the earliest published.
+    First, a post whose rel=canonical names another URL is a copy of it, even when the
+    original is not among these posts. Then, among the rest, the same URL key or
+    near-identical text (Jaccard of sampled 5-word shingles; candidates found through
+    an inverted index, so the work grows with the posts, not their pairs). Originals
+    are the posts a copy names, else the earliest published.
     """
     by_key = {f.key: i for i, f in enumerate(features)}
+    result = list(scored)
+    named: set[int] = set()
+    for i, feats in enumerate(features):
+        if not feats.canonical_key:
+            continue
+        j = by_key.get(feats.canonical_key)
+        if j is None:
+            result[i] = _copy(
+                scored[i],
+                scored[i].post.canonical,
+                "rel=canonical; original not among this month's posts",
+            )
+        elif j != i:
+            named.add(j)
+            result[i] = _copy(scored[i], scored[j].post.url, "rel=canonical")
     order = sorted(
-        range(len(scored)),
-        key=lambda i: (scored[i].post.published or scored[i].post.first_seen, scored[i].post.id),
+        (i for i in range(len(scored)) if result[i].duplicate_of is None),
+        key=lambda i: (
+            i not in named,
+            scored[i].post.published or scored[i].post.first_seen,
+            scored[i].post.id,
+        ),
     )
     index: dict[int, list[int]] = {}
     kept_keys: dict[str, int] = {}
-    result = list(scored)
     for i in order:
         feats = features[i]
-        original, how = _find_original(i, features, by_key, kept_keys, index, weights)
+        original, how = _find_original(i, features, kept_keys, index, weights)
         if original is not None and original != i:
-            result[i] = replace(
-                scored[i],
-                status="out",
-                reason=f"duplicate of {scored[original].post.url} ({how})",
-                duplicate_of=scored[original].post.url,
-            )
+            result[i] = _copy(scored[i], scored[original].post.url, how)
             continue
         kept_keys.setdefault(feats.key, i)
         for h in sorted(feats.fingerprint)[:_SKETCH]:
@@ -325,17 +339,20 @@ def collapse_duplicates(
     return result
 
 
+def _copy(item: ScoredPost, original: str, how: str) -> ScoredPost:
+    return replace(
+        item, status="out", reason=f"duplicate of {original} ({how})", duplicate_of=original
+    )
+
+
 def _find_original(
     i: int,
     features: Sequence[Features],
-    by_key: dict[str, int],
     kept_keys: dict[str, int],
     index: dict[int, list[int]],
     weights: Weights,
 ) -> tuple[int | None, str]:
     feats = features[i]
-    if feats.canonical_key and feats.canonical_key in by_key:
-        return by_key[feats.canonical_key], "rel=canonical"
     if feats.key in kept_keys:
         return kept_keys[feats.key], "same URL"
     shared: Counter[int] = Counter()
