@@ -18,6 +18,10 @@ import trafilatura
 from lxml.etree import ParserError, _Element
 
 _Tree: TypeAlias = lxml.html.HtmlElement
+# trafilatura's own precision mode drops short article lines (captions, list items,
+# sub-headings); our cleaning removes the boilerplate it guards against, so the
+# default mode plus cleaning scores higher (bench/EXTRACT.md).
+_PRECISION = False
 
 # Class/id words that mark a widget around (never inside) an article (#4).
 _BOILER_ALTS = (
@@ -101,7 +105,7 @@ def extract_body(tree: _Tree, url: str | None, rich: bool) -> _Element | None:
     document: Any = trafilatura.bare_extraction(
         tree,
         url=url,
-        favor_precision=True,
+        favor_precision=_PRECISION,
         include_comments=False,
         include_images=rich,
         include_links=rich,
@@ -387,11 +391,13 @@ def _split_mixed(div: _Element) -> None:
 
 
 def _trim_head(body: _Element, title: str) -> None:
-    for block in _blocks(body)[:3]:
+    """Drop the title, byline and a teaser repeating the opening, at the top of body."""
+    blocks = _blocks(body)
+    for index, block in enumerate(blocks[:3]):
         text = _text_of(block)
         if not text:
             continue
-        if (title and _same_title(text, title)) or _is_byline(text):
+        if _same_title(text, title) or _is_byline(text) or _is_teaser(text, blocks[index + 1 :]):
             _remove(block)
             continue
         lines = (block.text or "").split("\n")
@@ -401,6 +407,15 @@ def _trim_head(body: _Element, title: str) -> None:
             lines.pop(0)
         block.text = "\n".join(lines)
         break
+
+
+def _is_teaser(text: str, rest: list[_Element]) -> bool:
+    """Tell whether text is a cut copy of the text that follows it (an excerpt or dek)."""
+    words = _norm(text)
+    if len(words.split()) < 8:
+        return False
+    following = _norm(" ".join(_text_of(block) for block in rest[:3]))
+    return following.startswith(words)
 
 
 def _is_byline(text: str) -> bool:
