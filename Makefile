@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install browser demo test mash bench site serve clean
+.PHONY: help install browser demo test mash bench site serve publish clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -35,6 +35,22 @@ mash: $(STAMP)  ## the real run: fetch feeds.yaml, build last month's issue and 
 	$(BIN)/mash --config feeds.yaml fetch
 	$(BIN)/mash --config feeds.yaml build
 	$(BIN)/mash --config feeds.yaml site
+
+site: $(STAMP)  ## build the static site into output/site/ (pages, archive, Atom feed, sitemap)
+	$(BIN)/mash --config feeds.yaml site
+
+serve: $(STAMP)  ## preview the site with this month's draft on http://127.0.0.1:8000/
+	$(BIN)/mash --config feeds.yaml serve
+
+PUBLISH_TO ?=
+publish: site  ## rsync output/site/ to PUBLISH_TO, e.g. make publish PUBLISH_TO=www@host:/var/www/mash/
+	@test -n "$(PUBLISH_TO)" || { echo "set PUBLISH_TO, e.g. make publish PUBLISH_TO=www@example.org:/var/www/mash/" >&2; exit 2; }
+	rsync -a --delete output/site/ "$(PUBLISH_TO)"
+
+bench: $(STAMP)  ## the benchmarks (need ../shared/bench beside the repo); figures go in README.md
+	$(BIN)/python bench/curation_bench.py
+	@for b in bench/fetch_bench.py bench/extract_bench.py bench/send_bench.py; do \
+	  [ -f $$b ] && { echo "== $$b"; $(BIN)/python $$b || exit 1; }; done; true
 
 clean:  ## remove generated output (keeps data/)
 	rm -rf output

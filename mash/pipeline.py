@@ -275,7 +275,7 @@ def built_issues(config: Config) -> list[Issue]:
     for path in sorted(config.output_dir.glob("[0-9][0-9][0-9][0-9]-[0-9][0-9]/issue.json")):
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            issues.append(issue_from_json(data, config.newsletter))
+            issues.append(issue_from_json(data, config.newsletter, source=str(path)))
         except (ValueError, KeyError, TypeError) as e:
             raise BuildError(f"cannot read the built issue {str(path)!r}: {e}") from e
     return issues

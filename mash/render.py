@@ -40,7 +40,7 @@ def render_issue(issue: Issue, env: jinja2.Environment, smtp: SmtpSettings) -> R
     try:
         html = render_email_html(issue, env)
         text = render_email_text(issue, env)
-        web = render_issue_page(issue, env, root="../")
+        web = render_issue_page(issue, env, root="../site/")  # output/site/ beside it
     except jinja2.TemplateError as e:
         name = getattr(e, "name", None) or getattr(e, "filename", None) or "template"
         line = getattr(e, "lineno", None)
