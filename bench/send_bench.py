@@ -334,7 +334,9 @@ def print_report(
     window: float,
     trials: list[dict[str, Any]],
 ) -> None:
-    total = lambda key: sum(t[key] for t in trials)  # noqa: E731
+    def total(key: str) -> int:
+        return sum(int(t[key]) for t in trials)
+
     print("# Send benchmark (issue #6)\n")
     print(
         f"Command: `.venv/bin/python bench/send_bench.py --subscribers {args.subscribers} "

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import os
+import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -625,3 +628,93 @@ def test_unsubscribe_from_a_received_message_stops_the_next_issue(
     report = send(config, september)
     assert report.sent == ("reader0001@example.com",)
     assert report.opted_out == ("reader0000@example.com",)
+
+
+# --- TLS and login (a throwaway certificate from the openssl command) ---------------------------
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl command to make a test certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+def check_login(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    ok = isinstance(data, LoginPassword) and (data.login, data.password) in {
+        ("mailer", "pw"),
+        (b"mailer", b"pw"),
+    }
+    return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd sends the 535
+
+
+@contextlib.contextmanager
+def tls_server(certificate: tuple[Path, Path], implicit: bool) -> Iterator[tuple[Collector, int]]:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+    collector = Collector()
+    port = free_port()
+    tls: dict[str, Any] = (
+        {"ssl_context": context, "auth_require_tls": False}  # the socket itself is TLS
+        if implicit
+        else {"tls_context": context}
+    )
+    controller = Controller(
+        collector,
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=check_login,
+        auth_exclude_mechanism=["LOGIN"],  # smtplib's LOGIN fallback stalls on aiosmtpd
+        **tls,
+    )
+    controller.start()
+    try:
+        yield collector, port
+    finally:
+        controller.stop()
+
+
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+def test_tls_and_login_with_the_password_from_the_environment(
+    certificate: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    security: str,
+) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
+    with tls_server(certificate, implicit=security == "tls") as (collector, port):
+        config = make_config(tmp_path, port, security=security, user="mailer")
+        save_subscribers(config.subscribers_path, people(2))
+        with pytest.raises(SendError, match="SMTP login refused"):
+            send(config, environ={**ENVIRON, "MASH_SMTP_PASSWORD": "wrong"})
+        report = send(config, environ={**ENVIRON, "MASH_SMTP_PASSWORD": "pw"})
+    assert report.sent == tuple(s.email for s in people(2))
+    assert sorted(collector.recipients()) == [s.email for s in people(2)]
+
+
+def test_untrusted_certificate_is_refused(certificate: tuple[Path, Path], tmp_path: Path) -> None:
+    with tls_server(certificate, implicit=False) as (collector, port):
+        config = make_config(tmp_path, port, security="starttls")
+        save_subscribers(config.subscribers_path, people(1))
+        with pytest.raises(SendError, match="cannot connect"):
+            send(config)
+    assert collector.received == []
+
+
+def test_starttls_required_but_not_offered(smtpd: tuple[Collector, int], tmp_path: Path) -> None:
+    collector, port = smtpd
+    config = make_config(tmp_path, port, security="starttls")
+    save_subscribers(config.subscribers_path, people(1))
+    with pytest.raises(SendError, match="cannot connect"):
+        send(config)
+    assert collector.received == []
