@@ -198,7 +198,7 @@ def _with_comment_counts(root: Any, entries: list[_Entry], version: str) -> list
             key = (node.findtext("guid") or node.findtext("link") or "").strip()
             if total and total.strip().isdigit():
                 counts[key] = int(total.strip())
-    return [replace(e, comments=counts.get(e.guid, None)) for e in entries]
+    return [replace(e, comments=counts.get(e.guid)) for e in entries]
 
 
 def _iso_date(value: object) -> datetime | None:
