@@ -15,7 +15,7 @@ import textwrap
 import traceback
 from datetime import UTC, datetime
 from email import policy
-from email.headerregistry import Address
+from email.headerregistry import Address, BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
@@ -39,7 +39,23 @@ _UNSUB_LINE = re.compile(r"^(Unsubscribe: ).*$", re.MULTILINE)
 _STYLE_ATTR = re.compile(r'\sstyle="[^"]*"')
 # Long header lines are legal up to 998 octets; folding a long unsubscribe URL at 78
 # would turn it into encoded-words, which List-Unsubscribe must not contain.
-_POLICY = policy.SMTP.clone(max_line_length=998)
+
+
+class _HeaderClasses(HeaderRegistry):
+    """The stdlib registry, made once per header name: it builds a new class per header."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made: dict[str, type[BaseHeader]] = {}
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        key = name.lower()
+        if key not in self._made:
+            self._made[key] = super().__getitem__(name)
+        return self._made[key]
+
+
+_POLICY = policy.SMTP.clone(max_line_length=998, header_factory=_HeaderClasses())
 _MONTHS = ("January", "February", "March", "April", "May", "June") + (
     "July",
     "August",
