@@ -289,10 +289,21 @@ def _text_context(issue: Issue, unsubscribe_url: str) -> dict[str, Any]:
     context["listening"] = _text_item(issue.listening, "") if issue.listening else None
     context["about_paragraphs"] = [_wrap(p) for p in context["about_paragraphs"]]
     context["why_line"] = _wrap(issue.newsletter.why_line)
+    context["footer_lines"] = _footer_lines(issue, context)
     context["sections"] = {
         key: Section(s.key, s.heading, _wrap(s.tagline)) for key, s in context["sections"].items()
     }
     return context
+
+
+def _footer_lines(issue: Issue, context: dict[str, Any]) -> list[str]:
+    """Return the text footer's lines above the unsubscribe line, empty ones left out."""
+    footer = context["sections"]["footer"]
+    lines = [footer.heading, _wrap(footer.tagline), context["why_line"]]
+    lines.append(_wrap(issue.newsletter.postal_address))
+    if issue.web_url:
+        lines.append(f"View in your browser: {issue.web_url}")
+    return [line for line in lines if line]
 
 
 def _item(post: Pick | Listening) -> dict[str, Any]:

@@ -552,3 +552,23 @@ def test_non_ascii_round_trips_through_quoted_printable(env: jinja2.Environment)
     ).as_bytes()
     assert max(len(line) for line in raw.split(b"\r\n")) <= 998
     assert all(b < 128 for b in raw)
+
+
+def test_text_is_the_same_with_and_without_trim_blocks() -> None:
+    loader = jinja2.FileSystemLoader(REPO / "templates")
+    plain = jinja2.Environment(loader=loader, autoescape=True)
+    trimmed = jinja2.Environment(
+        loader=loader,
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    for issue in (make_issue(), make_issue(0, listening=None, editorial_text="")):
+        assert mail.render_email_text(issue, plain) == mail.render_email_text(issue, trimmed)
+    text = mail.render_email_text(make_issue(), trimmed)
+    assert "Volume 22: August 2013\n\nWelcome to the Monthly Mash" in text
+    assert text.endswith(
+        "View in your browser: https://example.org/mash/2013-08/\n"
+        "Unsubscribe: mailto:mash@example.org?subject=unsubscribe\n"
+    )
