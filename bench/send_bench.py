@@ -31,7 +31,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -288,6 +288,28 @@ def measure_size() -> tuple[int, str | None, int]:
     return len(html.encode()), mail.email_size_warning(html), len(text.encode())
 
 
+def measure_demo() -> str:
+    """Build the bundled demo's latest issue offline (the lead's pipeline) and size it."""
+    try:
+        from mash.cli import main as mash
+        from mash.demo import DEMO, MONTHS, serve_folder, write_demo_config
+
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            serve_folder(DEMO / "site") as base,
+            redirect_stdout(sys.stderr),  # the CLI's own lines stay out of the report
+        ):
+            config = str(write_demo_config(Path(tmp), base))
+            for step in (["fetch", "--quiet"], ["build", "--month", MONTHS[-1]]):
+                if mash(["--config", config, *step]) != 0:
+                    return f"unavailable (`mash {' '.join(step)}` failed)"
+            html = (Path(tmp) / MONTHS[-1] / "email.html").read_text(encoding="utf-8")
+    except Exception as e:  # the demo is the lead's; report, do not fail the benchmark
+        return f"unavailable ({type(e).__name__}: {e})"
+    verdict = "under" if mail.email_size_warning(html) is None else "OVER"
+    return f"{len(html.encode()) / 1024:.1f} KB ({MONTHS[-1]}; {verdict} Gmail's 102 KB clip)"
+
+
 def measure_send(n: int, log: Path, port: int) -> tuple[float, int]:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -310,6 +332,7 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(args.seed)
     size, warning, text_size = measure_size()
+    demo = measure_demo()
     with tempfile.TemporaryDirectory() as tmp, smtp_server(Path(tmp) / "log") as port:
         log = Path(tmp) / "log"
         elapsed, got = measure_send(args.subscribers, log, port)
@@ -321,7 +344,7 @@ def main() -> None:
         spawn_child(calib, port, "2000-02").communicate(timeout=600)
         window = time.perf_counter() - start
         trials = [kill_trial(args.kill_size, t, port, log, window, rng) for t in range(args.kills)]
-    print_report(args, size, warning, text_size, elapsed, got, window, trials)
+    print_report(args, size, warning, text_size, demo, elapsed, got, window, trials)
 
 
 def print_report(
@@ -329,6 +352,7 @@ def print_report(
     size: int,
     warning: str | None,
     text_size: int,
+    demo: str,
     elapsed: float,
     got: int,
     window: float,
@@ -348,6 +372,7 @@ def print_report(
         f"({'under' if warning is None else 'OVER'} Gmail's 102 KB clip) |"
     )
     print(f"| email.txt | {text_size / 1024:.1f} KB |")
+    print(f"| email.html of the bundled demo issue (`make demo`) | {demo} |")
     print(
         f"| send to {args.subscribers:,} subscribers, rate limit off | {elapsed:.1f} s "
         f"({args.subscribers / elapsed:.0f} msg/s; server got {got:,}) |"
