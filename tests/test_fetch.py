@@ -280,6 +280,7 @@ def test_429_with_long_retry_after_gives_up(server: Server, transport: str) -> N
     server.routes["/feed"] = lambda h: send(h, 429, b"slow down", {"Retry-After": "3600"})
     result = one(transport, server.url("/feed"))
     assert (result.status, result.error_kind) == (429, "http-429")
+    assert result.error is not None and "come back in 3600 s" in result.error
     assert len(server.hits) == 1  # an hour is past the cap: no retry
 
 
@@ -308,6 +309,23 @@ def test_connection_reset_is_retried_then_fails(server: Server, transport: str) 
     # aiohttp also retries an idempotent request once when its connection drops (RFC 9112)
     attempts = FAST.retries + 1
     assert len(server.hits) == (2 * attempts if transport == "aiohttp" else attempts)
+
+
+def _garbage(h: BaseHTTPRequestHandler) -> None:
+    h.wfile.write(b"this is not HTTP at all\r\n\r\n")
+    h.close_connection = True
+
+
+def test_a_server_that_does_not_speak_http(server: Server, transport: str) -> None:
+    server.routes["/feed"] = _garbage
+    result = one(transport, server.url("/feed"))
+    assert result.error_kind == "connection" and result.error is not None
+
+
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1/feed", "http://[::1/feed", "not a url"])
+def test_unfetchable_urls_are_reported_not_raised(transport: str, url: str) -> None:
+    result = one(transport, url)
+    assert result.error_kind == "bad-url" and not result.ok
 
 
 def test_connection_refused(transport: str) -> None:

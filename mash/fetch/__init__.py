@@ -22,9 +22,9 @@ from mash.fetch._http import (
     DEFAULT_TRANSPORT,
     FEED_ACCEPT,
     PAGE_ACCEPT,
+    Http,
     Limits,
     fetch_url,
-    make_client,
 )
 from mash.fetch._pages import HostGuard, Pacer, Robots
 from mash.records import FeedState, FetchResult, FetchSettings
@@ -53,7 +53,7 @@ async def fetch_feeds_with(
 ) -> list[FetchResult]:
     """Do ``fetch_feeds`` on a chosen transport ("aiohttp" or "httpx"); for benchmarks."""
     limits = Limits(settings)
-    async with make_client(settings, transport) as client:
+    async with Http(settings, transport) as client:
 
         async def one(feed: FeedState) -> FetchResult:
             result = await fetch_url(client, feed.url, settings, limits, _feed_headers(feed))
@@ -103,8 +103,8 @@ async def fetch_pages_with(
     limits = Limits(settings)
     guard = HostGuard(settings, allowed_hosts)
     pacer = Pacer()
-    async with make_client(settings, transport) as client:
-        robots = Robots(client, settings, limits)
+    async with Http(settings, transport) as client:
+        robots = Robots(client, settings, limits, guard)
 
         async def one(url: str) -> FetchResult:
             refusal = await guard(url) or await robots.check(url)

@@ -10,9 +10,7 @@ import urllib.robotparser
 from dataclasses import replace
 from urllib.parse import urlsplit
 
-import httpx
-
-from mash.fetch._http import Limits, fetch_url, host_key
+from mash.fetch._http import Http, Limits, fetch_url, host_key, url_problem
 from mash.records import FetchSettings
 
 ROBOTS_MAX_BYTES = 512 * 1024  # what Google reads of a robots.txt
@@ -33,10 +31,9 @@ class HostGuard:
         self._verdicts: dict[str, tuple[str, str] | None] = {}
 
     async def __call__(self, url: str) -> tuple[str, str] | None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            return "bad-url", f"not an http(s) URL: {url}"
-        host = parts.hostname.lower()
+        if (problem := url_problem(url)) is not None:
+            return "bad-url", problem
+        host = (urlsplit(url).hostname or "").lower()
         if self._allow_all or host in self._allowed or host_key(url) in self._allowed:
             return None
         if host not in self._verdicts:
@@ -77,8 +74,11 @@ class Robots:
     (5xx, timeout) disallows the host for this run, as Google does.
     """
 
-    def __init__(self, client: httpx.AsyncClient, settings: FetchSettings, limits: Limits) -> None:
+    def __init__(
+        self, client: Http, settings: FetchSettings, limits: Limits, guard: HostGuard
+    ) -> None:
         self._client = client
+        self._guard = guard
         self._settings = settings
         self._limits = limits
         self._agent = settings.user_agent
@@ -93,7 +93,7 @@ class Robots:
 
     async def _load(self, robots_url: str) -> urllib.robotparser.RobotFileParser | None:
         settings = _replace_max_bytes(self._settings, ROBOTS_MAX_BYTES)
-        result = await fetch_url(self._client, robots_url, settings, self._limits, {})
+        result = await fetch_url(self._client, robots_url, settings, self._limits, {}, self._guard)
         parser = urllib.robotparser.RobotFileParser(robots_url)
         if result.ok:
             parser.parse(result.content.decode("utf-8", "replace").splitlines())
