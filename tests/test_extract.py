@@ -320,3 +320,37 @@ def test_readability_sample_extracts_text() -> None:
         expected = (corpus / name / "expected.txt").read_text("utf-8").split()
         words = extract_text(html, None).split()
         assert len(set(words) & set(expected)) > 0.8 * len(set(expected)), name
+
+
+# --- the feed summary finds and verifies the article ---------------------------------------
+
+GUIDED_URL = "https://counter.example/small-print"
+GUIDED_SUMMARY = (
+    "<p>We rewrote the small print on our delivery notes this month, and complaints [&#8230;]</p>"
+)
+
+
+def test_summary_finds_an_article_the_extractor_missed() -> None:
+    html = (DATA / "summary-guided.html").read_text("utf-8")
+    assert "We rewrote the small print" not in extract_text(html, GUIDED_URL)
+    article = extract_article(post(GUIDED_URL, summary_html=GUIDED_SUMMARY), html, GUIDED_URL)
+    assert article.source == "page"
+    assert article.reason.endswith("page extracted (55 words, found by the feed summary)")
+    assert article.text.startswith("We rewrote the small print on our delivery notes")
+    assert article.text.endswith("but only on the worst day they have with you.")
+    assert "archive" not in article.text
+
+
+def test_summary_verifies_the_extracted_article() -> None:
+    html, url = page("blogger-follow.html")
+    summary = "<p>Every support team has a queue on the wall screen, and every team […]</p>"
+    article = extract_article(post(url, summary_html=summary), html, url)
+    assert "matches the feed summary" in article.reason
+
+
+def test_a_summary_the_page_does_not_quote_is_reported() -> None:
+    html, url = page("blogger-follow.html")
+    summary = "<p>A custom excerpt written for the feed that the page never shows […]</p>"
+    article = extract_article(post(url, summary_html=summary), html, url)
+    assert article.source == "page"
+    assert "does not quote the feed summary" in article.reason

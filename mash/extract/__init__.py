@@ -6,6 +6,7 @@ process pool (see #4).
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -17,7 +18,13 @@ from trafilatura.xml import xmltotxt
 
 from mash.errors import ExtractError
 from mash.extract.meta import PageMeta, page_metadata
-from mash.extract.page import extract_body, load_page
+from mash.extract.page import (
+    body_has,
+    extract_body,
+    extract_body_near,
+    load_page,
+    summary_probe,
+)
 from mash.records import Article, Post
 from mash.sanitize import html_limits_problem, html_to_text, sanitize_html
 
@@ -69,12 +76,12 @@ def extract_article(post: Post, page_html: str | None, page_url: str | None) -> 
         tree = load_page(page_html)
         if tree is not None:
             meta = page_metadata(tree, url)
-            page_html_clean = _extract_html(tree, url)
+            page_html_clean, found = _extract_page(tree, url, feed_text)
             page_text = html_to_text(page_html_clean)
             page_words = _words(page_text)
             why = _why_incomplete(post, feed_text)
             if page_words > feed_words:
-                reason = f"{why}; page extracted ({page_words:,} words)"
+                reason = f"{why}; page extracted ({page_words:,} words{found})"
                 return _article(post, page_html_clean, page_text, "page", reason, meta)
             reason = (
                 f"{why}; page extraction ({page_words:,} words) not longer than the feed's "
@@ -151,13 +158,29 @@ def _result_of(future: object, job: tuple[Post, str | None, str | None]) -> Arti
 # --- page extraction -----------------------------------------------------------------
 
 
-def _extract_html(tree: lxml.html.HtmlElement, url: str) -> str:
-    """Return the sanitised HTML of the page's article ("" when none is found)."""
+def _extract_page(tree: lxml.html.HtmlElement, url: str, feed_text: str) -> tuple[str, str]:
+    """Return the page article's sanitised HTML and how the feed summary checked it.
+
+    When the extraction does not quote the summary's opening words, the element
+    that does leads to the article's container, which is extracted instead.
+    """
+    probe = summary_probe(feed_text)
+    pristine = copy.deepcopy(tree) if probe else None
     body = extract_body(tree, url, rich=True)
+    found = ""
+    if pristine is not None:
+        if body_has(body, probe):
+            found = ", matches the feed summary"
+        else:
+            near = extract_body_near(pristine, url, probe)
+            if body_has(near, probe):
+                body, found = near, ", found by the feed summary"
+            else:
+                found = ", does not quote the feed summary"
     if body is None:
-        return ""
+        return "", found
     raw = lxml.html.tostring(convert_to_html(body), encoding="unicode")
-    return sanitize_html(raw, url)
+    return sanitize_html(raw, url), found
 
 
 # --- feed text ---------------------------------------------------------------------
