@@ -337,9 +337,16 @@ class _Outcome:
     code: int = 0
     detail: str = ""
 
+    step: str = ""  # the SMTP command refused
+
     @property
     def transient(self) -> bool:
         return self.kind == "unreachable" or (self.kind == "refused" and 400 <= self.code < 500)
+
+    @property
+    def sender_refused(self) -> bool:
+        """A permanent refusal of MAIL FROM: the sender, not the recipient, is wrong."""
+        return self.kind == "refused" and self.step == "MAIL FROM" and not self.transient
 
 
 def _transact(conn: smtplib.SMTP, sender: str, to: str, payload: bytes) -> _Outcome:
@@ -367,7 +374,7 @@ def _refused(conn: smtplib.SMTP, code: int, reply: bytes | str, step: str) -> _O
     text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
     with suppress(smtplib.SMTPException, OSError):
         conn.rset()
-    return _Outcome("refused", code, f"{code} {text} (at {step})")
+    return _Outcome("refused", code, f"{code} {text} (at {step})", step)
 
 
 # --- sending -------------------------------------------------------------------------------
@@ -387,7 +394,7 @@ class _Job:
     progress: Progress
 
 
-def recipient_for(job: _Job, subscriber: Subscriber) -> Recipient:
+def _recipient(job: _Job, subscriber: Subscriber) -> Recipient:
     """Return the per-recipient parts: Message-ID and signed unsubscribe links."""
     newsletter = job.issue.newsletter
     token = make_token(subscriber.email, job.list_id, job.secret)
@@ -421,12 +428,10 @@ class _Marks:
     """Ledger writes for one recipient (a proof passes a _Marks that writes nothing)."""
 
     def __init__(self, ledger: Ledger | None, month: str, r: Recipient) -> None:
-        self.ledger, self.month, self.key, self.mid = (
-            ledger,
-            month,
-            address_key(r.email),
-            r.message_id,
-        )
+        self.ledger = ledger
+        self.month = month
+        self.key = address_key(r.email)
+        self.mid = r.message_id
 
     def starting(self) -> None:
         if self.ledger:
@@ -443,6 +448,8 @@ class _Marks:
             self.ledger.mark_sent(self.month, self.key, self.mid)
         elif outcome.kind == "in-doubt":
             self.ledger.note_in_doubt(self.month, self.key, outcome.detail)
+        elif outcome.sender_refused:  # not this recipient's fault: the next run retries
+            self.ledger.mark_deferred(self.month, self.key, self.mid, outcome.detail)
         elif outcome.kind == "refused" and not outcome.transient:
             self.ledger.mark_failed(self.month, self.key, self.mid, outcome.detail)
 
@@ -490,7 +497,7 @@ def _send_all(
     """Send to each planned subscriber in order; stop when the server is unreachable."""
     tally = _Tally()
     for number, subscriber in enumerate(to_send, 1):
-        r = recipient_for(job, subscriber)
+        r = _recipient(job, subscriber)
         limiter.wait()
         outcome = _deliver(
             job, session, _payload(job, r), r.email, _Marks(ledger, job.issue.month, r)
@@ -504,7 +511,7 @@ def _send_all(
             if outcome.kind == "unreachable":
                 tally.stopped = f"{job.smtp.host}:{job.smtp.port} unreachable: {outcome.detail}"
                 break
-        elif "(at MAIL FROM)" in outcome.detail:
+        elif outcome.sender_refused:
             tally.deferred.append((r.email, outcome.detail))
             tally.stopped = f"the server refused the sender: {outcome.detail}"
             break
@@ -626,7 +633,7 @@ def _dry_run(job: _Job, config: Config, warnings: tuple[str, ...], resend: bool)
             resend_in_doubt=resend,
         )
     report = _report(job.issue.month, "dry-run", plan, _Tally(), subscribers.problems, warnings)
-    would = tuple(recipient_for(job, s) for s in plan.to_send)
+    would = tuple(_recipient(job, s) for s in plan.to_send)
     return dataclasses.replace(report, would_send=would)
 
 
@@ -640,7 +647,7 @@ def _send_proof(
         raise SendError(address, f"proof address is not valid: {e}") from e
     subscriber = Subscriber(email, "Proof")
     domain = job.issue.newsletter.sender.rpartition("@")[2] or None
-    r = dataclasses.replace(recipient_for(job, subscriber), message_id=make_msgid("proof", domain))
+    r = dataclasses.replace(_recipient(job, subscriber), message_id=make_msgid("proof", domain))
     session = _Session(connect)
     try:
         _open(session, job.smtp)

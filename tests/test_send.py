@@ -299,6 +299,39 @@ def test_server_hanging_up_between_messages_is_retried_at_once(tmp_path: Path) -
     assert sorted(collector.recipients()) == [s.email for s in people(7)]
 
 
+class SenderRefusingCollector(Collector):
+    """Refuses every MAIL FROM with 550 until ``fixed`` is set."""
+
+    fixed = False
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if not self.fixed:
+            return "550 5.7.1 Sender not allowed"
+        envelope.mail_from = address
+        return "250 OK"
+
+
+def test_refused_sender_stops_the_run_and_blames_no_recipient(tmp_path: Path) -> None:
+    collector = SenderRefusingCollector()
+    port = free_port()
+    controller = Controller(collector, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        config = make_config(tmp_path, port)
+        save_subscribers(config.subscribers_path, people(3))
+        report = send(config)
+        assert report.sent == () and report.failed == ()
+        assert "refused the sender" in report.stopped and "550" in report.stopped
+        assert [a for a, _ in report.deferred] == ["reader0000@example.com"]
+        collector.fixed = True
+        again = send(config)
+    finally:
+        controller.stop()
+    assert again.sent == tuple(s.email for s in people(3)) and again.done
+
+
 def test_cut_during_data_is_in_doubt_and_resent_only_on_request(
     smtpd: tuple[Collector, int], tmp_path: Path
 ) -> None:
