@@ -24,6 +24,8 @@ from typing import Any
 
 import jinja2
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mash import mail
 from mash.errors import RenderError, SendError
@@ -572,3 +574,49 @@ def test_text_is_the_same_with_and_without_trim_blocks() -> None:
         "View in your browser: https://example.org/mash/2013-08/\n"
         "Unsubscribe: mailto:mash@example.org?subject=unsubscribe\n"
     )
+
+
+_PLAIN_ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(REPO / "templates"), autoescape=True)
+_ISSUE = make_issue(1)
+_HTML = mail.render_email_html(_ISSUE, _PLAIN_ENV)
+_TEXT = mail.render_email_text(_ISSUE, _PLAIN_ENV)
+_HEADERS = {
+    "from",
+    "to",
+    "subject",
+    "date",
+    "message-id",
+    "mime-version",
+    "list-unsubscribe",
+    "list-unsubscribe-post",
+    "list-id",
+    "content-type",
+}
+_NASTY = st.text(
+    alphabet=st.sampled_from(list("aZ :;,<>@\"'\\=?\r\n\t\x00\x0b\x0c\x85\u2028é😀")), max_size=40
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=_NASTY, title=_NASTY, sender_name=_NASTY)
+def test_no_header_can_be_injected(name: str, title: str, sender_name: str) -> None:
+    issue = replace(
+        _ISSUE, title=title, newsletter=replace(_ISSUE.newsletter, sender_name=sender_name)
+    )
+    msg = mail.build_message(
+        issue,
+        _HTML,
+        _TEXT,
+        to_addr="ann@example.com",
+        to_name=name,
+        smtp=SMTP,
+        unsubscribe_url="https://example.org/u?token=t",
+        unsubscribe_mailto="mailto:u@example.org",
+        message_id="<m@example.org>",
+    )
+    parsed = parse(msg)
+    assert {k.lower() for k in parsed} == _HEADERS
+    assert len(list(parsed)) == len(_HEADERS)
+    assert parsed["To"].addresses[0].addr_spec == "ann@example.com"
+    assert parsed["From"].addresses[0].addr_spec == "mash@example.org"
+    assert [p.get_content_type() for p in parsed.iter_parts()] == ["text/plain", "text/html"]
