@@ -1,0 +1,398 @@
+"""Benchmark the fetch stage against the local feed farm (issues #3 and #8).
+
+Usage (from the repo root):
+    .venv/bin/python bench/fetch_bench.py [--feeds 1000] [--sample 200] [--no-faults]
+
+In one run it starts ../shared/bench/feedfarm.py and measures, each in its own
+child process (wall, CPU, peak RSS = the child's ru_maxrss):
+
+- sequential ``feedparser.parse(url)`` over a sample of the URLs, scaled to all;
+- ``fetch_feeds`` first run (all 200) and second run (all 304, with the first
+  run's validators), on the aiohttp transport (the default) and on httpx's own;
+- fetch then ``mash.parse.parse_feed`` of every body, when mash.parse exists;
+- a ``--faults 10`` farm: the run must end by itself in under 60 s, and every
+  faulty feed must get the error_kind its fault calls for.
+
+Prints a Markdown report on stdout (bench/FETCH.md keeps the last one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+FARM = ROOT.parent / "shared" / "bench" / "feedfarm.py"
+FARM_ARGS = ["--entries", "20", "--seed", "1", "--now", "2026-10-31", "--port", "0", "--quiet"]
+# What fetch must say for each fault kind; None = fetched fine (the parser judges the body).
+EXPECTED_KIND: dict[str, str | None] = {
+    "http-500": "http-500",
+    "http-404": "http-404",
+    "http-410": "http-410",
+    "redirect-301": None,
+    "redirect-loop": "redirect-loop",
+    "slow": "timeout",
+    "trickle": "timeout",
+    "malformed-xml": None,
+    "html-not-feed": None,
+    "charset-mismatch": None,
+    "charset-missing": None,
+    "huge": "too-large",
+    "gzip-bomb": "too-large",
+    "empty": None,
+    "flaky-503": None,
+    "conn-reset": "connection",
+}
+# The settings of the fault run: a 15 s deadline cuts the farm's 30 s trickle (see FETCH.md).
+FAULT_SETTINGS = {"read_timeout": 10.0, "deadline": 15.0}
+
+
+# --- children: one measurement each ------------------------------------------------------
+
+
+def _usage() -> dict[str, float]:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return {"process_cpu": ru.ru_utime + ru.ru_stime, "rss_mb": ru.ru_maxrss / 1024}
+
+
+def child_feedparser(urls: list[str]) -> dict[str, Any]:
+    import feedparser  # type: ignore[import-untyped]
+
+    start, cpu = time.perf_counter(), time.process_time()
+    entries = sum(len(feedparser.parse(url).entries) for url in urls)
+    wall = time.perf_counter() - start
+    return {"wall": wall, "cpu": time.process_time() - cpu, "feeds": len(urls), "entries": entries}
+
+
+def child_fetch(
+    urls: list[str], transport: str, state: Path, parse: bool, settings: dict[str, float]
+) -> dict[str, Any]:
+    from mash.fetch import fetch_feeds_with
+    from mash.records import FeedState, FetchSettings
+
+    known = json.loads(state.read_text()) if state.exists() else {}
+    feeds = [FeedState(u, *known.get(u, (None, None))) for u in urls]
+    start, cpu = time.perf_counter(), time.process_time()
+    results = asyncio.run(fetch_feeds_with(feeds, FetchSettings(**settings), transport=transport))
+    fetched = time.perf_counter() - start
+    out: dict[str, Any] = {"wall": fetched, "fetch_wall": fetched, **_tally(results)}
+    if parse:
+        out.update(_parse_all(results))
+        out["wall"] = time.perf_counter() - start
+    out["cpu"] = time.process_time() - cpu
+    if not state.exists():
+        state.write_text(json.dumps({r.url: (r.etag, r.last_modified) for r in results}))
+    out["results"] = {r.url: _summary(r) for r in results}
+    return out
+
+
+def _summary(r: Any) -> list[Any]:
+    head = r.content[:8192].decode("utf-8", "replace") if "html" in r.content_type else ""
+    return [r.status, r.error_kind, r.moved_to, len(r.content), head]
+
+
+def _tally(results: list[Any]) -> dict[str, Any]:
+    statuses: dict[str, int] = {}
+    for r in results:
+        key = str(r.status) if r.error_kind is None else r.error_kind
+        statuses[key] = statuses.get(key, 0) + 1
+    return {
+        "feeds": len(results),
+        "bytes": sum(len(r.content) for r in results),
+        "outcomes": dict(sorted(statuses.items())),
+    }
+
+
+def _parse_all(results: list[Any]) -> dict[str, Any]:
+    from mash.errors import ParseError
+    from mash.parse import parse_feed
+
+    start = time.perf_counter()
+    posts = 0
+    kinds: dict[str, str | None] = {}
+    for r in results:
+        if not r.ok:
+            continue
+        try:
+            parsed = parse_feed(r.content, r.final_url or r.url, r.content_type)
+        except ParseError as e:
+            kinds[r.url] = e.kind
+        else:
+            posts += len(parsed.posts)
+            kinds[r.url] = parsed.error_kind
+    took = time.perf_counter() - start
+    errors = sum(1 for kind in kinds.values() if kind)
+    return {"parse_wall": took, "posts": posts, "parse_errors": errors, "parse_kinds": kinds}
+
+
+def run_child(argv: list[str]) -> None:
+    spec = json.loads(argv[0])
+    urls = Path(spec["urls"]).read_text().split()
+    if spec["mode"] == "feedparser":
+        out = child_feedparser(urls)
+    else:
+        out = child_fetch(
+            urls, spec["transport"], Path(spec["state"]), spec["parse"], spec["settings"]
+        )
+    out.update(_usage())
+    print(json.dumps(out))
+
+
+# --- parent: farm, measurements, report --------------------------------------------------
+
+
+@contextmanager
+def farm(feeds: int, *extra: str) -> Iterator[str]:
+    """Start a feed farm; yield its base URL; stop it by its PID."""
+    args = [sys.executable, str(FARM), "serve", "--feeds", str(feeds), *FARM_ARGS, *extra]
+    # The farm logs every connection we cut (trickle, huge, bomb) on stderr: silence it.
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if not line.startswith("feedfarm ready"):
+            raise SystemExit(f"feed farm did not start: {line!r}")
+        yield line.split()[2]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def measure(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run one measurement in a fresh child process and return its JSON figures."""
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"measurement {spec['mode']} failed:\n{done.stderr}")
+    out: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
+    out["process_wall"] = time.perf_counter() - start
+    return out
+
+
+def _get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        data: bytes = response.read()
+        return data
+
+
+def bench_clean(feeds: int, sample: int, tmp: Path) -> list[str]:
+    lines = ["## 1000 feeds x 20 entries, no faults", ""]
+    with farm(feeds) as base:
+        urls = _get(base + "_farm/feeds.txt").decode().split()
+        (tmp / "all.txt").write_text("\n".join(urls))
+        (tmp / "sample.txt").write_text("\n".join(urls[:sample]))
+        rows = []
+        fp = measure({"mode": "feedparser", "urls": str(tmp / "sample.txt")})
+        scale = len(urls) / sample
+        rows.append(
+            (
+                "sequential feedparser.parse(url)",
+                fp["wall"] * scale,
+                fp["cpu"] * scale,
+                fp["rss_mb"],
+                f"{sample} sampled, x{scale:g}",
+            )
+        )
+        figures: dict[str, dict[str, Any]] = {}
+        for transport in ("aiohttp", "httpx"):
+            state = tmp / f"state-{transport}.json"
+            for run in ("first", "second"):
+                spec = {
+                    "mode": "fetch",
+                    "urls": str(tmp / "all.txt"),
+                    "transport": transport,
+                    "state": str(state),
+                    "parse": False,
+                    "settings": {},
+                }
+                got = measure(spec)
+                figures[f"{transport}-{run}"] = got
+                rows.append(
+                    (
+                        f"fetch_feeds {run} run, {transport} transport",
+                        got["wall"],
+                        got["cpu"],
+                        got["rss_mb"],
+                        _outcomes(got),
+                    )
+                )
+        parsed = _bench_parse(tmp)
+        if parsed is not None:
+            rows.append(
+                (
+                    "fetch_feeds + parse_feed, first run (aiohttp)",
+                    parsed["wall"],
+                    parsed["cpu"],
+                    parsed["rss_mb"],
+                    f"parse {parsed['parse_wall']:.2f} s, "
+                    f"{parsed['parse_wall'] / feeds * 1000:.2f} ms/feed, {parsed['posts']} posts",
+                )
+            )
+    lines += _table(rows)
+    first, second = figures["aiohttp-first"], figures["aiohttp-second"]
+    lines += [
+        "",
+        f"- body bytes fetched in the first run: {first['bytes'] / 1e6:.1f} MB",
+        f"- first run vs sequential feedparser: {rows[0][1] / first['wall']:.1f}x faster",
+        f"- 304 run / first run: {second['wall'] / first['wall']:.0%}",
+    ]
+    return lines
+
+
+def _has_parse() -> bool:
+    try:
+        import mash.parse  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _bench_parse(tmp: Path) -> dict[str, Any] | None:
+    if not _has_parse():
+        return None
+    spec = {
+        "mode": "fetch",
+        "urls": str(tmp / "all.txt"),
+        "transport": "aiohttp",
+        "state": str(tmp / "state-parse.json"),
+        "parse": True,
+        "settings": {},
+    }
+    return measure(spec)
+
+
+def _outcomes(got: dict[str, Any]) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in got["outcomes"].items())
+
+
+def _table(rows: list[tuple[str, float, float, float, str]]) -> list[str]:
+    lines = ["| what | wall s | CPU s | peak RSS MB | notes |", "|---|---:|---:|---:|---|"]
+    for what, wall, cpu, rss, notes in rows:
+        lines.append(f"| {what} | {wall:.2f} | {cpu:.2f} | {rss:.0f} | {notes} |")
+    return lines
+
+
+def bench_faults(feeds: int, tmp: Path) -> list[str]:
+    lines = ["", "## The same farm with --faults 10", ""]
+    with farm(feeds, "--faults", "10") as base:
+        urls = _get(base + "_farm/feeds.txt").decode().split()
+        faults = json.loads(_get(base + "_farm/faults.json"))
+        faults = faults["faults"] if isinstance(faults, dict) else faults
+        (tmp / "faulty.txt").write_text("\n".join(urls))
+        spec = {
+            "mode": "fetch",
+            "urls": str(tmp / "faulty.txt"),
+            "transport": "aiohttp",
+            "state": str(tmp / "state-faults.json"),
+            "parse": _has_parse(),
+            "settings": FAULT_SETTINGS,
+        }
+        got = measure(spec)
+    what = "fetch_feeds + parse_feed" if spec["parse"] else "fetch_feeds"
+    lines += _table(
+        [(f"{what}, faulty farm", got["wall"], got["cpu"], got["rss_mb"], _outcomes(got))]
+    )
+    lines += [
+        "",
+        f"settings: {FAULT_SETTINGS} (others default); the child process ended by itself in "
+        f"{got['process_wall']:.1f} s (limit 60 s)",
+        "",
+        "| fault | feeds | fetch must say | fetch said | parser said | ok |",
+        "|---|---:|---|---|---|---|",
+    ]
+    wrong = _check_faults(faults, got["results"], got.get("parse_kinds", {}), lines)
+    lines += ["", f"**{len(faults) - wrong} of {len(faults)} faulty feeds reported as expected.**"]
+    return lines
+
+
+_NOTES = {
+    "redirect-301": " (moved_to = feed-moved.xml)",
+    "html-not-feed": " (autodiscovery finds syndication.xml)",
+    "flaky-503": " (after retries)",
+}
+
+
+def _check_faults(
+    faults: list[dict[str, Any]],
+    results: dict[str, list[Any]],
+    parse_kinds: dict[str, str | None],
+    lines: list[str],
+) -> int:
+    by_kind: dict[str, list[tuple[bool, str, str]]] = {}
+    for fault in faults:
+        ok, said = _fault_ok(fault, results[fault["url"]])
+        parsed = str(parse_kinds.get(fault["url"], "-"))
+        by_kind.setdefault(fault["kind"], []).append((ok, said, parsed))
+    wrong = 0
+    for kind, seen in sorted(by_kind.items()):
+        bad = sum(1 for ok, _, _ in seen if not ok)
+        wrong += bad
+        said = ", ".join(sorted({s for _, s, _ in seen}))
+        parsed = ", ".join(sorted({p for _, _, p in seen}))
+        want = f"{EXPECTED_KIND[kind] or 'fetched'}{_NOTES.get(kind, '')}"
+        verdict = "yes" if not bad else f"NO ({bad})"
+        lines.append(f"| {kind} | {len(seen)} | {want} | {said} | {parsed} | {verdict} |")
+    return wrong
+
+
+def _fault_ok(fault: dict[str, Any], result: list[Any]) -> tuple[bool, str]:
+    from mash.fetch import discover_feed_urls
+
+    status, kind, moved, _, head = result
+    ok = kind == EXPECTED_KIND[fault["kind"]]
+    if fault["kind"] == "redirect-301":
+        ok = ok and bool(moved and moved.endswith("feed-moved.xml"))
+    if fault["kind"] == "html-not-feed":
+        found = discover_feed_urls(head, fault["url"])
+        ok = ok and bool(found) and found[0].endswith("syndication.xml")
+    return ok, kind or f"{status}"
+
+
+def main() -> None:
+    if len(sys.argv) > 2 and sys.argv[1] == "--child":
+        run_child(sys.argv[2:])
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--feeds", type=int, default=1000)
+    parser.add_argument("--sample", type=int, default=200, help="feeds for sequential feedparser")
+    parser.add_argument("--no-faults", action="store_true")
+    args = parser.parse_args()
+    if not FARM.exists():
+        raise SystemExit(f"feed farm not found: {FARM}")
+    with tempfile.TemporaryDirectory() as tmp:
+        lines = [
+            f"# fetch benchmark ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+            f"{os.cpu_count()} CPUs, load average at start "
+            f"{', '.join(f'{x:.1f}' for x in os.getloadavg())})",
+            "",
+            "command: `.venv/bin/python bench/fetch_bench.py "
+            f"--feeds {args.feeds} --sample {args.sample}`",
+            "",
+        ]
+        lines += bench_clean(args.feeds, args.sample, Path(tmp))
+        if not args.no_faults:
+            lines += bench_faults(args.feeds, Path(tmp))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
