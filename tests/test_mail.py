@@ -211,7 +211,8 @@ def test_css_is_inlined_and_only_media_queries_stay(env: jinja2.Environment) -> 
     assert stripped.strip() == ""
     assert "prefers-color-scheme: dark" in outside_mso[0]
     assert "[data-ogsc] .container" in outside_mso[0]
-    assert re.search(r'<table[^>]*class="container"[^>]*style="[^"]*width: 600px', html)
+    assert re.search(r'<table[^>]*class="container"[^>]*style="[^"]*max-width: 600px', html)
+    assert '<!--[if mso]><table role="presentation" width="600"' in html
 
 
 def test_html_head_has_lang_dir_color_scheme_and_charset(env: jinja2.Environment) -> None:
@@ -487,14 +488,21 @@ def browser() -> Iterator[_Browser]:
             b.close()
 
 
-@pytest.mark.parametrize("width", [600, 375])
+@pytest.mark.parametrize(
+    ("width", "media_queries"),
+    [(600, True), (375, True), (375, False)],
+    ids=["600", "375", "375-no-media-queries"],
+)
 def test_email_does_not_overflow_in_chromium(
-    browser: _Browser, env: jinja2.Environment, tmp_path: Path, width: int
+    browser: _Browser, env: jinja2.Environment, tmp_path: Path, width: int, media_queries: bool
 ) -> None:
+    """Also without the <style> block, as Gmail's apps show mail of non-Google accounts."""
     issue = make_issue(12)
     long_url = "https://example.org/" + "averyveryverylongpathsegment" * 6
     editorial = EDITORIAL_HTML + f'<p>See <a href="{long_url}">{long_url}</a>.</p>'
     html = mail.render_email_html(replace(issue, editorial_html=editorial), env)
+    if not media_queries:
+        html = re.sub(r"<style>.*?</style>", "", html, count=1, flags=re.S)
     page = tmp_path / "email.html"
     page.write_text(html, encoding="utf-8")
     browser.call("Page.enable")
@@ -522,6 +530,8 @@ def test_email_does_not_overflow_in_chromium(
         captureBeyondViewport=True,
         clip={"x": 0, "y": 0, "width": width, "height": height, "scale": 1},
     )
+    if not media_queries:
+        return
     DOCS.mkdir(exist_ok=True)
     target = DOCS / f"email-{width}.png"
     tmp = target.with_suffix(f".{os.getpid()}.tmp")
