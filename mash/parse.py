@@ -121,6 +121,8 @@ def _parse_fast(content: bytes, content_type: str = "") -> _FeedParts | None:
         entries = [_fast_entry(e) for e in parsed.entries]
     except Exception:  # noqa: BLE001 - any failure of the fast path means: ask feedparser
         return None
+    if version == "atom10":
+        entries = _without_copied_summaries(tree, entries)
     if b"purl.org/syndication/thread" in content or b"purl.org/rss/1.0/modules/slash" in content:
         entries = _with_comment_counts(tree, entries, version)
     else:
@@ -162,6 +164,19 @@ def _fast_entry(entry: Any) -> _Entry:
 _ATOM = "{http://www.w3.org/2005/Atom}"
 _THR = "{http://purl.org/syndication/thread/1.0}"
 _SLASH = "{http://purl.org/rss/1.0/modules/slash/}"
+
+
+def _without_copied_summaries(root: Any, entries: list[_Entry]) -> list[_Entry]:
+    """Give Atom entries without <summary> an empty summary, as the feedparser path does.
+
+    (fastfeedparser fills it with the content's text.)
+    """
+    bare = {
+        (node.findtext(f"{_ATOM}id") or "").strip()
+        for node in root.iter(f"{_ATOM}entry")
+        if node.find(f"{_ATOM}summary") is None
+    }
+    return [replace(e, summary="") if e.guid in bare else e for e in entries]
 
 
 def _is_utf8(content: bytes, head: bytes, content_type: str) -> bool:
@@ -227,6 +242,8 @@ def _parse_slow(
         raise ParseError(url, "not a feed (no RSS or Atom found)", "not-a-feed")
     error, kind = _bozo(parsed)
     entries = [_slow_entry(e) for e in parsed.entries]
+    if version.startswith("atom"):  # feedparser copies content into a missing summary
+        entries = [replace(e, summary="") if e.summary == e.content else e for e in entries]
     return (
         version,
         str(parsed.feed.get("title", "")),

@@ -61,7 +61,7 @@ def test_shipped_configs_are_valid() -> None:
         (GOOD.replace("house: true", "house: maybe"), 9, "true or false"),
         (GOOD.replace("    name: Example\n", "    nmae: Example\n"), 6, "unknown feed key 'nmae'"),
         (GOOD.replace("  editor: Dana\n", "  editor: [Dana\n"), 4, "not valid YAML"),
-        (GOOD + "  - url: https://example.org/feed/\n", 12, "listed twice"),
+        (GOOD.replace("paths:", "  - url: https://example.org/feed/\npaths:"), 10, "listed twice"),
         ("newsletter:\n  name: x\n", 1, "missing 'feeds:'"),
     ],
 )
