@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import TypeAlias
 
+import lxml.etree
 import lxml.html
 
 _Tree: TypeAlias = lxml.html.HtmlElement
@@ -86,23 +87,33 @@ _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 _LABEL_TAGS = frozenset(
     ["h1", "h2", "h3", "h4", "h5", "h6", "p", "span", "strong", "b", "em", "div", "legend", "label"]
 )
+_MARKED = lxml.etree.XPath("//*[@class or @id or @style or @hidden or @itemprop]")
+_LABELS = lxml.etree.XPath(
+    "//*[" + " or ".join(f"self::{tag}" for tag in sorted(_LABEL_TAGS)) + "]"
+    "[text()[normalize-space()]][count(*) <= 4]"
+)
+_FIRST_H1 = lxml.etree.XPath("(//h1)[1]")
 
 
 def clean_page(tree: _Tree) -> None:
     """Remove hidden elements and boilerplate widgets from tree, sparing the article core.
 
     An element holding most of the page's text is never removed, whatever its class.
+    Elements are found by XPath, so only those with attributes or label text become
+    Python objects (most of the cost on small pages).
     """
     _unwrap_layout_tables(tree)
-    core = _core_elements(tree)
+    marked = _select(_MARKED, tree)
+    core = _core_elements(tree, marked)
     limit = 0.6 * len(tree.text_content())
     doomed: list[_Tree] = []
-    for element in tree.iter("*"):
-        if element in core or not isinstance(element.tag, str):
+    for element in marked:
+        if element in core or not (_is_hidden(element) or _is_boilerplate_box(element)):
             continue
-        if _is_hidden(element) or _is_boilerplate_box(element):
-            if len(element.text_content()) <= limit:
-                doomed.append(element)
+        if len(element.text_content()) <= limit:
+            doomed.append(element)
+    for element in _select(_LABELS, tree):
+        if element in core:
             continue
         label = _label_text(element)
         if label and (_WIDGET_LABEL.match(label) or _COOKIE_TEXT.search(label)):
@@ -170,16 +181,23 @@ def _label_text(element: _Tree) -> str:
     return " ".join(text.split()) if len(text) <= 400 else ""
 
 
-def _core_elements(tree: _Tree) -> set[_Tree]:
-    """Return the elements that may hold the article: the body's marked core and h1's ancestors."""
-    core: set[_Tree] = set()
-    anchors = [e for e in tree.iter("h1")][:1]
-    for element in tree.iter("*"):
+def _select(xpath: lxml.etree.XPath, tree: _Tree) -> list[_Tree]:
+    found = xpath(tree)
+    return (
+        [e for e in found if isinstance(e, lxml.html.HtmlElement)]
+        if isinstance(found, list)
+        else []
+    )
+
+
+def _core_elements(tree: _Tree, marked: list[_Tree]) -> set[_Tree]:
+    """Return the elements that may hold the article: the marked core and h1's ancestors."""
+    anchors = _select(_FIRST_H1, tree)
+    for element in marked:
         marks = f"{element.get('class', '')} {element.get('id', '')}"
-        if element.get("itemprop") == "articleBody" or (
-            marks.strip() and _CORE_WORDS.search(marks)
-        ):
+        if element.get("itemprop") == "articleBody" or _CORE_WORDS.search(marks):
             anchors.append(element)
+    core: set[_Tree] = set()
     for anchor in anchors:
         core.add(anchor)
         core.update(anchor.iterancestors())

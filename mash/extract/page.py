@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import copy
 import re
+from functools import cache
 from typing import Any, TypeAlias
 
 import lxml.html
 import trafilatura
+import trafilatura.external
 from lxml.etree import ParserError, _Element
 
 from mash.extract.clean import clean_page
@@ -45,6 +47,7 @@ def extract_body(tree: _Tree, url: str | None, rich: bool) -> _Element | None:
     ``tree`` is changed in place. With rich, images, links and formatting are kept
     for the HTML output; without, the body is for plain text.
     """
+    _load_stoplists()
     title = page_title(tree)
     clean_page(tree)
     document: Any = trafilatura.bare_extraction(
@@ -62,6 +65,18 @@ def extract_body(tree: _Tree, url: str | None, rich: bool) -> _Element | None:
         return None
     trim_body(body, title)
     return body if len(body) or (body.text or "").strip() else None
+
+
+@cache
+def _load_stoplists() -> None:
+    """Build trafilatura's justext stoplists once per process, on the first page.
+
+    trafilatura builds them lazily inside the first extraction that needs them
+    (0.7 s of CPU), which would charge one page with the whole process's setup.
+    """
+    external: Any = trafilatura.external
+    if external.JT_STOPLIST is None:
+        external.jt_stoplist_init()
 
 
 def summary_probe(summary_text: str) -> str:
