@@ -185,13 +185,34 @@ def sanitize_html(html: str, base_url: str | None = None) -> str:
 
 
 def html_limits_problem(html: str) -> str | None:
-    """Return why html is over the size or depth cap, or None when it is within both."""
+    """Return why html is over the size or depth cap for a page, or None within both.
+
+    The cheap tag scan over-counts unclosed ``<p>`` and ``<li>``; when it says too
+    deep, lxml measures the real depth before the page is refused.
+    """
     if len(html) > MAX_HTML_CHARS:
         return f"HTML is {len(html):,} characters, over the cap of {MAX_HTML_CHARS:,}"
-    depth = estimate_depth(html)
-    if depth > MAX_DEPTH * 5:
-        return f"HTML nests {depth:,} elements deep, over the cap of {MAX_DEPTH * 5:,}"
+    cap = MAX_DEPTH * 5
+    if estimate_depth(html) > cap:
+        depth = _parsed_depth(html)
+        if depth > cap:
+            shown = f"{depth:,}" if depth < 2_000 else "more than 2,000"
+            return f"HTML nests {shown} elements deep, over the cap of {cap:,}"
     return None
+
+
+def _parsed_depth(html: str) -> int:
+    """Return the nesting depth lxml builds for html (libxml2 stops near 2,048)."""
+    parser = lxml.html.HTMLParser(huge_tree=True)
+    try:
+        root = lxml.html.document_fromstring(html, parser=parser)
+    except (lxml.etree.ParserError, ValueError):
+        return 0
+    depth = deepest = 0
+    for event, _ in lxml.etree.iterwalk(root, events=("start", "end")):
+        depth += 1 if event == "start" else -1
+        deepest = max(deepest, depth)
+    return deepest
 
 
 def estimate_depth(html: str) -> int:

@@ -212,3 +212,9 @@ def test_sanitize_is_idempotent_and_inert(html: str) -> None:
     assert sanitize_html(once, BASE) == once
     assert "<script" not in once.lower()
     assert not re.search(r"<[^>]*\son\w+\s*=", once, re.I)
+
+
+def test_unclosed_paragraphs_are_not_taken_for_depth() -> None:
+    html = "<div>" + "<p>para <li>item " * 1_500 + "</div>"
+    assert estimate_depth(html) > 1_000
+    assert html_limits_problem(html) is None
