@@ -155,8 +155,9 @@ async def fetch_url(
 
     Timeouts are not retried (a slow server stays slow); a 403 is retried once
     with browser-like headers and then reported as likely bot protection.
+    ``elapsed`` runs from the first request sent, not from the wait for a slot.
     """
-    start = time.monotonic()
+    start: float | None = None
     if (problem := url_problem(url)) is not None:
         return FetchResult(url=url, error=problem, error_kind="bad-url")
     sent = {"User-Agent": settings.user_agent, "Accept-Encoding": ACCEPT_ENCODING, **headers}
@@ -164,6 +165,7 @@ async def fetch_url(
     browser_tried = False
     while True:
         async with limits.slot(url):
+            start = start or time.monotonic()
             outcome = await _attempt(client, url, settings, sent, guard)
         if outcome.blocked and not browser_tried:
             browser_tried = True
