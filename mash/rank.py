@@ -441,12 +441,12 @@ def rank_posts(
             )
         elif item.status == "out":
             pass
+        elif key in featured:
+            item = replace(item, status="out", reason=f"already featured in {featured[key]}")
         elif flags := date_flags(item.post, now):
             item = replace(
                 item, status="out", reason=f"flagged date: {'; '.join(flags)} (pin it to include)"
             )
-        elif key in featured:
-            item = replace(item, status="out", reason=f"already featured in {featured[key]}")
         elif item.post.house:
             item = replace(item, status="out", reason="house blog (feeds Someone Was Listening)")
         elif len(recent_blogs) >= weights.memory and all(
