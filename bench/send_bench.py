@@ -245,16 +245,39 @@ def spawn_child(folder: Path, port: int, month: str) -> subprocess.Popen[str]:
     )
 
 
+def _wait_for_deliveries(
+    log: Path, offset: int, month: str, target: int, child: subprocess.Popen[str]
+) -> None:
+    """Poll the server's log (new bytes only) until ``target`` deliveries for ``month``."""
+    tag = f"<mash.{month}.".encode()
+    seen = 0
+    with log.open("rb") as f:
+        f.seek(offset)
+        pending = b""
+        while seen < target and child.poll() is None:
+            pending += f.read()
+            *lines, pending = pending.split(b"\n")
+            seen += sum(1 for line in lines if tag in line)
+            time.sleep(0.001)
+
+
 def kill_trial(
     n: int, trial: int, port: int, log: Path, window: float, rng: random.Random
 ) -> dict[str, Any]:
-    """One SIGKILL at a random moment, then re-runs until done; returns the tallies."""
+    """One SIGKILL at a random point, then re-runs until done; returns the tallies.
+
+    The point: after a random number of deliveries (0 to n-1), plus a random fraction
+    of one message's time, so kills land in every phase of a message.
+    """
     month = f"{2001 + trial}-01"
+    target = rng.randrange(n)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         save_subscribers(folder / "subscribers.csv", people(n))
+        start = log.stat().st_size
         child = spawn_child(folder, port, month)
-        time.sleep(rng.uniform(0, window))
+        _wait_for_deliveries(log, start, month, target, child)
+        time.sleep(rng.uniform(0, window / n))
         child.send_signal(signal.SIGKILL)
         child.communicate()
         before = len(deliveries(log, month))
@@ -378,10 +401,13 @@ def print_report(
         f"({args.subscribers / elapsed:.0f} msg/s; server got {got:,}) |"
     )
     print(
-        f"| one uninterrupted {args.kill_size}-subscriber send in a child (kill window) "
+        f"| one uninterrupted {args.kill_size}-subscriber send in a child (sets the kill jitter) "
         f"| {window:.2f} s |"
     )
-    print(f"| SIGKILL trials | {len(trials)} |")
+    print(
+        f"| SIGKILL trials (each after a random 0..{args.kill_size - 1} deliveries) "
+        f"| {len(trials)} |"
+    )
     print(
         f"| kills that landed mid-send (0 < delivered < {args.kill_size}) | "
         f"{sum(1 for t in trials if 0 < t['killed_after'] < args.kill_size)} |"
