@@ -37,8 +37,6 @@ _A_TAG = re.compile(r"<a\b[^>]*>", re.IGNORECASE)
 _HREF = re.compile(r'\bhref="[^"]*"', re.IGNORECASE)
 _UNSUB_LINE = re.compile(r"^(Unsubscribe: ).*$", re.MULTILINE)
 _STYLE_ATTR = re.compile(r'\sstyle="[^"]*"')
-# Long header lines are legal up to 998 octets; folding a long unsubscribe URL at 78
-# would turn it into encoded-words, which List-Unsubscribe must not contain.
 
 
 class _HeaderClasses(HeaderRegistry):
@@ -55,6 +53,8 @@ class _HeaderClasses(HeaderRegistry):
         return self._made[key]
 
 
+# Long header lines are legal up to 998 octets; folding a long unsubscribe URL at 78
+# would turn it into encoded-words, which List-Unsubscribe must not contain.
 _POLICY = policy.SMTP.clone(max_line_length=998, header_factory=_HeaderClasses())
 _MONTHS = ("January", "February", "March", "April", "May", "June") + (
     "July",
