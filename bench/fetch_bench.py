@@ -79,12 +79,17 @@ def child_feedparser(urls: list[str]) -> dict[str, Any]:
 
 
 def child_fetch(
-    urls: list[str], transport: str, state: Path, parse: bool, settings: dict[str, float]
+    urls: list[str],
+    transport: str,
+    state: Path,
+    parse: bool,
+    settings: dict[str, float],
+    save: Path | None = None,
 ) -> dict[str, Any]:
     from mash.fetch import fetch_feeds_with
     from mash.records import FeedState, FetchSettings
 
-    known = json.loads(state.read_text()) if state.exists() else {}
+    known = json.loads(state.read_text()) if state.exists() else {}  # validators: a 304 run
     feeds = [FeedState(u, *known.get(u, (None, None))) for u in urls]
     start, cpu = time.perf_counter(), time.process_time()
     results = asyncio.run(fetch_feeds_with(feeds, FetchSettings(**settings), transport=transport))
@@ -94,8 +99,8 @@ def child_fetch(
         out.update(_parse_all(results))
         out["wall"] = time.perf_counter() - start
     out["cpu"] = time.process_time() - cpu
-    if not state.exists():
-        state.write_text(json.dumps({r.url: (r.etag, r.last_modified) for r in results}))
+    if save is not None:
+        save.write_text(json.dumps({r.url: (r.etag, r.last_modified) for r in results}))
     out["results"] = {r.url: _summary(r) for r in results}
     return out
 
@@ -146,7 +151,12 @@ def run_child(argv: list[str]) -> None:
         out = child_feedparser(urls)
     else:
         out = child_fetch(
-            urls, spec["transport"], Path(spec["state"]), spec["parse"], spec["settings"]
+            urls,
+            spec["transport"],
+            Path(spec["state"]),
+            spec["parse"],
+            spec["settings"],
+            Path(spec["save"]) if spec.get("save") else None,
         )
     out.update(_usage())
     print(json.dumps(out))
@@ -196,8 +206,8 @@ def _get(url: str) -> bytes:
         return data
 
 
-def bench_clean(feeds: int, sample: int, tmp: Path) -> list[str]:
-    lines = ["## 1000 feeds x 20 entries, no faults", ""]
+def bench_clean(feeds: int, sample: int, tmp: Path, repeat: int) -> list[str]:
+    lines = [f"## {feeds} feeds x 20 entries, no faults", ""]
     with farm(feeds) as base:
         urls = _get(base + "_farm/feeds.txt").decode().split()
         (tmp / "all.txt").write_text("\n".join(urls))
@@ -216,25 +226,17 @@ def bench_clean(feeds: int, sample: int, tmp: Path) -> list[str]:
         )
         figures: dict[str, dict[str, Any]] = {}
         for transport in ("aiohttp", "httpx"):
-            state = tmp / f"state-{transport}.json"
+            figures.update(_first_and_second(tmp, transport, repeat))
             for run in ("first", "second"):
-                spec = {
-                    "mode": "fetch",
-                    "urls": str(tmp / "all.txt"),
-                    "transport": transport,
-                    "state": str(state),
-                    "parse": False,
-                    "settings": {},
-                }
-                got = measure(spec)
-                figures[f"{transport}-{run}"] = got
+                got = figures[f"{transport}-{run}"]
+                notes = f"median of {repeat}: {_walls(got)}; {_outcomes(got)}"
                 rows.append(
                     (
                         f"fetch_feeds {run} run, {transport} transport",
                         got["wall"],
                         got["cpu"],
                         got["rss_mb"],
-                        _outcomes(got),
+                        notes,
                     )
                 )
         parsed = _bench_parse(tmp)
@@ -255,9 +257,36 @@ def bench_clean(feeds: int, sample: int, tmp: Path) -> list[str]:
         "",
         f"- body bytes fetched in the first run: {first['bytes'] / 1e6:.1f} MB",
         f"- first run vs sequential feedparser: {rows[0][1] / first['wall']:.1f}x faster",
-        f"- 304 run / first run: {second['wall'] / first['wall']:.0%}",
+        f"- 304 run / first run (fetch only): {second['wall'] / first['wall']:.0%}",
     ]
     return lines
+
+
+def _first_and_second(tmp: Path, transport: str, repeat: int) -> dict[str, dict[str, Any]]:
+    """Measure first runs (all 200) and 304 runs alternately, ``repeat`` times; keep medians."""
+    state = tmp / f"state-{transport}.json"
+    base = {
+        "mode": "fetch",
+        "urls": str(tmp / "all.txt"),
+        "transport": transport,
+        "parse": False,
+        "settings": {},
+    }
+    firsts, seconds = [], []
+    for i in range(repeat):
+        save = str(state) if i == 0 else ""
+        firsts.append(measure({**base, "state": str(tmp / "none.json"), "save": save}))
+        seconds.append(measure({**base, "state": str(state)}))
+    return {f"{transport}-first": _median(firsts), f"{transport}-second": _median(seconds)}
+
+
+def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    ordered = sorted(runs, key=lambda r: float(r["wall"]))
+    return {**ordered[len(ordered) // 2], "walls": [r["wall"] for r in runs]}
+
+
+def _walls(got: dict[str, Any]) -> str:
+    return " ".join(f"{w:.2f}" for w in got["walls"])
 
 
 def _has_parse() -> bool:
@@ -378,6 +407,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--feeds", type=int, default=1000)
     parser.add_argument("--sample", type=int, default=200, help="feeds for sequential feedparser")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each fetch measurement")
     parser.add_argument("--no-faults", action="store_true", help="skip the faulty farm")
     parser.add_argument("--faults-only", action="store_true", help="only the faulty farm")
     args = parser.parse_args()
@@ -390,11 +420,11 @@ def main() -> None:
             f"{', '.join(f'{x:.1f}' for x in os.getloadavg())})",
             "",
             "command: `.venv/bin/python bench/fetch_bench.py "
-            f"--feeds {args.feeds} --sample {args.sample}`",
+            f"--feeds {args.feeds} --sample {args.sample} --repeat {args.repeat}`",
             "",
         ]
         if not args.faults_only:
-            lines += bench_clean(args.feeds, args.sample, Path(tmp))
+            lines += bench_clean(args.feeds, args.sample, Path(tmp), args.repeat)
         if not args.no_faults:
             lines += bench_faults(args.feeds, Path(tmp))
     print("\n".join(lines))
