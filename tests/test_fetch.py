@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import ipaddress
 import socket
 import struct
 import threading
@@ -12,9 +13,12 @@ import tracemalloc
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
 
 from mash.fetch import (
@@ -25,7 +29,8 @@ from mash.fetch import (
     fetch_pages_with,
 )
 from mash.fetch._body import _STEP, BodyTooLarge, _Inflate
-from mash.fetch._http import MAX_REDIRECTS
+from mash.fetch._http import MAX_REDIRECTS, _retry_after
+from mash.fetch._pages import is_private_address
 from mash.records import FeedState, FetchResult, FetchSettings
 
 DATA = Path(__file__).parent / "data" / "fetch"
@@ -591,3 +596,49 @@ def test_redirect_to_a_private_host_is_refused(server: Server, transport: str) -
     result = pages([server.url("/a")], transport)[0]
     assert result.error_kind == "private-address"
     assert server.seen("/secret") == []
+
+
+# --- small pure parts ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("address", "private"),
+    [
+        ("127.0.0.1", True),
+        ("10.1.2.3", True),
+        ("172.16.0.9", True),
+        ("192.168.1.1", True),
+        ("169.254.169.254", True),  # cloud metadata service
+        ("0.0.0.0", True),
+        ("::1", True),
+        ("fe80::1", True),
+        ("fd00::1", True),
+        ("::ffff:127.0.0.1", True),
+        ("93.184.215.14", False),
+        ("2606:2800:21f:cb07:6820:80da:af6b:8b2c", False),
+    ],
+)
+def test_private_addresses(address: str, private: bool) -> None:
+    assert is_private_address(ipaddress.ip_address(address)) is private
+
+
+def test_allowed_hosts_may_name_a_port(server: Server) -> None:
+    server.routes["/a"] = lambda h: send(h, 200, PAGE)
+    host_port = server.base.removeprefix("http://")
+    result = asyncio.run(fetch_pages([server.url("/a")], FAST, frozenset({host_port})))
+    assert result[0].ok
+
+
+def test_retry_after_as_an_http_date() -> None:
+    later = datetime.now(UTC) + timedelta(seconds=120)
+    response = httpx.Response(503, headers={"Retry-After": format_datetime(later, usegmt=True)})
+    wait = _retry_after(response)
+    assert wait is not None and 100 < wait <= 120
+    assert _retry_after(httpx.Response(503, headers={"Retry-After": "soon"})) is None
+
+
+def test_raw_deflate_is_decoded(server: Server, transport: str) -> None:
+    squeeze = zlib.compressobj(6, zlib.DEFLATED, -15)
+    raw = squeeze.compress(FEED) + squeeze.flush()
+    server.routes["/feed"] = lambda h: send(h, 200, raw, {"Content-Encoding": "deflate"})
+    assert one(transport, server.url("/feed")).content == FEED
