@@ -20,6 +20,7 @@ from mash.errors import ExtractError
 from mash.extract.meta import PageMeta, page_metadata
 from mash.extract.page import (
     body_has,
+    extract_article_body,
     extract_body,
     extract_body_near,
     load_page,
@@ -166,7 +167,7 @@ def _extract_page(tree: lxml.html.HtmlElement, url: str, feed_text: str) -> tupl
     """
     probe = summary_probe(feed_text)
     pristine = copy.deepcopy(tree) if probe else None
-    body = extract_body(tree, url, rich=True)
+    body = extract_article_body(tree, url)
     found = ""
     if pristine is not None:
         if body_has(body, probe):

@@ -41,11 +41,12 @@ def load_page(html: str) -> _Tree | None:
     return tree if isinstance(tree, lxml.html.HtmlElement) else None
 
 
-def extract_body(tree: _Tree, url: str | None, rich: bool) -> _Element | None:
+def extract_body(tree: _Tree, url: str | None, rich: bool, images: bool = False) -> _Element | None:
     """Return trafilatura's article body (its XML) from tree after cleaning, or None.
 
-    ``tree`` is changed in place. With rich, images, links and formatting are kept
-    for the HTML output; without, the body is for plain text.
+    ``tree`` is changed in place. With rich, links and formatting are kept for the
+    HTML output; without, the body is for plain text. Images are asked for apart:
+    they change which blocks trafilatura keeps (see ``extract_article_body``).
     """
     _load_stoplists()
     title = page_title(tree)
@@ -55,7 +56,7 @@ def extract_body(tree: _Tree, url: str | None, rich: bool) -> _Element | None:
         url=url,
         favor_precision=_PRECISION,
         include_comments=False,
-        include_images=rich,
+        include_images=images,
         include_links=rich,
         include_formatting=rich,
         with_metadata=False,
@@ -65,6 +66,29 @@ def extract_body(tree: _Tree, url: str | None, rich: bool) -> _Element | None:
         return None
     trim_body(body, title)
     return body if len(body) or (body.text or "").strip() else None
+
+
+def extract_article_body(tree: _Tree, url: str | None) -> _Element | None:
+    """Return the article body for HTML output: with its images when that keeps the text.
+
+    Asking trafilatura for images shifts its choice of blocks on some pages (image
+    galleries, link lists), so the body with images is used only when its words
+    match the body without; otherwise the article goes without its images.
+    """
+    pictured_tree = copy.deepcopy(tree) if tree.find(".//img") is not None else None
+    body = extract_body(tree, url, rich=True)
+    if body is None or pictured_tree is None:
+        return body
+    pictured = extract_body(pictured_tree, url, rich=True, images=True)
+    if pictured is not None and _same_words(text_of(pictured), text_of(body)):
+        return pictured
+    return body
+
+
+def _same_words(a: str, b: str) -> bool:
+    words_a, words_b = norm_words(a).split(), norm_words(b).split()
+    close = abs(len(words_a) - len(words_b)) <= 0.02 * len(words_b) + 3
+    return close and words_a[:30] == words_b[:30] and words_a[-30:] == words_b[-30:]
 
 
 @cache
@@ -109,7 +133,7 @@ def extract_body_near(tree: _Tree, url: str | None, probe: str) -> _Element | No
     for element in tree.iter("title", "meta"):
         head.append(copy.deepcopy(element))
     body.append(container)
-    return extract_body(page, url, rich=True)
+    return extract_article_body(page, url)
 
 
 def _holder_of(tree: _Tree, probe: str) -> _Tree | None:
