@@ -18,8 +18,10 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from multiprocessing import get_context
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -31,7 +33,7 @@ from mash.fetch import fetch_feeds, fetch_pages
 from mash.health import next_attempt_after
 from mash.parse import parse_feed
 from mash.rank import rank_posts
-from mash.records import Article, Config, FetchResult, Issue, Post, Ranking
+from mash.records import Article, Config, FetchResult, Issue, ParsedFeed, Post, Ranking
 from mash.render import make_env, render_issue
 from mash.site import SiteReport, build_site, issue_from_json, issue_to_json
 from mash.store import Store
@@ -110,45 +112,102 @@ def run_fetch(
             state = "failed" if result.error else ("304" if result.not_modified else "ok")
             say(f"[{done}/{len(states)}] {state} {result.url}")
 
-        results = asyncio.run(fetch_feeds(states, config.fetch, on_result))
-        for result in results:
-            _store_result(store, result, summary, now)
+        with _parser_pool(len(states)) as pool:
+            parsed: dict[str, Future[_Parsed]] = {}
+
+            def on_result_parse(result: FetchResult) -> None:
+                on_result(result)
+                if result.ok:  # parse on the other cores while the rest download (see #8)
+                    parsed[result.url] = pool.submit(parse_job, result)
+
+            results = asyncio.run(fetch_feeds(states, config.fetch, on_result_parse))
+            for result in results:
+                job = parsed.get(result.url)
+                done_job = job.result() if job else parse_job(result) if result.ok else None
+                _store_result(store, result, done_job, summary, now)
         if not feeds_only and config.fetch.fetch_pages:
             _fetch_articles(config, store, summary, say)
     summary.seconds = round(time.monotonic() - started, 2)
     return summary
 
 
-def _store_result(store: Store, result: FetchResult, summary: FetchSummary, now: datetime) -> None:
+_Parsed = tuple[ParsedFeed | None, list[tuple[Post, Article | None]], tuple[str, str] | None]
+
+
+def parse_job(result: FetchResult) -> _Parsed:
+    """Parse a fetched feed and take the full text of complete posts (in a worker).
+
+    Returns (feed, posts with their articles, (error, kind)); errors are returned, not
+    raised, so that they cross the process boundary intact.
+    """
+    try:
+        feed = parse_feed(result.content, result.final_url or result.url, result.content_type)
+    except ParseError as e:
+        return None, [], (e.message, e.kind)
+    pairs = [
+        (p, None if needs_full_text(p) else extract_article(p, None, None)) for p in feed.posts
+    ]
+    return replace(feed, posts=()), pairs, None
+
+
+class _InlinePool:
+    """Run jobs at once in this process: small runs don't pay for starting workers."""
+
+    def submit(self, fn: Callable[[FetchResult], _Parsed], arg: FetchResult) -> Future[_Parsed]:
+        future: Future[_Parsed] = Future()
+        future.set_result(fn(arg))
+        return future
+
+    def __enter__(self) -> _InlinePool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def _parser_pool(feeds: int) -> _InlinePool | ProcessPoolExecutor:
+    workers = min(os.cpu_count() or 1, 4)
+    if feeds < 50 or workers < 2:
+        return _InlinePool()
+    return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("forkserver"))
+
+
+def _store_result(
+    store: Store,
+    result: FetchResult,
+    parsed: _Parsed | None,
+    summary: FetchSummary,
+    now: datetime,
+) -> None:
     feed = store.feed_key(result.url)
     if result.not_modified:
         summary.not_modified += 1
         store.record_not_modified(feed, result, now)
         return
-    if result.error:
-        _fail(store, feed, result, result.error, result.error_kind or "error", summary, now)
+    if result.error or parsed is None:
+        error = result.error or f"unexpected HTTP status {result.status}"
+        _fail(store, feed, result, error, result.error_kind or "error", summary, now)
         return
-    try:
-        parsed = parse_feed(result.content, result.final_url or result.url, result.content_type)
-    except ParseError as e:
-        _fail(store, feed, result, e.message, e.kind, summary, now)
+    feed_record, pairs, problem = parsed
+    if feed_record is None:
+        message, kind = problem or ("not a feed", "not-a-feed")
+        _fail(store, feed, result, message, kind, summary, now)
         return
     summary.fetched += 1
     if result.moved_to:
         summary.moved.append((feed, result.moved_to))
-    warning = (parsed.error, parsed.error_kind or "malformed") if parsed.error else None
+    warning = (
+        (feed_record.error, feed_record.error_kind or "malformed") if feed_record.error else None
+    )
     if warning:
-        summary.warnings.append((feed, parsed.error or ""))
-    posts = [_with_feed(p, feed) for p in parsed.posts]
-    pairs = [(p, None if needs_full_text(p) else extract_article(p, None, None)) for p in posts]
+        summary.warnings.append((feed, feed_record.error or ""))
+    pairs = [(_with_feed(p, feed), a) for p, a in pairs]
     summary.new_posts += store.save_feed(
-        feed, result, parsed.title, parsed.link, pairs, now, warning
+        feed, result, feed_record.title, feed_record.link, pairs, now, warning
     )
 
 
 def _with_feed(post: Post, feed: str) -> Post:
-    from dataclasses import replace
-
     return post if post.feed_url == feed else replace(post, feed_url=feed)
 
 
@@ -162,7 +221,7 @@ def _fail(
     now: datetime,
 ) -> None:
     summary.failed.append((feed, kind, error))
-    failures = next((r.consecutive_failures for r in store.feed_rows() if r.url == feed), 0) + 1
+    failures = store.consecutive_failures(feed) + 1
     retry = None if failures < 2 else next_attempt_after(failures, now)
     store.record_failure(feed, result, error, kind, now, retry)
 

@@ -230,6 +230,13 @@ class Store:
             for r in self.db.execute("SELECT * FROM feeds ORDER BY url")
         ]
 
+    def consecutive_failures(self, feed: str) -> int:
+        """Return how many fetches of feed failed in a row."""
+        row = self.db.execute(
+            "SELECT consecutive_failures FROM feeds WHERE url = ?", (feed,)
+        ).fetchone()
+        return int(row[0]) if row else 0
+
     def record_failure(
         self,
         feed: str,

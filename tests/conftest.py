@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,42 @@ def truth(demo_base: str) -> list[dict[str, Any]]:
     text = (DEMO / "truth.json").read_text(encoding="utf-8").replace("{{BASE}}", demo_base)
     data: list[dict[str, Any]] = json.loads(text)
     return data
+
+
+@pytest.fixture(scope="session")
+def farm() -> Iterator[str]:
+    """../shared/bench/feedfarm.py serving 60 blogs x 20 entries; yields its base URL."""
+    script = SHARED / "bench" / "feedfarm.py"
+    if not script.exists():
+        pytest.skip("../shared/bench/feedfarm.py is absent (a user's clone has no ../shared)")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(script),
+            "serve",
+            "--port",
+            "0",
+            "--quiet",
+            "--feeds",
+            "60",
+            "--entries",
+            "20",
+            "--seed",
+            "7",
+            "--now",
+            "2026-10-31",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    try:
+        yield line.split()[2]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        proc.stdout.close()
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -122,41 +120,6 @@ def test_fast_path_agrees_with_feedparser_on_samples_and_demo() -> None:
     for name, body in feeds:
         problems += _same(parse_feed(body, name), parse_feed_slow(body, name))
     assert problems == []
-
-
-@pytest.fixture(scope="module")
-def farm(request: pytest.FixtureRequest) -> Iterator[str]:
-    shared = Path(__file__).resolve().parents[2] / "shared" / "bench" / "feedfarm.py"
-    if not shared.exists():
-        pytest.skip("../shared/bench/feedfarm.py is absent (a user's clone has no ../shared)")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            str(shared),
-            "serve",
-            "--port",
-            "0",
-            "--quiet",
-            "--feeds",
-            "60",
-            "--entries",
-            "20",
-            "--seed",
-            "7",
-            "--now",
-            "2026-10-31",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    try:
-        yield line.split()[2]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        proc.stdout.close()
 
 
 def test_fast_path_agrees_with_feedparser_on_the_feed_farm(farm: str) -> None:

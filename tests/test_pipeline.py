@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -317,3 +318,22 @@ def test_config_from_another_folder_keeps_state_beside_it(
     build(workspace, "2026-10")
     assert (workspace.parent / "2026-10" / "issue.json").exists()
     assert list(elsewhere.iterdir()) == []
+
+
+def test_fetch_of_the_farm_stores_every_post_once(farm: str, tmp_path: Path) -> None:
+    """60 feeds: parsing runs in worker processes; a second run is all 304."""
+    with urllib.request.urlopen(f"{farm}_farm/feeds.yaml") as response:
+        feeds = response.read().decode()
+    with urllib.request.urlopen(f"{farm}_farm/manifest.json") as response:
+        manifest = json.loads(response.read())
+    config = tmp_path / "feeds.yaml"
+    config.write_text("fetch:\n  per_host: 16\n" + feeds)
+    assert mash(["--config", str(config), "fetch", "--feeds-only", "--quiet"]) == 0
+    assert mash(["--config", str(config), "fetch", "--feeds-only", "--quiet"]) == 0
+    db = sqlite3.connect(tmp_path / "data" / "mash.db")
+    stored = {(r[0], r[1]) for r in db.execute("SELECT url_key, title FROM posts")}
+    expected = {(url_key(m["feed_link"]), m["title"]) for m in manifest}
+    assert db.execute("SELECT count(*) FROM posts").fetchone()[0] == len(manifest) == 1200
+    assert stored == expected
+    statuses = {r[0] for r in db.execute("SELECT last_status FROM feeds")}
+    assert statuses == {304}
