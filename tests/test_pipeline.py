@@ -196,6 +196,7 @@ def test_pins_drops_and_blurbs_are_honoured(workspace: Path, demo_base: str) -> 
 
 
 def test_order_puts_posts_first(workspace: Path) -> None:
+    set_edition(workspace, "2026-10", {"theme": "x"})
     issue = build(workspace, "2026-10")
     last = issue["picks"][-1]["url"]
     set_edition(workspace, "2026-10", {"theme": "x", "order": [last]})
