@@ -1,7 +1,7 @@
 """Score mash's extractor against trafilatura's strongest setting, side by side (#4).
 
     .venv/bin/python bench/extract_bench.py                 # every corpus found
-    .venv/bin/python bench/extract_bench.py --corpus farm   # one of: all, real, farm, demo
+    .venv/bin/python bench/extract_bench.py --corpus farm   # or readability, real, blogs, demo
     .venv/bin/python bench/extract_bench.py --save-outputs /tmp/extract-out --worst 10
 
 Runs ../shared/bench/extract_eval.py once per corpus with both extractors in the
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -46,6 +47,12 @@ def _corpora(which: str, work: Path) -> list[tuple[str, Path, list[str]]]:
         found.append(("readability (all 130)", READABILITY, []))
     if which in ("all", "real"):
         found.append(("readability real pages (94)", READABILITY, ["--ids", "real-pages.txt"]))
+    if which in ("all", "blogs"):
+        ids = work / "blog-ids.txt"
+        ids.write_text("\n".join(_blog_pages()) + "\n", encoding="utf-8")
+        found.append(
+            (f"readability blog pages ({len(_blog_pages())})", READABILITY, ["--ids", str(ids)])
+        )
     if which in ("all", "farm"):
         farm = work / "farm"
         subprocess.run(
@@ -66,6 +73,24 @@ def _corpora(which: str, work: Path) -> list[tuple[str, Path, list[str]]]:
                 print(f"demo corpus skipped: demo/build.py failed: {tail[0]}", file=sys.stderr)
         else:
             print(f"demo corpus skipped: {DEMO_BUILD} does not exist yet", file=sys.stderr)
+    return found
+
+
+def _blog_pages() -> list[str]:
+    """Return the real readability pages from blogs, by a rule, not by hand.
+
+    A page is a blog's when its id names a blog engine or "blog", or its generator
+    meta names one.
+    """
+    engines = ("blog", "wordpress", "tumblr", "medium", "ghost")
+    real = (READABILITY / "real-pages.txt").read_text(encoding="utf-8").split()
+    found = []
+    for page in real:
+        head = (READABILITY / page / "source.html").read_text(encoding="utf-8", errors="replace")
+        generator = re.search(r'<meta[^>]*name="generator"[^>]*content="([^"]*)"', head, re.I)
+        named = generator.group(1).lower() if generator else ""
+        if any(e in page for e in engines) or any(e in named for e in engines):
+            found.append(page)
     return found
 
 
@@ -95,7 +120,7 @@ def _row(label: str, name: str, s: dict, base: dict) -> str:
 def main() -> None:
     """Score every corpus and print a Markdown table of the results."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    corpora = ["all", "readability", "real", "farm", "demo"]
+    corpora = ["all", "readability", "real", "blogs", "farm", "demo"]
     ap.add_argument("--corpus", choices=corpora, default="all")
     ap.add_argument("--bootstrap", type=int, default=200)
     ap.add_argument("--worst", type=int, default=0)

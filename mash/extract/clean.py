@@ -96,6 +96,11 @@ _LABELS = lxml.etree.XPath(
     "[text()[normalize-space()]][count(*) <= 4]"
 )
 _FIRST_H1 = lxml.etree.XPath("(//h1)[1]")
+# Never article text; trafilatura's fallbacks also take them for a sign of a bad extraction.
+_NEVER_TEXT = lxml.etree.XPath(
+    "//button|//input|//select|//option|//label|//fieldset|//iframe|//object|//svg"
+    "|//audio|//nav|//aside|//footer|//noindex|//fencedframe|//form"
+)
 
 
 def clean_page(tree: _Tree) -> None:
@@ -121,6 +126,7 @@ def clean_page(tree: _Tree) -> None:
         label = _label_text(element)
         if label and (_WIDGET_LABEL.match(label) or _COOKIE_TEXT.search(label)):
             doomed.append(_widget_of(element, core, limit))
+    doomed.extend(e for e in _select(_NEVER_TEXT, tree) if e not in core)
     for element in doomed:
         _drop(element)
 
