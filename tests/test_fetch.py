@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import gzip
 import ipaddress
+import shutil
 import socket
+import ssl
 import struct
+import subprocess
 import threading
 import time
 import tracemalloc
@@ -642,3 +645,36 @@ def test_raw_deflate_is_decoded(server: Server, transport: str) -> None:
     raw = squeeze.compress(FEED) + squeeze.flush()
     server.routes["/feed"] = lambda h: send(h, 200, raw, {"Content-Encoding": "deflate"})
     assert one(transport, server.url("/feed")).content == FEED
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[Server]:
+    """An HTTPS server with a self-signed certificate that no client should trust."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed: cannot make a certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    httpd = _HTTPServer(("127.0.0.1", 0), _Request)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    httpd.state = Server(base=f"https://127.0.0.1:{httpd.server_address[1]}")
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield httpd.state
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_untrusted_certificate_is_refused(tls_server: Server, transport: str) -> None:
+    tls_server.routes["/feed"] = feed_route
+    result = one(transport, tls_server.url("/feed"))
+    assert result.error_kind == "connection"
+    assert result.error is not None and "CERTIFICATE" in result.error.upper()
+    assert tls_server.hits == []  # never trusted, never asked

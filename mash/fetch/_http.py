@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import random
+import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -72,7 +73,10 @@ class Http:
         limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
         self.transport: httpx.AsyncBaseTransport
         if transport == "aiohttp":
-            self.transport = AiohttpTransport(limits=limits, client=lambda: _aiohttp_session(size))
+            engine = AiohttpTransport(limits=limits)
+            # Our own session: no cookie jar, DNS cached for the run, httpx's CA bundle.
+            engine.client = lambda: _aiohttp_session(size, engine.ssl_context)
+            self.transport = engine
         elif transport == "httpx":
             self.transport = httpx.AsyncHTTPTransport(limits=limits, retries=0)
         else:
@@ -90,8 +94,8 @@ class Http:
         await self.transport.aclose()
 
 
-def _aiohttp_session(size: int) -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(limit=size, ttl_dns_cache=300)
+def _aiohttp_session(size: int, ssl_context: ssl.SSLContext) -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(limit=size, ttl_dns_cache=300, ssl=ssl_context)
     return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
 
 
@@ -240,6 +244,8 @@ def classify(exc: BaseException) -> tuple[str, bool]:
     """Return (error_kind, transient) for a transport error of either engine."""
     seen: BaseException | None = exc
     while seen is not None:
+        if isinstance(seen, ssl.SSLError | aiohttp.ClientSSLError):
+            return "connection", False  # a bad certificate stays bad: no retry
         # httpx-aiohttp maps most aiohttp connection errors to ConnectTimeout; look under it.
         if isinstance(seen, aiohttp.SocketTimeoutError | httpx.ReadTimeout | httpx.WriteTimeout):
             return "timeout", False
