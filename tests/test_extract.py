@@ -354,3 +354,11 @@ def test_a_summary_the_page_does_not_quote_is_reported() -> None:
     article = extract_article(post(url, summary_html=summary), html, url)
     assert article.source == "page"
     assert "does not quote the feed summary" in article.reason
+
+
+def test_a_page_wrapped_in_one_form_keeps_its_article() -> None:
+    html, url = page("blogger-follow.html")
+    wrapped = html.replace("<body>", '<body><form id="aspnetForm" action="/">').replace(
+        "</body>", "</form></body>"
+    )
+    assert MANIFEST["blogger-follow.html"]["article"][0] in extract_text(wrapped, url)

@@ -126,7 +126,10 @@ def clean_page(tree: _Tree) -> None:
         label = _label_text(element)
         if label and (_WIDGET_LABEL.match(label) or _COOKIE_TEXT.search(label)):
             doomed.append(_widget_of(element, core, limit))
-    doomed.extend(e for e in _select(_NEVER_TEXT, tree) if e not in core)
+    # An ASP.NET page wraps everything in one <form>: the limit spares it.
+    for element in _select(_NEVER_TEXT, tree):
+        if element not in core and len(element.text_content()) <= limit:
+            doomed.append(element)
     for element in doomed:
         _drop(element)
 
