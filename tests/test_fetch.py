@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import gzip
 import ipaddress
+import json
 import shutil
 import socket
 import ssl
 import struct
 import subprocess
+import sys
 import threading
 import time
 import tracemalloc
+import urllib.request
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -678,3 +681,62 @@ def test_untrusted_certificate_is_refused(tls_server: Server, transport: str) ->
     assert result.error_kind == "connection"
     assert result.error is not None and "CERTIFICATE" in result.error.upper()
     assert tls_server.hits == []  # never trusted, never asked
+
+
+# --- the shared feed farm: every fault kind, as the benchmark sees them ---------------------
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+FARM_FETCH_KIND = {
+    "http-500": "http-500",
+    "http-404": "http-404",
+    "http-410": "http-410",
+    "redirect-loop": "redirect-loop",
+    "slow": "timeout",
+    "trickle": "timeout",
+    "huge": "too-large",
+    "gzip-bomb": "too-large",
+    "conn-reset": "connection",
+}
+
+
+@pytest.fixture
+def farm() -> Iterator[str]:
+    script = SHARED / "bench" / "feedfarm.py"
+    if not script.exists():
+        pytest.skip(f"the feed farm is not there: {script}")
+    args = [
+        sys.executable, str(script), "serve", "--feeds", "32", "--faults", "50", "--seed", "3",
+        "--now", "2026-10-31", "--port", "0", "--quiet", "--slow-seconds", "3",
+        "--huge-mb", "4", "--bomb-mb", "64",
+    ]  # fmt: skip
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    try:
+        assert line.startswith("feedfarm ready"), line
+        yield line.split()[2]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        proc.stdout.close()
+
+
+def test_every_farm_fault_gets_its_error_kind(farm: str) -> None:
+    with urllib.request.urlopen(farm + "_farm/faults.json") as response:
+        faults = json.load(response)
+    faults = faults["faults"] if isinstance(faults, dict) else faults
+    with urllib.request.urlopen(farm + "_farm/feeds.txt") as response:
+        urls = response.read().decode().split()
+    settings = FetchSettings(read_timeout=1, deadline=2, retries=2, max_bytes=1 << 20)
+    results = {r.url: r for r in asyncio.run(fetch_feeds([FeedState(u) for u in urls], settings))}
+    assert len({f["kind"] for f in faults}) == 16  # every kind is in this farm
+    for fault in faults:
+        result = results[fault["url"]]
+        assert result.error_kind == FARM_FETCH_KIND.get(fault["kind"]), fault
+        if fault["kind"] == "redirect-301":
+            assert result.moved_to is not None and result.moved_to.endswith("/feed-moved.xml")
+        if fault["kind"] == "html-not-feed":
+            found = discover_feed_urls(result.content, result.final_url)
+            assert found[0].endswith("/syndication.xml")
+    healthy = [r for u, r in results.items() if u not in {f["url"] for f in faults}]
+    assert healthy and all(r.ok and r.content for r in healthy)
