@@ -357,8 +357,9 @@ def test_a_summary_the_page_does_not_quote_is_reported() -> None:
 
 
 def test_a_page_wrapped_in_one_form_keeps_its_article() -> None:
-    html, url = page("blogger-follow.html")
-    wrapped = html.replace("<body>", '<body><form id="aspnetForm" action="/">').replace(
-        "</body>", "</form></body>"
+    paragraphs = "".join(f"<p>{LONG_TEXT} Part {i}.</p>" for i in range(3))
+    html = (
+        '<html><body><form id="aspnetForm" action="/"><div class="hd">Site name</div>'
+        f'<div class="story">{paragraphs}</div><div class="ft">Footer</div></form></body></html>'
     )
-    assert MANIFEST["blogger-follow.html"]["article"][0] in extract_text(wrapped, url)
+    assert "Sentence 0 says something useful" in extract_text(html, "https://b.example/p")
