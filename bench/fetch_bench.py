@@ -144,11 +144,23 @@ def _parse_all(results: list[Any]) -> dict[str, Any]:
     return {"parse_wall": took, "posts": posts, "parse_errors": errors, "parse_kinds": kinds}
 
 
+def child_pages(urls: list[str]) -> dict[str, Any]:
+    from mash.fetch import fetch_pages
+    from mash.records import FetchSettings
+
+    start, cpu = time.perf_counter(), time.process_time()
+    results = asyncio.run(fetch_pages(urls, FetchSettings(), frozenset({"127.0.0.1"})))
+    wall = time.perf_counter() - start
+    return {"wall": wall, "cpu": time.process_time() - cpu, **_tally(results)}
+
+
 def run_child(argv: list[str]) -> None:
     spec = json.loads(argv[0])
     urls = Path(spec["urls"]).read_text().split()
     if spec["mode"] == "feedparser":
         out = child_feedparser(urls)
+    elif spec["mode"] == "pages":
+        out = child_pages(urls)
     else:
         out = child_fetch(
             urls,
@@ -251,6 +263,7 @@ def bench_clean(feeds: int, sample: int, tmp: Path, repeat: int) -> list[str]:
                     f"{parsed['parse_wall'] / feeds * 1000:.2f} ms/feed, {parsed['posts']} posts",
                 )
             )
+        rows.append(_bench_pages(base, tmp))
     lines += _table(rows)
     first, second = figures["aiohttp-first"], figures["aiohttp-second"]
     lines += [
@@ -287,6 +300,30 @@ def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _walls(got: dict[str, Any]) -> str:
     return " ".join(f"{w:.2f}" for w in got["walls"])
+
+
+def _bench_pages(base: str, tmp: Path) -> tuple[str, float, float, float, str]:
+    """Fetch the article pages of every summary-only post; check robots.txt was obeyed."""
+    manifest = json.loads(_get(base + "_farm/manifest.json"))
+    entries = manifest["entries"] if isinstance(manifest, dict) else manifest
+    pages = [e for e in entries if not e["full_content"]]
+    (tmp / "pages.txt").write_text("\n".join(e["url"] for e in pages))
+    _get(base + "_farm/reset")
+    got = measure({"mode": "pages", "urls": str(tmp / "pages.txt")})
+    stats = json.loads(_get(base + "_farm/stats"))
+    disallowed = sum(1 for e in pages if e["robots_disallowed"])
+    notes = (
+        f"{len(pages)} pages, {got['bytes'] / 1e6:.0f} MB; {_outcomes(got)}; "
+        f"{disallowed} under /members/ in the manifest; farm saw "
+        f"{stats['robots_violations']} robots violations"
+    )
+    return (
+        "fetch_pages, article pages of truncated feeds",
+        got["wall"],
+        got["cpu"],
+        got["rss_mb"],
+        notes,
+    )
 
 
 def _has_parse() -> bool:
