@@ -111,8 +111,9 @@ def _score(corpus: Path, extra: list[str], out: Path, args: argparse.Namespace) 
 def _row(label: str, name: str, s: dict, base: dict) -> str:
     ratio = base["cpu_pages_per_second"] / s["cpu_pages_per_second"]
     sh = s["shingle"]
+    spread = f" ± {sh['f1_std']:.3f}" if "f1_std" in sh else ""
     return (
-        f"| {label} | {name} | {sh['f1']:.3f} | {sh['precision']:.3f} | {sh['recall']:.3f} "
+        f"| {label} | {name} | {sh['f1']:.3f}{spread} | {sh['precision']:.3f} | {sh['recall']:.3f} "
         f"| {s['cpu_pages_per_second']:.1f} | {ratio:.2f}x |"
     )
 
