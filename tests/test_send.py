@@ -26,7 +26,6 @@ from urllib.parse import parse_qs, urlsplit
 import jinja2
 import pytest
 from aiosmtpd.controller import Controller
-from test_mail import REPO, make_issue
 
 from mash import mail
 from mash.errors import ConfigError, SendError, StoreError
@@ -42,6 +41,7 @@ from mash.send import (
 )
 from mash.subscribers import Subscriber, save_subscribers
 from mash.unsubscribe import verify_token
+from tests.test_mail import REPO, make_issue
 
 SECRET = "test-secret-not-for-production"
 ENVIRON = {"MASH_SECRET": SECRET}
@@ -557,8 +557,7 @@ def test_lock_of_a_killed_send_does_not_block(tmp_path: Path) -> None:
 
 CHILD = """
 import json, sys
-sys.path.insert(0, sys.argv[2])
-from test_send import child_send
+from tests.test_send import child_send
 child_send(json.loads(sys.argv[1]))
 """
 
@@ -573,7 +572,7 @@ def child_send(args: dict[str, Any]) -> None:
 def run_child(tmp_path: Path, port: int) -> subprocess.Popen[str]:
     args = json.dumps({"tmp": str(tmp_path), "port": port})
     return subprocess.Popen(
-        [sys.executable, "-c", CHILD, args, str(Path(__file__).parent)],
+        [sys.executable, "-c", CHILD, args],
         stdout=subprocess.PIPE,
         text=True,
         cwd=REPO,
@@ -751,3 +750,23 @@ def test_starttls_required_but_not_offered(smtpd: tuple[Collector, int], tmp_pat
     with pytest.raises(SendError, match="cannot connect"):
         send(config)
     assert collector.received == []
+
+
+def test_second_process_refuses_while_a_send_is_running(tmp_path: Path) -> None:
+    collector = StallingCollector(stall_at=1)
+    port = free_port()
+    controller = Controller(collector, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        config = make_config(tmp_path, port)
+        save_subscribers(config.subscribers_path, people(3))
+        child = run_child(tmp_path, port)
+        assert collector.stalled.wait(timeout=120), "the child send never started"
+        with pytest.raises(SendError, match=f"another send is running \\(pid {child.pid}\\)"):
+            send(config)
+        collector.release.set()
+        out, _ = child.communicate(timeout=120)
+    finally:
+        controller.stop()
+    assert len(json.loads(out)["sent"]) == 3
+    assert sorted(collector.recipients()) == [s.email for s in people(3)]
