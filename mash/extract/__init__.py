@@ -7,9 +7,11 @@ process pool (see #4).
 from __future__ import annotations
 
 import copy
+import os
 import re
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
 
 import lxml.html
@@ -103,16 +105,22 @@ def extract_many(
 
     A failing job gives its ExtractError and the batch carries on. CPU-bound and
     blocking: from async code call it as ``await asyncio.to_thread(extract_many, jobs)``
-    (or ``loop.run_in_executor(None, ...)``) so the fetch loop keeps running. Workers
-    start by forkserver, never by forking the (threaded) caller.
+    (or ``loop.run_in_executor(None, extract_many, jobs)``) so the fetch loop keeps
+    running. Workers start by forkserver, never by forking the (threaded) caller; like
+    any multiprocessing pool they import the caller's main module, which must guard
+    its work with ``if __name__ == "__main__"``. When no worker can start at all, the
+    jobs run in this process instead.
     """
     if not jobs:
         return []
     count = max(1, min(workers or _cpu_count(), len(jobs)))
     if count == 1:
         return [_unpack(_run_job(job)) for job in jobs]
-    context = get_context("forkserver")
-    with ProcessPoolExecutor(max_workers=count, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=count, mp_context=get_context("forkserver")) as pool:
+        try:
+            pool.submit(_ready).result()
+        except BrokenProcessPool:
+            return [_unpack(_run_job(job)) for job in jobs]
         futures = [pool.submit(_run_job, job) for job in jobs]
         return [_result_of(future, job) for future, job in zip(futures, jobs, strict=True)]
 
@@ -121,9 +129,12 @@ def extract_many(
 
 
 def _cpu_count() -> int:
-    import os
-
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _ready() -> bool:
+    """Answer from a worker, proving the pool can start."""
+    return True
 
 
 _Outcome = tuple[Article | None, str, str]
@@ -145,10 +156,9 @@ def _unpack(outcome: _Outcome) -> Article | ExtractError:
     return article if article is not None else ExtractError(url, message)
 
 
-def _result_of(future: object, job: tuple[Post, str | None, str | None]) -> Article | ExtractError:
-    from concurrent.futures import Future
-
-    assert isinstance(future, Future)
+def _result_of(
+    future: Future[_Outcome], job: tuple[Post, str | None, str | None]
+) -> Article | ExtractError:
     try:
         outcome: _Outcome = future.result()
     except Exception as e:  # a worker died (e.g. out of memory): report the page
