@@ -363,3 +363,26 @@ def test_a_page_wrapped_in_one_form_keeps_its_article() -> None:
         f'<div class="story">{paragraphs}</div><div class="ft">Footer</div></form></body></html>'
     )
     assert "Sentence 0 says something useful" in extract_text(html, "https://b.example/p")
+
+
+def test_extract_many_runs_in_process_when_no_worker_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    import mash.extract
+
+    class BrokenPool:
+        def __init__(self, **_: Any) -> None: ...
+        def __enter__(self) -> BrokenPool:
+            return self
+
+        def __exit__(self, *_: object) -> None: ...
+        def submit(self, *_: object) -> Future[Any]:
+            future: Future[Any] = Future()
+            future.set_exception(BrokenProcessPool("no worker could start"))
+            return future
+
+    monkeypatch.setattr(mash.extract, "ProcessPoolExecutor", BrokenPool)
+    _check_batch(extract_many(_jobs(), workers=2))
