@@ -15,12 +15,13 @@ import hashlib
 import hmac
 import html
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote
-from wsgiref.simple_server import WSGIRequestHandler, make_server
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from mash import mail
 from mash.errors import ConfigError
@@ -173,7 +174,9 @@ def _page(start_response: StartResponse, status: str, body: str, name: str) -> l
 
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base signature
-        sys.stderr.write(f"unsubscribe-server: {format % args}\n")
+        # The query holds the token, and the token the address: keep both out of logs.
+        line = re.sub(r"\?\S*", "?…", format % args)
+        sys.stderr.write(f"unsubscribe-server: {line}\n")
 
 
 def serve(
@@ -184,16 +187,17 @@ def serve(
     name: str = "Monthly Mash",
     host: str = "127.0.0.1",
     port: int = 8025,
-    ready: Callable[[int], None] | None = None,
+    ready: Callable[[WSGIServer], None] | None = None,
 ) -> None:
     """Serve the unsubscribe app with wsgiref until interrupted (put TLS in front of it).
 
-    ``ready`` is called with the bound port (useful with port 0).
+    ``ready`` gets the server once it listens (its ``server_port`` with port 0, and
+    ``shutdown()`` to stop it from another thread).
     """
     app = make_app(db_path, secret, list_id=list_id, name=name)
     with make_server(host, port, app, handler_class=_QuietHandler) as server:
         if ready is not None:
-            ready(server.server_port)
+            ready(server)
         server.serve_forever()
 
 

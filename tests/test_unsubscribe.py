@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import queue
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 
 from mash.errors import ConfigError
 from mash.ledger import Ledger
-from mash.unsubscribe import make_app, make_token, unsubscribe_link, verify_token
+from mash.unsubscribe import make_app, make_token, serve, unsubscribe_link, verify_token
 
 SECRET = "s3cret-for-tests"
 LIST_ID = "Monthly Mash <monthly-mash.example.org>"
@@ -164,3 +165,29 @@ def test_page_escapes_the_address(server: tuple[int, Path]) -> None:
 def test_app_needs_a_secret(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         make_app(tmp_path / "mash.db", "", list_id=LIST_ID)
+
+
+def test_serve_listens_on_loopback_and_keeps_tokens_out_of_the_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    started: queue.Queue[WSGIServer] = queue.Queue()
+    thread = threading.Thread(
+        target=serve,
+        args=(tmp_path / "mash.db", SECRET),
+        kwargs={"list_id": LIST_ID, "port": 0, "ready": started.put},
+    )
+    thread.start()
+    httpd = started.get(timeout=30)
+    try:
+        assert httpd.server_address[0] == "127.0.0.1"
+        status, _, _ = request(
+            httpd.server_port, "POST", path_for("ann@example.com"), "List-Unsubscribe=One-Click"
+        )
+    finally:
+        httpd.shutdown()
+        thread.join()
+    assert status == 200
+    assert opted_out(tmp_path / "mash.db") == {"ann@example.com"}
+    log = capsys.readouterr().err
+    assert '"POST /unsubscribe?… HTTP/1.1" 200' in log
+    assert make_token("ann@example.com", LIST_ID, SECRET) not in log
