@@ -93,6 +93,11 @@ class SendReport:
         """True when nobody is left to send to (in-doubt recipients need a decision)."""
         return not self.stopped and not self.deferred
 
+    @property
+    def needs_attention(self) -> bool:
+        """True when the editor must act: in doubt, failed, deferred or stopped (exit 1)."""
+        return bool(self.in_doubt or self.failed or not self.done)
+
     def lines(self) -> list[str]:
         """Return the report as lines for the terminal, one per problem address."""
         out = list(self.warnings) + list(self.problems)

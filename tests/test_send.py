@@ -158,6 +158,7 @@ def test_each_subscriber_gets_a_complete_message(
     report = send(config)
     assert report.sent == tuple(s.email for s in people(3))
     assert report.done and not report.in_doubt and not report.failed
+    assert not report.needs_attention
     assert sorted(collector.recipients()) == [s.email for s in people(3)]
     for (rcpts, _), msg in zip(collector.received, collector.messages(), strict=True):
         address = rcpts[0]
@@ -342,6 +343,7 @@ def test_cut_during_data_is_in_doubt_and_resent_only_on_request(
     report = send(config)
     assert report.sent == ("reader0000@example.com", "reader0002@example.com")
     assert [a for a, _ in report.in_doubt] == ["reader0001@example.com"]
+    assert report.done and report.needs_attention
     again = send(config)
     assert again.sent == () and [a for a, _ in again.in_doubt] == ["reader0001@example.com"]
     assert any("in doubt: reader0001@example.com" in line for line in again.lines())
