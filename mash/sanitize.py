@@ -20,6 +20,8 @@ from mash.urls import is_web_url
 # html5ever (inside nh3) takes time growing with the square of nesting depth:
 # 100,000 nested <div>s take over a minute, so size and depth are capped first (#4).
 MAX_HTML_CHARS = 2_000_000
+# A whole page is read by lxml, not nh3 (only its article is sanitised): more room.
+MAX_PAGE_CHARS = 10_000_000
 MAX_DEPTH = 200
 
 _BLOCK_TAGS = frozenset(
@@ -184,14 +186,14 @@ def sanitize_html(html: str, base_url: str | None = None) -> str:
     return again
 
 
-def html_limits_problem(html: str) -> str | None:
-    """Return why html is over the size or depth cap for a page, or None within both.
+def html_limits_problem(html: str, max_chars: int = MAX_HTML_CHARS) -> str | None:
+    """Return why html is over the size or depth cap, or None when it is within both.
 
     The cheap tag scan over-counts unclosed ``<p>`` and ``<li>``; when it says too
     deep, lxml measures the real depth before the page is refused.
     """
-    if len(html) > MAX_HTML_CHARS:
-        return f"HTML is {len(html):,} characters, over the cap of {MAX_HTML_CHARS:,}"
+    if len(html) > max_chars:
+        return f"HTML is {len(html):,} characters, over the cap of {max_chars:,}"
     cap = MAX_DEPTH * 5
     if estimate_depth(html) > cap:
         depth = _parsed_depth(html)

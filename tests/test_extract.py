@@ -386,3 +386,14 @@ def test_extract_many_runs_in_process_when_no_worker_starts(
 
     monkeypatch.setattr(mash.extract, "ProcessPoolExecutor", BrokenPool)
     _check_batch(extract_many(_jobs(), workers=2))
+
+
+def test_a_large_page_is_read_and_an_oversized_one_reported() -> None:
+    html, url = page("wordpress-comments.html")
+    padded = html.replace("</body>", f"<!-- {'x' * 3_000_000} --></body>")
+    summary = "<p>Most companies write their refund policy as if a lawyer […]</p>"
+    article = extract_article(post(url, summary_html=summary), padded, url)
+    assert article.source == "page"
+    huge = html.replace("</body>", f"<!-- {'x' * 10_000_001} --></body>")
+    with pytest.raises(ExtractError, match="characters, over the cap"):
+        extract_article(post(url, summary_html=summary), huge, url)

@@ -29,7 +29,7 @@ from mash.extract.page import (
     summary_probe,
 )
 from mash.records import Article, Post
-from mash.sanitize import html_limits_problem, html_to_text, sanitize_html
+from mash.sanitize import MAX_PAGE_CHARS, html_limits_problem, html_to_text, sanitize_html
 
 WORDS_PER_MINUTE = 230
 # A feed body shorter than this is taken for a summary and checked against the page.
@@ -73,7 +73,7 @@ def extract_article(post: Post, page_html: str | None, page_url: str | None) -> 
     feed_words = _words(feed_text)
     meta: PageMeta | None = None
     if needs_full_text(post) and page_html:
-        problem = html_limits_problem(page_html)
+        problem = html_limits_problem(page_html, MAX_PAGE_CHARS)
         if problem is not None:
             raise ExtractError(url, f"page not extracted: {problem}")
         tree = load_page(page_html)
