@@ -175,6 +175,68 @@ def cmd_analytics_import(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def cmd_send(args: argparse.Namespace, config: Config) -> int:
+    from mash import send
+
+    month = args.month or pipeline.last_complete_month(datetime.now(UTC))
+    issue = pipeline.built_issue(config, month)
+    html, text = send.load_email(config.output_dir, month)
+    report = send.send_issue(
+        config,
+        issue,
+        html,
+        text,
+        dry_run=args.dry_run,
+        proof=args.proof,
+        resend_in_doubt=args.resend_in_doubt,
+        progress=None if args.quiet else _err,
+    )
+    for line in report.lines():
+        print(line)
+    return 1 if report.needs_attention else 0
+
+
+def cmd_subscribers(args: argparse.Namespace, config: Config) -> int:
+    from mash import subscribers as subs
+
+    path = config.subscribers_path
+    if args.action == "import":
+        imported = subs.import_subscribers(path, Path(args.file))
+        for problem in imported.problems:
+            _err(f"skipped {problem}")
+        _err(
+            f"{imported.added} added, {imported.updated} updated, {imported.unchanged} "
+            f"unchanged, {len(imported.problems)} rows skipped: {path}"
+        )
+    elif args.action == "add":
+        try:
+            added = subs.add_subscriber(path, args.email, args.name or "")
+        except ValueError as e:
+            raise ConfigError(f"cannot add {args.email!r}: {e}") from None
+        _err(f"subscribed {added.email}")
+    elif args.action == "remove":
+        if not subs.remove_subscriber(path, args.email, purge=args.purge):
+            _err(f"{args.email} is not on the list")
+            return 1
+        _err(f"{'deleted' if args.purge else 'unsubscribed'} {args.email}")
+    else:
+        listed = subs.list_subscribers(path)
+        for problem in listed.problems:
+            _err(f"skipped {problem}")
+        for sub in listed.subscribers:
+            print(f"{sub.email}\t{sub.name}\t{sub.status}")
+        _err(f"{len(listed.active)} subscribed of {len(listed.subscribers)}")
+    return 0
+
+
+def cmd_unsubscribe_server(args: argparse.Namespace, config: Config) -> int:
+    from mash.unsubscribe import serve_config
+
+    _err(f"unsubscribe endpoint on http://127.0.0.1:{args.port}/ (Ctrl-C to stop)")
+    serve_config(config, host="127.0.0.1", port=args.port)
+    return 0
+
+
 # --- parser -----------------------------------------------------------------------------
 
 
@@ -212,6 +274,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--month", type=_month, help="the draft's month (default: last complete)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.set_defaults(handler=cmd_serve)
+
+    p = sub.add_parser("send", help="email a built issue to every subscriber, exactly once")
+    p.add_argument("--month", type=_month, help="YYYY-MM (default: the last complete month)")
+    p.add_argument("--dry-run", action="store_true", help="print who would get mail; send none")
+    p.add_argument("--proof", metavar="ADDRESS", help="send one [PROOF] copy to ADDRESS only")
+    p.add_argument(
+        "--resend-in-doubt",
+        action="store_true",
+        help="also send to recipients a crashed run may or may not have mailed",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(handler=cmd_send)
+
+    subscribers = sub.add_parser("subscribers", help="the subscribers CSV (paths: subscribers)")
+    ssub = subscribers.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    p = ssub.add_parser("import", help="merge a CSV of email,name[,status] into the list")
+    p.add_argument("file", help="the CSV to import")
+    p.set_defaults(handler=cmd_subscribers)
+    p = ssub.add_parser("add", help="subscribe one address")
+    p.add_argument("email")
+    p.add_argument("--name", help="the subscriber's name")
+    p.set_defaults(handler=cmd_subscribers)
+    p = ssub.add_parser("remove", help="unsubscribe one address (kept as unsubscribed)")
+    p.add_argument("email")
+    p.add_argument("--purge", action="store_true", help="delete the row instead")
+    p.set_defaults(handler=cmd_subscribers)
+    p = ssub.add_parser("list", help="print every subscriber: email, name, status")
+    p.set_defaults(handler=cmd_subscribers)
+
+    p = sub.add_parser(
+        "unsubscribe-server",
+        help="serve the one-click unsubscribe endpoint (RFC 8058) on 127.0.0.1",
+    )
+    p.add_argument("--port", type=int, default=8025, help="port (default 8025)")
+    p.set_defaults(handler=cmd_unsubscribe_server)
 
     analytics = sub.add_parser("analytics", help="page views from analytics exports")
     asub = analytics.add_subparsers(dest="action", required=True, parser_class=_Parser)

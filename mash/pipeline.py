@@ -340,6 +340,18 @@ def built_issues(config: Config) -> list[Issue]:
     return issues
 
 
+def built_issue(config: Config, month: str) -> Issue:
+    """Read the built issue of month back from output/YYYY-MM/issue.json."""
+    path = config.output_dir / month / "issue.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BuildError(f"{month} is not built; run `mash build --month {month}` first") from None
+    except ValueError as e:
+        raise BuildError(f"cannot read the built issue {str(path)!r}: {e}") from e
+    return issue_from_json(data, config.newsletter, source=str(path))
+
+
 def build_site_from_output(
     config: Config, out_dir: Path | None = None, draft: Issue | None = None
 ) -> SiteReport:

@@ -338,3 +338,50 @@ def test_fetch_of_the_farm_stores_every_post_once(farm: str, tmp_path: Path) -> 
     assert stored == expected
     statuses = {r[0] for r in db.execute("SELECT last_status FROM feeds")}
     assert statuses == {304}
+
+
+def test_send_through_the_cli_mails_everyone_once(
+    workspace: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    from aiosmtpd.controller import Controller
+
+    from tests.test_send import Collector, free_port
+
+    collector = Collector()
+    port = free_port()
+    controller = Controller(collector, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        config = yaml.safe_load(workspace.read_text())
+        config["smtp"].update({"port": port, "rate_per_second": 0})
+        workspace.write_text(yaml.safe_dump(config))
+        monkeypatch.setenv("MASH_SECRET", "test-secret-for-tokens")
+        people = tmp_path / "people.csv"
+        people.write_text(
+            "email,name\nann@example.org,Ann\nbob@example.org,Bob\nnot-an-address,X\n"
+        )
+        run = ["--config", str(workspace)]
+        assert mash([*run, "subscribers", "import", str(people)]) == 0
+        assert mash([*run, "subscribers", "add", "cy@example.org", "--name", "Cy"]) == 0
+        assert mash([*run, "subscribers", "remove", "bob@example.org"]) == 0
+        build(workspace, "2026-10")
+        assert mash([*run, "send", "--month", "2026-10", "--dry-run", "--quiet"]) == 0
+        assert collector.received == []
+        assert (
+            mash([*run, "send", "--month", "2026-10", "--proof", "ed@example.org", "--quiet"]) == 0
+        )
+        assert collector.recipients() == ["ed@example.org"]
+        assert collector.messages()[0]["Subject"].startswith("[PROOF] ")
+        assert mash([*run, "send", "--month", "2026-10", "--quiet"]) == 0
+        assert mash([*run, "send", "--month", "2026-10", "--quiet"]) == 0  # a re-run: none
+    finally:
+        controller.stop()
+    err = capsys.readouterr().err
+    assert "not-an-address" in err
+    assert sorted(collector.recipients()) == ["ann@example.org", "cy@example.org", "ed@example.org"]
+    message = collector.messages()[-1]
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert message["Subject"] == "Monthly Mash and the Second Answer"
