@@ -131,6 +131,7 @@ def render_editorial(md: str) -> str:
 def _sections(newsletter: Newsletter, theme: str, volume: int, month: str) -> tuple[Section, ...]:
     values = {
         "theme": theme,
+        "Theme": theme[:1].upper() + theme[1:],
         "volume": volume,
         "month_name": month_name(month),
         "month": month,

@@ -26,7 +26,7 @@ from mash.records import (
 DEFAULT_SECTIONS: tuple[Section, ...] = (
     Section("title", "Monthly Mash and {theme}", "Volume {volume}: {month_name}"),
     Section("welcome", "Welcome"),
-    Section("editorial", "Thoughts on the Customer: {theme}"),
+    Section("editorial", "Thoughts on the Customer: {Theme}"),
     Section(
         "picks",
         "The Month in Customer Service Blogging",
