@@ -397,3 +397,26 @@ def test_a_large_page_is_read_and_an_oversized_one_reported() -> None:
     huge = html.replace("</body>", f"<!-- {'x' * 10_000_001} --></body>")
     with pytest.raises(ExtractError, match="characters, over the cap"):
         extract_article(post(url, summary_html=summary), huge, url)
+
+
+def _page_of(*paragraphs: str) -> str:
+    body = "".join(f"<p>{p}</p>" for p in paragraphs)
+    return f"<html><head><title>T</title></head><body><article>{body}</article></body></html>"
+
+
+def test_a_teaser_cut_from_the_opening_is_dropped() -> None:
+    opening = "The escalation desk documents customer effort in every channel we run today."
+    rest = [f"{LONG_TEXT} Paragraph {i}." for i in range(3)]
+    text = extract_text(_page_of(opening[:50], opening + " " + rest[0], *rest[1:]), None)
+    assert text.startswith(opening)
+
+
+def test_paragraphs_repeated_whole_are_kept() -> None:
+    from lxml import etree
+
+    from mash.extract.trim import text_of, trim_body
+
+    same = " ".join(["Lorem ipsum dolor sit amet, consectetur adipisicing elit."] * 4)
+    body = etree.fromstring(f"<body><p>{same}</p><p>{same}</p><p>{LONG_TEXT}</p></body>")
+    trim_body(body, "Title")
+    assert [text_of(p) for p in body] == [same, same, LONG_TEXT]

@@ -97,6 +97,7 @@ _LABELS = lxml.etree.XPath(
 )
 _FIRST_H1 = lxml.etree.XPath("(//h1)[1]")
 # Never article text; trafilatura's fallbacks also take them for a sign of a bad extraction.
+_SECTIONS = frozenset(["nav", "aside", "footer", "form", "fieldset"])
 _NEVER_TEXT = lxml.etree.XPath(
     "//button|//input|//select|//option|//label|//fieldset|//iframe|//object|//svg"
     "|//audio|//nav|//aside|//footer|//noindex|//fencedframe|//form"
@@ -128,7 +129,9 @@ def clean_page(tree: _Tree) -> None:
             doomed.append(_widget_of(element, core, limit))
     # An ASP.NET page wraps everything in one <form>: the limit spares it.
     for element in _select(_NEVER_TEXT, tree):
-        if element not in core and len(element.text_content()) <= limit:
+        # lxml does not know SVG's "/>": an <svg> can swallow the paragraphs after it.
+        small = limit if element.tag in _SECTIONS else 200
+        if element not in core and len(element.text_content()) <= small:
             doomed.append(element)
     for element in doomed:
         _drop(element)

@@ -124,12 +124,16 @@ def _trim_head(body: _Element, title: str) -> None:
 
 
 def _is_teaser(text: str, rest: list[_Element]) -> bool:
-    """Tell whether text is a cut copy of the text that follows it (an excerpt or dek)."""
+    """Tell whether text is a cut copy of the paragraph after it (an excerpt or dek).
+
+    The copy must stop short of that paragraph: a page repeating a paragraph whole
+    has no teaser.
+    """
     words = norm_words(text)
-    if len(words.split()) < 8:
+    if len(words.split()) < 8 or not rest:
         return False
     following = norm_words(" ".join(text_of(block) for block in rest[:3]))
-    return following.startswith(words)
+    return following.startswith(words) and len(norm_words(text_of(rest[0]))) > len(words)
 
 
 def _is_byline(text: str) -> bool:
