@@ -67,34 +67,42 @@ def extract_article(post: Post, page_html: str | None, page_url: str | None) -> 
     depth cap); a page with no article falls back to the feed's text.
     """
     url = page_url or post.url
-    feed_html = _strip_footer_html(post.content_html or post.summary_html)
-    feed_html = sanitize_html(feed_html, url)
+    feed_html = sanitize_html(_strip_footer_html(post.content_html or post.summary_html), url)
     feed_text = html_to_text(feed_html)
-    feed_words = _words(feed_text)
-    meta: PageMeta | None = None
-    if needs_full_text(post) and page_html:
-        problem = html_limits_problem(page_html, MAX_PAGE_CHARS)
-        if problem is not None:
-            raise ExtractError(url, f"page not extracted: {problem}")
-        tree = load_page(page_html)
-        if tree is not None:
-            meta = page_metadata(tree, url)
-            page_html_clean, found = _extract_page(tree, url, feed_text)
-            page_text = html_to_text(page_html_clean)
-            page_words = _words(page_text)
-            why = _why_incomplete(post, feed_text)
-            if page_words > feed_words:
-                reason = f"{why}; page extracted ({page_words:,} words{found})"
-                return _article(post, page_html_clean, page_text, "page", reason, meta)
-            reason = (
-                f"{why}; page extraction ({page_words:,} words) not longer than the feed's "
-                f"({feed_words:,} words): feed kept"
-            )
-            return _article(post, feed_html, feed_text, "feed", reason, meta)
-    if needs_full_text(post):
+    incomplete = needs_full_text(post)
+    if incomplete and page_html:
+        article = _article_from_page(post, page_html, url, feed_html, feed_text)
+        if article is not None:
+            return article
+    if incomplete:
         reason = f"{_why_incomplete(post, feed_text)}; no page to extract: feed kept"
     else:
-        reason = f"feed content complete ({feed_words:,} words)"
+        reason = f"feed content complete ({_words(feed_text):,} words)"
+    return _article(post, feed_html, feed_text, "feed", reason, None)
+
+
+def _article_from_page(
+    post: Post, page_html: str, url: str, feed_html: str, feed_text: str
+) -> Article | None:
+    """Return the article from the page, or the feed's when the page has less (None: no page)."""
+    problem = html_limits_problem(page_html, MAX_PAGE_CHARS)
+    if problem is not None:
+        raise ExtractError(url, f"page not extracted: {problem}")
+    tree = load_page(page_html)
+    if tree is None:
+        return None
+    meta = page_metadata(tree, url)
+    page_html_clean, found = _extract_page(tree, url, feed_text)
+    page_text = html_to_text(page_html_clean)
+    page_words, feed_words = _words(page_text), _words(feed_text)
+    why = _why_incomplete(post, feed_text)
+    if page_words > feed_words:
+        reason = f"{why}; page extracted ({page_words:,} words{found})"
+        return _article(post, page_html_clean, page_text, "page", reason, meta)
+    reason = (
+        f"{why}; page extraction ({page_words:,} words) not longer than the feed's "
+        f"({feed_words:,} words): feed kept"
+    )
     return _article(post, feed_html, feed_text, "feed", reason, meta)
 
 

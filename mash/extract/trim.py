@@ -73,6 +73,7 @@ def _split_mixed(div: _Element) -> None:
     current: _Element | None = None
 
     def add_text(text: str | None) -> None:
+        """Append loose text to the current run, opening one when needed."""
         nonlocal current
         if not text or not text.strip():
             return
