@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 BACKOFF_FIRST = timedelta(hours=1)
 BACKOFF_MAX = timedelta(days=7)
+STALE_DAYS = 180  # a feed this long without a post is probably an abandoned blog
 
 
 @dataclass(frozen=True)
@@ -93,10 +94,16 @@ def _judge(row: FeedHealthInput, now: datetime) -> FeedHealth:
         consecutive_failures=row.consecutive_failures,
         http_status=row.last_status,
         days_since_last_post=days,
-        fix=_fix(row, status),
+        fix=_fix(row, status) or _stale(row.url, days),
         next_attempt=row.next_attempt if status == "failing" else None,
         name=row.name,
     )
+
+
+def _stale(url: str, days: int | None) -> str | None:
+    if days is None or days < STALE_DAYS:
+        return None
+    return f"no new post for {days} days: if the blog is abandoned, remove url: {url}"
 
 
 def _fix(row: FeedHealthInput, status: str) -> str | None:
@@ -168,7 +175,7 @@ _FIXES = {
 }
 
 
-_COLUMNS = ("status", "error", "posts", "http", "fails", "last ok", "last post", "feed")
+_COLUMNS = ("status", "error", "posts", "http", "fails", "last ok", "next try", "last post", "feed")
 
 
 def render_health_table(rows: Sequence[FeedHealth]) -> str:
@@ -199,6 +206,7 @@ def _cells(r: FeedHealth) -> tuple[str, ...]:
         str(r.http_status) if r.http_status is not None else "-",
         str(r.consecutive_failures),
         r.last_success.strftime("%Y-%m-%d") if r.last_success else "never",
+        r.next_attempt.strftime("%Y-%m-%d %H:%M") if r.next_attempt else "-",
         f"{r.days_since_last_post}d ago" if r.days_since_last_post is not None else "-",
         r.name and f"{r.name} <{r.url}>" or r.url,
     )

@@ -52,6 +52,14 @@ def test_healthy_feed() -> None:
     assert (health.posts, health.http_status, health.days_since_last_post) == (7, 200, 2)
 
 
+def test_abandoned_blog_is_pointed_out_but_still_ok() -> None:
+    row = FeedHealthInput(url=OLD, last_status=304, last_post=NOW - timedelta(days=400))
+    health = judge(row)
+    assert (health.status, health.error, health.days_since_last_post) == ("ok", None, 400)
+    assert health.fix == f"no new post for 400 days: if the blog is abandoned, remove url: {OLD}"
+    assert judge(FeedHealthInput(url=OLD, last_post=NOW - timedelta(days=179))).fix is None
+
+
 def test_moved_feed_says_which_url_to_write() -> None:
     health = judge(FeedHealthInput(url=OLD, last_status=200, moved_to=NEW))
     assert health.status == "moved" and health.error is None
@@ -107,7 +115,7 @@ def test_table_lists_problems_first_with_their_fixes() -> None:
     rows = feed_health(
         [
             FeedHealthInput(url="https://fine.example/feed", last_status=200, posts_this_month=3),
-            failing("http-404", 404, name="Blog Example"),
+            failing("http-404", 404, name="Blog Example", next_attempt=NOW + timedelta(hours=4)),
         ],
         NOW,
     )
@@ -127,6 +135,7 @@ def test_table_lists_problems_first_with_their_fixes() -> None:
     ]
     assert lines[1].startswith("failing  http-404")
     assert "Blog Example <https://blog.example/feed>" in lines[1]
+    assert "2026-11-25 16:00" in lines[1]  # when mash tries the failing feed again
     assert lines[2].startswith("ok ")
     assert "To fix, edit feeds.yaml:" in table
     assert f"- {OLD}\n  the feed is not found (404)" in table
