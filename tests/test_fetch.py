@@ -37,6 +37,7 @@ from mash.fetch import (
 from mash.fetch._body import _STEP, BodyTooLarge, _Inflate
 from mash.fetch._http import MAX_REDIRECTS, _retry_after
 from mash.fetch._pages import is_private_address
+from mash.fetch._robots import agent_token, parse_robots, robots_allows
 from mash.records import FeedState, FetchResult, FetchSettings
 
 DATA = Path(__file__).parent / "data" / "fetch"
@@ -740,3 +741,62 @@ def test_every_farm_fault_gets_its_error_kind(farm: str) -> None:
             assert found[0].endswith("/syndication.xml")
     healthy = [r for u, r in results.items() if u not in {f["url"] for f in faults}]
     assert healthy and all(r.ok and r.content for r in healthy)
+
+
+# --- robots.txt rules (RFC 9309) ------------------------------------------------------------
+
+WORDPRESS_ROBOTS = """\ufeff# a typical WordPress robots.txt
+User-agent: *
+Disallow: /wp-admin/
+Allow: /wp-admin/admin-ajax.php
+Disallow: /*?replytocom=
+Disallow: /*.pdf$
+Disallow: /caf%C3%A9/
+Crawl-delay: 2.5
+
+User-agent: Googlebot
+user-agent: BadBot
+Disallow: /
+
+Sitemap: https://blog.example/sitemap.xml
+"""
+
+
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [
+        ("/2026/11/a-post/", True),
+        ("/wp-admin/options.php", False),
+        ("/wp-admin/admin-ajax.php", True),  # the longer Allow beats the shorter Disallow
+        ("/2026/11/a-post/?replytocom=42", False),  # "*" is a wildcard, not a character
+        ("/files/guide.pdf", False),
+        ("/files/guide.pdf?download=1", True),  # "$" anchors the end
+        ("/café/menu", False),  # percent-encoded rules match decoded paths
+        ("/robots.txt", True),
+    ],
+)
+def test_robots_rules_for_everyone(path: str, allowed: bool) -> None:
+    rules = parse_robots(WORDPRESS_ROBOTS, "mash")
+    assert robots_allows(rules, "https://blog.example" + path) is allowed
+    assert rules.crawl_delay == 2.5
+
+
+def test_robots_group_naming_us_replaces_the_star_group() -> None:
+    text = WORDPRESS_ROBOTS + "\nUser-agent: Mash/2.0\nDisallow: /drafts/\nAllow: /drafts/ok\n"
+    rules = parse_robots(text, agent_token("mash/0.1 (+https://example.org)"))
+    assert robots_allows(rules, "https://blog.example/wp-admin/x")  # the * group is not ours
+    assert not robots_allows(rules, "https://blog.example/drafts/x")
+    assert robots_allows(rules, "https://blog.example/drafts/ok")
+    assert rules.crawl_delay is None
+    assert not robots_allows(parse_robots(text, "badbot"), "https://blog.example/")
+    assert robots_allows(parse_robots(text, "mashup"), "https://blog.example/drafts/x")
+
+
+def test_robots_edge_cases() -> None:
+    assert robots_allows(parse_robots("User-agent: *\nDisallow:\n", "mash"), "http://x/a")
+    assert robots_allows(parse_robots("", "mash"), "http://x/a")
+    tie = parse_robots("User-agent: *\nDisallow: /p\nAllow: /p\n", "mash")
+    assert robots_allows(tie, "http://x/p")  # equal length: Allow wins
+    orphan = parse_robots("Disallow: /\nUser-agent: *\nDisallow: /x\n", "mash")
+    assert robots_allows(orphan, "http://x/a")  # rules before any User-agent belong to none
+    assert parse_robots("User-agent: *\nCrawl-delay: soon\n", "mash").crawl_delay is None

@@ -6,11 +6,11 @@ import asyncio
 import ipaddress
 import socket
 import time
-import urllib.robotparser
 from dataclasses import replace
 from urllib.parse import urlsplit
 
 from mash.fetch._http import Http, Limits, fetch_url, host_key, url_problem
+from mash.fetch._robots import ALLOW_ALL, RobotsRules, agent_token, parse_robots, robots_allows
 from mash.records import FetchSettings
 
 ROBOTS_MAX_BYTES = 512 * 1024  # what Google reads of a robots.txt
@@ -68,7 +68,7 @@ def is_private_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -
 
 
 class Robots:
-    """robots.txt per host, fetched once and cached for the run.
+    """robots.txt per host (RFC 9309), fetched once and cached for the run.
 
     A missing robots.txt (4xx) allows everything; one that cannot be fetched
     (5xx, timeout) disallows the host for this run, as Google does.
@@ -81,42 +81,39 @@ class Robots:
         self._guard = guard
         self._settings = settings
         self._limits = limits
-        self._agent = settings.user_agent
-        self._rules: dict[str, asyncio.Task[urllib.robotparser.RobotFileParser | None]] = {}
+        self._token = agent_token(settings.user_agent)
+        self._rules: dict[str, asyncio.Task[RobotsRules | None]] = {}
 
-    async def _rules_for(self, url: str) -> urllib.robotparser.RobotFileParser | None:
+    async def _rules_for(self, url: str) -> RobotsRules | None:
         parts = urlsplit(url)
         key = f"{parts.scheme}://{parts.netloc}"
         if key not in self._rules:
             self._rules[key] = asyncio.create_task(self._load(key + "/robots.txt"))
         return await self._rules[key]
 
-    async def _load(self, robots_url: str) -> urllib.robotparser.RobotFileParser | None:
+    async def _load(self, robots_url: str) -> RobotsRules | None:
         settings = _replace_max_bytes(self._settings, ROBOTS_MAX_BYTES)
         result = await fetch_url(self._client, robots_url, settings, self._limits, {}, self._guard)
-        parser = urllib.robotparser.RobotFileParser(robots_url)
         if result.ok:
-            parser.parse(result.content.decode("utf-8", "replace").splitlines())
-        elif result.status is not None and 400 <= result.status < 500 and result.status != 429:
-            parser.parse([])  # no robots.txt: everything allowed
-        else:
-            return None
-        return parser
+            return parse_robots(result.content.decode("utf-8", "replace"), self._token)
+        if result.status is not None and 400 <= result.status < 500 and result.status != 429:
+            return ALLOW_ALL  # no robots.txt
+        return None
 
     async def check(self, url: str) -> tuple[str, str] | None:
         """Return ("robots", why) when robots.txt refuses ``url``, else None."""
         rules = await self._rules_for(url)
         if rules is None:
             return "robots", "robots.txt of the host could not be fetched: not fetching its pages"
-        if not rules.can_fetch(self._agent, url):
+        if not robots_allows(rules, url):
             return "robots", f"robots.txt disallows {urlsplit(url).path or '/'} for mash"
         return None
 
     async def crawl_delay(self, url: str) -> float:
         """Return the host's Crawl-delay for us, capped at CRAWL_DELAY_CAP (0 when none)."""
         rules = await self._rules_for(url)
-        delay = rules.crawl_delay(self._agent) if rules is not None else None
-        return min(float(delay), CRAWL_DELAY_CAP) if delay else 0.0
+        delay = rules.crawl_delay if rules is not None else None
+        return min(delay, CRAWL_DELAY_CAP) if delay else 0.0
 
 
 def _replace_max_bytes(settings: FetchSettings, max_bytes: int) -> FetchSettings:
