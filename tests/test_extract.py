@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from mash.errors import ExtractError
@@ -420,3 +424,48 @@ def test_paragraphs_repeated_whole_are_kept() -> None:
     body = etree.fromstring(f"<body><p>{same}</p><p>{same}</p><p>{LONG_TEXT}</p></body>")
     trim_body(body, "Title")
     assert [text_of(p) for p in body] == [same, same, LONG_TEXT]
+
+
+# --- end to end against the shared feed farm (127.0.0.1) -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def farm() -> Iterator[str]:
+    """A small feed farm served on 127.0.0.1 for this module."""
+    script = SHARED / "bench" / "feedfarm.py"
+    if not script.exists():
+        pytest.skip(f"feed farm not found at {script}")
+    command = [sys.executable, str(script), "serve", "--port", "0", "--quiet", "--feeds", "8"]
+    command += ["--entries", "3", "--seed", "4", "--now", "2024-06-30"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    ready = process.stdout.readline()
+    try:
+        yield ready.split()[2].rstrip("/")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        process.stdout.close()
+
+
+def test_farm_posts_are_completed_from_their_pages(farm: str) -> None:
+    from mash.parse import parse_feed
+
+    manifest = {e["url"]: e for e in httpx.get(f"{farm}/_farm/manifest.json").json()}
+    jobs: list[tuple[Post, str | None, str | None]] = []
+    with httpx.Client() as client:
+        for feed_url in client.get(f"{farm}/_farm/feeds.txt").text.split():
+            feed = client.get(feed_url)
+            for item in parse_feed(feed.content, feed_url, feed.headers["content-type"]).posts:
+                assert needs_full_text(item) is not manifest[item.url]["full_content"]
+                if needs_full_text(item):
+                    page_response = client.get(item.url)
+                    jobs.append((item, page_response.text, str(page_response.url)))
+    assert jobs
+    for (item, _, _), article in zip(jobs, extract_many(jobs, workers=2), strict=True):
+        truth = manifest[item.url]
+        assert isinstance(article, Article) and article.source == "page"
+        assert article.text.startswith(truth["first_sentence"])
+        assert article.text.endswith(truth["last_sentence"])
+        assert article.comment_count == truth["comments"]
+        assert "matches the feed summary" in article.reason
