@@ -35,8 +35,8 @@ from mash.fetch import (
     fetch_pages_with,
 )
 from mash.fetch._body import _STEP, BodyTooLarge, _Inflate
-from mash.fetch._http import MAX_REDIRECTS, _retry_after
-from mash.fetch._pages import is_private_address
+from mash.fetch._http import MAX_REDIRECTS, Http, Limits, _retry_after, fetch_url
+from mash.fetch._pages import GuardedResolver, HostGuard, is_private_address
 from mash.fetch._robots import agent_token, parse_robots, robots_allows
 from mash.records import FeedState, FetchResult, FetchSettings
 
@@ -800,3 +800,24 @@ def test_robots_edge_cases() -> None:
     orphan = parse_robots("Disallow: /\nUser-agent: *\nDisallow: /x\n", "mash")
     assert robots_allows(orphan, "http://x/a")  # rules before any User-agent belong to none
     assert parse_robots("User-agent: *\nCrawl-delay: soon\n", "mash").crawl_delay is None
+
+
+def _fetch_through_resolver(url: str, allowed: frozenset[str]) -> FetchResult:
+    """Fetch with the guarded resolver but without the pre-check, as after a DNS rebind."""
+
+    async def go() -> FetchResult:
+        guard = HostGuard(FAST, allowed)
+        async with Http(FAST, "aiohttp", GuardedResolver(guard)) as http:
+            return await fetch_url(http, url, FAST, Limits(FAST), {})
+
+    return asyncio.run(go())
+
+
+def test_resolver_refuses_a_name_that_answers_privately(server: Server) -> None:
+    server.routes["/a"] = lambda h: send(h, 200, PAGE)
+    url = server.url("/a").replace("127.0.0.1", "localhost")
+    result = _fetch_through_resolver(url, frozenset())
+    assert result.error_kind == "private-address"
+    assert result.error is not None and "localhost resolves to a private address" in result.error
+    assert server.hits == []
+    assert _fetch_through_resolver(url, frozenset({"localhost"})).ok

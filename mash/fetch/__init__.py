@@ -26,7 +26,7 @@ from mash.fetch._http import (
     Limits,
     fetch_url,
 )
-from mash.fetch._pages import HostGuard, Pacer, Robots
+from mash.fetch._pages import GuardedResolver, HostGuard, Pacer, Robots
 from mash.records import FeedState, FetchResult, FetchSettings
 
 __all__ = ["discover_feed_urls", "fetch_feeds", "fetch_pages"]
@@ -103,7 +103,7 @@ async def fetch_pages_with(
     limits = Limits(settings)
     guard = HostGuard(settings, allowed_hosts)
     pacer = Pacer()
-    async with Http(settings, transport) as client:
+    async with Http(settings, transport, GuardedResolver(guard)) as client:
         robots = Robots(client, settings, limits, guard)
 
         async def one(url: str) -> FetchResult:

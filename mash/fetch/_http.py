@@ -53,6 +53,10 @@ BROWSER_HEADERS = {
 Guard = Callable[[str], Awaitable[tuple[str, str] | None]]
 
 
+class PrivateAddressRefused(OSError):
+    """A host resolved to a private address when the connection was made (see _pages)."""
+
+
 class Http:
     """One pooled transport (keep-alive connections) and the timeouts every request carries.
 
@@ -61,7 +65,12 @@ class Http:
     a 304 run (#8). Redirects are followed by ``_follow``, never by the transport.
     """
 
-    def __init__(self, settings: FetchSettings, transport: str = DEFAULT_TRANSPORT) -> None:
+    def __init__(
+        self,
+        settings: FetchSettings,
+        transport: str = DEFAULT_TRANSPORT,
+        resolver: aiohttp.abc.AbstractResolver | None = None,
+    ) -> None:
         timeout = httpx.Timeout(
             connect=settings.connect_timeout,
             read=settings.read_timeout,
@@ -75,7 +84,7 @@ class Http:
         if transport == "aiohttp":
             engine = AiohttpTransport(limits=limits)
             # Our own session: no cookie jar, DNS cached for the run, httpx's CA bundle.
-            engine.client = lambda: _aiohttp_session(size, engine.ssl_context)
+            engine.client = lambda: _aiohttp_session(size, engine.ssl_context, resolver)
             self.transport = engine
         elif transport == "httpx":
             self.transport = httpx.AsyncHTTPTransport(limits=limits, retries=0)
@@ -94,8 +103,12 @@ class Http:
         await self.transport.aclose()
 
 
-def _aiohttp_session(size: int, ssl_context: ssl.SSLContext) -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(limit=size, ttl_dns_cache=300, ssl=ssl_context)
+def _aiohttp_session(
+    size: int, ssl_context: ssl.SSLContext, resolver: aiohttp.abc.AbstractResolver | None
+) -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(
+        limit=size, ttl_dns_cache=300, ssl=ssl_context, resolver=resolver
+    )
     return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
 
 
@@ -242,6 +255,8 @@ def _failed(url: str, kind: str, message: str, *, transient: bool = False) -> _O
 
 def classify(exc: BaseException) -> tuple[str, bool]:
     """Return (error_kind, transient) for a transport error of either engine."""
+    if any(isinstance(e, PrivateAddressRefused) for e in _chain(exc)):
+        return "private-address", False
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, ssl.SSLError | aiohttp.ClientSSLError):
@@ -265,6 +280,13 @@ def classify(exc: BaseException) -> tuple[str, bool]:
     return "connection", False
 
 
+def _chain(exc: BaseException) -> list[BaseException]:
+    chain = [exc]
+    while chain[-1].__cause__ is not None and len(chain) < 20:
+        chain.append(chain[-1].__cause__)
+    return chain
+
+
 def _describe(exc: BaseException, kind: str, transient: bool, settings: FetchSettings) -> str:
     """Say what went wrong in an editor's words, with the library's reason after a colon."""
     root = exc
@@ -275,6 +297,8 @@ def _describe(exc: BaseException, kind: str, transient: bool, settings: FetchSet
         return f"could not connect within {settings.connect_timeout:g} s ({reason})"
     if kind == "timeout":
         return f"the server sent nothing for {settings.read_timeout:g} s ({reason})"
+    if kind == "private-address":
+        return str(root)
     return f"connection failed ({reason})"
 
 

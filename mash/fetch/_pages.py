@@ -9,7 +9,10 @@ import time
 from dataclasses import replace
 from urllib.parse import urlsplit
 
-from mash.fetch._http import Http, Limits, fetch_url, host_key, url_problem
+import aiohttp
+import aiohttp.abc
+
+from mash.fetch._http import Http, Limits, PrivateAddressRefused, fetch_url, host_key, url_problem
 from mash.fetch._robots import ALLOW_ALL, RobotsRules, agent_token, parse_robots, robots_allows
 from mash.records import FetchSettings
 
@@ -29,6 +32,10 @@ class HostGuard:
         self._allow_all = settings.allow_private
         self._allowed = {h.lower() for h in allowed_hosts}
         self._verdicts: dict[str, tuple[str, str] | None] = {}
+
+    def allows_private(self, host: str) -> bool:
+        """Tell whether ``host`` (a name, or ``host:port``) may resolve to a private address."""
+        return self._allow_all or host.lower() in self._allowed
 
     async def __call__(self, url: str) -> tuple[str, str] | None:
         if (problem := url_problem(url)) is not None:
@@ -51,6 +58,35 @@ async def _check_host(host: str) -> tuple[str, str] | None:
         if is_private_address(address):
             return "private-address", f"{host} resolves to a private address ({address}): refused"
     return None
+
+
+class GuardedResolver(aiohttp.abc.AbstractResolver):
+    """Resolve names for aiohttp, refusing private answers for hosts not allowed them.
+
+    HostGuard checks a host before the request; this checks the very answer the
+    connection uses, so a name that turns private in between (DNS rebinding) is
+    refused too. IP literals never reach a resolver: HostGuard judges those.
+    """
+
+    def __init__(self, guard: HostGuard) -> None:
+        self._guard = guard
+        self._inner = aiohttp.ThreadedResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[aiohttp.abc.ResolveResult]:
+        answers = await self._inner.resolve(host, port, family)
+        if self._guard.allows_private(host) or self._guard.allows_private(f"{host}:{port}"):
+            return answers
+        for answer in answers:
+            address = ipaddress.ip_address(answer["host"].split("%")[0])
+            if is_private_address(address):
+                message = f"{host} resolves to a private address ({address}): refused"
+                raise PrivateAddressRefused(message)
+        return answers
+
+    async def close(self) -> None:
+        await self._inner.close()
 
 
 def is_private_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
