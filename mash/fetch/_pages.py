@@ -24,8 +24,8 @@ class HostGuard:
     """Refuse hosts that resolve to private, loopback or link-local addresses.
 
     A feed must not be able to make mash fetch internal services (#3). The check
-    runs on every redirect hop; it does not pin the address it checked, so a DNS
-    answer that changes between the check and the connection is not caught.
+    runs on every redirect hop. A DNS answer that changes between this check and
+    the connection is caught by GuardedResolver on the aiohttp transport only.
     """
 
     def __init__(self, settings: FetchSettings, allowed_hosts: frozenset[str]) -> None:
