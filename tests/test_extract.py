@@ -469,3 +469,14 @@ def test_farm_posts_are_completed_from_their_pages(farm: str) -> None:
         assert article.text.endswith(truth["last_sentence"])
         assert article.comment_count == truth["comments"]
         assert "matches the feed summary" in article.reason
+
+
+def test_breadcrumb_title_and_byline_above_the_article_go() -> None:
+    html = (
+        "<html><head><title>The Callback Promise :: Queue</title>"
+        '<meta property="og:title" content="The Callback Promise"></head><body><div>'
+        "<p>Home &gt; Articles &gt; The Callback Promise</p><p>The Callback Promise</p>"
+        "<p>by Gerald O'Hara · <time datetime='2026-10-07'>7/10/2026</time> · Comments (4)</p>"
+        f"<p>{LONG_TEXT}</p><p>{LONG_TEXT}</p></div></body></html>"
+    )
+    assert extract_text(html, None).startswith("Sentence 0 says something useful")

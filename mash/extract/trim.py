@@ -22,6 +22,8 @@ _TAIL = re.compile(
 
 
 _XML_INLINE = frozenset(["hi", "ref", "graphic", "del", "span", "sub", "sup", "code"])
+_CRUMB_SEPARATOR = re.compile(r"\s+[>»›/|]\s+|\s*›\s*|\s*»\s*")
+_CRUMB_START = re.compile(r"^(?:home|start|front page|main)\b", re.I)
 _END_MARK = re.compile(
     r"^(?:(?:\d+|one|two|three|no) (?:comments?|replies|responses|thoughts)(?: on| to)?\b.*|"
     r"comments? \(\d+\)|leave a (?:reply|comment)|post a comment|"
@@ -106,22 +108,34 @@ def _split_mixed(div: _Element) -> None:
 
 
 def _trim_head(body: _Element, title: str) -> None:
-    """Drop the title, byline and a teaser repeating the opening, at the top of body."""
+    """Drop the breadcrumb, title, byline and a teaser repeating the opening, at the top."""
     blocks = _blocks(body)
-    for index, block in enumerate(blocks[:3]):
+    for index, block in enumerate(blocks[:4]):
         text = text_of(block)
         if not text:
             continue
-        if _same_title(text, title) or _is_byline(text) or _is_teaser(text, blocks[index + 1 :]):
+        if _is_heading_matter(text, title) or _is_teaser(text, blocks[index + 1 :]):
             _remove(block)
             continue
         lines = (block.text or "").split("\n")
-        while lines and (
-            not lines[0].strip() or _same_title(lines[0], title) or _is_byline(lines[0])
-        ):
+        while lines and (not lines[0].strip() or _is_heading_matter(lines[0], title)):
             lines.pop(0)
         block.text = "\n".join(lines)
         break
+
+
+def _is_heading_matter(text: str, title: str) -> bool:
+    """Tell whether a line above the article is its title, byline or breadcrumb trail."""
+    return _same_title(text, title) or _is_byline(text) or _is_breadcrumb(text, title)
+
+
+def _is_breadcrumb(text: str, title: str) -> bool:
+    """Tell whether text is a trail like "Home > Articles > The Title"."""
+    text = " ".join(text.split())
+    if len(text.split()) > 20 or not _CRUMB_SEPARATOR.search(text):
+        return False
+    last = _CRUMB_SEPARATOR.split(text)[-1]
+    return bool(_CRUMB_START.match(text)) or _same_title(last, title)
 
 
 def _is_teaser(text: str, rest: list[_Element]) -> bool:
