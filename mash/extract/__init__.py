@@ -32,6 +32,8 @@ from mash.records import Article, Post
 from mash.sanitize import MAX_PAGE_CHARS, html_limits_problem, html_to_text, sanitize_html
 
 WORDS_PER_MINUTE = 230
+# Starting workers costs about a second of CPU each (imports): not worth it for a few pages.
+_POOL_MIN_JOBS = 4
 # A feed body shorter than this is taken for a summary and checked against the page.
 COMPLETE_WORDS = 150
 
@@ -116,13 +118,13 @@ def extract_many(
     (or ``loop.run_in_executor(None, extract_many, jobs)``) so the fetch loop keeps
     running. Workers start by forkserver, never by forking the (threaded) caller; like
     any multiprocessing pool they import the caller's main module, which must guard
-    its work with ``if __name__ == "__main__"``. When no worker can start at all, the
-    jobs run in this process instead.
+    its work with ``if __name__ == "__main__"``. A batch under ``_POOL_MIN_JOBS`` jobs,
+    or one where no worker can start at all, runs in this process instead.
     """
     if not jobs:
         return []
     count = max(1, min(workers or _cpu_count(), len(jobs)))
-    if count == 1:
+    if count == 1 or len(jobs) < _POOL_MIN_JOBS:
         return [_unpack(_run_job(job)) for job in jobs]
     with ProcessPoolExecutor(max_workers=count, mp_context=get_context("forkserver")) as pool:
         try:
