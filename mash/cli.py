@@ -229,6 +229,38 @@ def cmd_subscribers(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def cmd_feeds(args: argparse.Namespace, config: Config) -> int:
+    from mash import health, opml
+    from mash.records import FeedSpec
+
+    if args.action == "check":
+        rows = pipeline.feeds_health(config)
+        print(health.health_json(rows) if args.json else health.render_health_table(rows))
+        return 0
+    if args.action == "export":
+        print(opml.write_opml(config.feeds, config.newsletter.name), end="")
+        return 0
+    if args.action == "import":
+        specs = opml.read_opml(Path(args.file))
+    else:
+        url, feed = pipeline.find_feed(args.url, config.fetch)
+        if url != args.url:
+            _err(f"{args.url} is a web page; its feed is {url}")
+        specs = [
+            FeedSpec(
+                url=url, name=args.name or feed.title or None, weight=args.weight, house=args.house
+            )
+        ]
+        _err(f"{feed.title or url}: {len(feed.posts)} posts in the feed now")
+    added, skipped = pipeline.add_feeds(config, specs)
+    for url in skipped:
+        _err(f"already in {config.path.name}: {url}")
+    for spec in added:
+        print(spec.url)
+    _err(f"added {len(added)} feeds to {config.path}")
+    return 0
+
+
 def cmd_unsubscribe_server(args: argparse.Namespace, config: Config) -> int:
     from mash.unsubscribe import serve_config
 
@@ -274,6 +306,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--month", type=_month, help="the draft's month (default: last complete)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.set_defaults(handler=cmd_serve)
+
+    feeds = sub.add_parser("feeds", help="the feeds: add, import, export, check")
+    fsub = feeds.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    p = fsub.add_parser("add", help="add a blog by its feed or site URL (autodiscovery)")
+    p.add_argument("url", help="the feed URL, or the blog's home page")
+    p.add_argument("--name", help="the blog's name (default: the feed's title)")
+    p.add_argument("--weight", type=float, default=1.0, help="source weight (default 1.0)")
+    p.add_argument("--house", action="store_true", help="the editor's own blog")
+    p.set_defaults(handler=cmd_feeds)
+    p = fsub.add_parser("import", help="add the feeds of an OPML file (from any feed reader)")
+    p.add_argument("file", help="the .opml file")
+    p.set_defaults(handler=cmd_feeds)
+    p = fsub.add_parser("export", help="print the feeds as OPML 2.0")
+    p.set_defaults(handler=cmd_feeds)
+    p = fsub.add_parser("check", help="a health table of every feed, with the fix for each problem")
+    p.add_argument("--json", action="store_true", help="print a JSON list instead")
+    p.set_defaults(handler=cmd_feeds)
 
     p = sub.add_parser("send", help="email a built issue to every subscriber, exactly once")
     p.add_argument("--month", type=_month, help="YYYY-MM (default: the last complete month)")

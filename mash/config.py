@@ -6,6 +6,9 @@ before any work is done. Relative paths resolve against the config file's folder
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -273,3 +276,52 @@ def _settings(doc: _Doc | None, kind: type[Any], what: str) -> Any:
         else:
             values[key] = value.text(key)
     return kind(**values)
+
+
+def add_feeds_to_file(path: Path, feeds: Sequence[FeedSpec]) -> None:
+    """Append feeds to the ``feeds:`` list of a config file, keeping its comments.
+
+    Writes a temp file and replaces the original, then re-reads it to be sure it is
+    still valid; does not check for duplicates (the caller does).
+    """
+    source = path.read_text(encoding="utf-8")
+    node = yaml.compose(source, Loader=yaml.SafeLoader)
+    if node is None:
+        raise ConfigError("the config file is empty", str(path), 1)
+    doc = _Doc(node, str(path)).mapping("the config file")
+    if "feeds" not in doc:
+        raise ConfigError("missing 'feeds:' (the list of blogs to read)", str(path), 1)
+    seq = doc["feeds"].node
+    if not isinstance(seq, yaml.SequenceNode) or seq.flow_style or not seq.value:
+        raise ConfigError(
+            "cannot add to 'feeds:' here; write the list one item a line",
+            str(path),
+            doc["feeds"].line,
+        )
+    indent = " " * max(seq.value[0].start_mark.column - 2, 0)
+    lines = source.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    at = seq.end_mark.line if seq.end_mark.column == 0 else seq.end_mark.line + 1
+    while at > 0 and not lines[at - 1].strip():
+        at -= 1  # keep blank lines after the list where they were
+    lines[at:at] = [_feed_lines(feed, indent) for feed in feeds]
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(lines), encoding="utf-8")
+    try:
+        load_config(tmp)
+    except ConfigError:
+        tmp.unlink()
+        raise
+    os.replace(tmp, path)
+
+
+def _feed_lines(feed: FeedSpec, indent: str) -> str:
+    text = f"{indent}- url: {json.dumps(feed.url)}\n"
+    if feed.name:
+        text += f"{indent}  name: {json.dumps(feed.name, ensure_ascii=False)}\n"
+    if feed.weight != 1.0:
+        text += f"{indent}  weight: {feed.weight:g}\n"
+    if feed.house:
+        text += f"{indent}  house: true\n"
+    return text

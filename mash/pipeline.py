@@ -13,12 +13,14 @@ Reads everything, then writes: an issue is fully built before any file is writte
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import os
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from multiprocessing import get_context
@@ -27,16 +29,29 @@ from urllib.parse import urlsplit
 
 from mash.analytics import read_views
 from mash.compose import compose_issue, draft_edition, read_edition
-from mash.errors import BuildError, ExtractError, MashError, ParseError
+from mash.config import add_feeds_to_file
+from mash.errors import BuildError, ExtractError, FetchError, MashError, ParseError
 from mash.extract import extract_article, extract_many, needs_full_text
-from mash.fetch import fetch_feeds, fetch_pages
-from mash.health import next_attempt_after
+from mash.fetch import discover_feed_urls, fetch_feeds, fetch_pages
+from mash.health import FeedHealth, FeedHealthInput, feed_health, next_attempt_after
 from mash.parse import parse_feed
 from mash.rank import rank_posts
-from mash.records import Article, Config, FetchResult, Issue, ParsedFeed, Post, Ranking
+from mash.records import (
+    Article,
+    Config,
+    FeedSpec,
+    FeedState,
+    FetchResult,
+    FetchSettings,
+    Issue,
+    ParsedFeed,
+    Post,
+    Ranking,
+)
 from mash.render import make_env, render_issue
 from mash.site import SiteReport, build_site, issue_from_json, issue_to_json
 from mash.store import Store
+from mash.urls import url_key
 
 Progress = Callable[[str], None]
 
@@ -86,6 +101,35 @@ def last_complete_month(now: datetime) -> str:
     return f"{year:04d}-{number:02d}"
 
 
+@contextmanager
+def run_lock(db_path: Path, what: str) -> Iterator[None]:
+    """Hold an exclusive lock beside the database for one run; refuse a second one.
+
+    An flock dies with its process, so a lock left by a killed run never blocks.
+    """
+    path = db_path.with_name(f"{db_path.name}.{what}.lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise MashError(
+                f"another `mash {what}` is running (pid {holder}); this one stops. "
+                f"Lock file: {path}"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.truncate(0)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 # --- fetch ------------------------------------------------------------------------------
 
 
@@ -100,7 +144,7 @@ def run_fetch(
     now = now or _now()
     summary = FetchSummary()
     say = progress or (lambda _: None)
-    with Store(config.db_path) as store:
+    with run_lock(config.db_path, "fetch"), Store(config.db_path) as store:
         store.sync_feeds(config.feeds)
         states = store.feed_states(config.feeds, now)
         summary.feeds = len(states)
@@ -191,7 +235,13 @@ def _store_result(
     feed_record, pairs, problem = parsed
     if feed_record is None:
         message, kind = problem or ("not a feed", "not-a-feed")
-        _fail(store, feed, result, message, kind, summary, now)
+        found = None
+        if kind == "not-a-feed":  # a web page: its <link rel=alternate> names the feed (#3)
+            links = discover_feed_urls(result.content, result.final_url or result.url)
+            found = links[0] if links else None
+            if found:
+                message = f"{message}; it links to the feed {found}"
+        _fail(store, feed, result, message, kind, summary, now, found)
         return
     summary.fetched += 1
     if result.moved_to:
@@ -219,11 +269,12 @@ def _fail(
     kind: str,
     summary: FetchSummary,
     now: datetime,
+    discovered: str | None = None,
 ) -> None:
     summary.failed.append((feed, kind, error))
     failures = store.consecutive_failures(feed) + 1
     retry = None if failures < 2 else next_attempt_after(failures, now)
-    store.record_failure(feed, result, error, kind, now, retry)
+    store.record_failure(feed, result, error, kind, now, retry, discovered)
 
 
 def _fetch_articles(config: Config, store: Store, summary: FetchSummary, say: Progress) -> None:
@@ -234,6 +285,22 @@ def _fetch_articles(config: Config, store: Store, summary: FetchSummary, say: Pr
     feed_hosts = frozenset(
         host for row in store.feed_rows() if (host := urlsplit(row.fetch_url).hostname)
     )
+    for start in range(0, len(pending), PAGE_BATCH):
+        batch = pending[start : start + PAGE_BATCH]
+        say(f"pages {start + 1}-{start + len(batch)} of {len(pending)}")
+        _fetch_article_batch(config, store, batch, feed_hosts, summary)
+
+
+PAGE_BATCH = 500  # pages held in memory at once (12,000 pages in one go: 444 MB, see #3)
+
+
+def _fetch_article_batch(
+    config: Config,
+    store: Store,
+    pending: list[Post],
+    feed_hosts: frozenset[str],
+    summary: FetchSummary,
+) -> None:
     pages = asyncio.run(fetch_pages([p.url for p in pending], config.fetch, feed_hosts))
     jobs: list[tuple[Post, str | None, str | None]] = []
     for post, page in zip(pending, pages, strict=True):
@@ -260,6 +327,79 @@ def _decode(page: FetchResult) -> str:
 
     guess = UnicodeDammit(page.content, is_html=True)
     return guess.unicode_markup or page.content.decode("utf-8", "replace")
+
+
+# --- feeds ------------------------------------------------------------------------------
+
+
+def feeds_health(config: Config, now: datetime | None = None) -> list[FeedHealth]:
+    """Return the health of every feed of the config, from what the store recorded."""
+    now = now or _now()
+    start, end = month_bounds(f"{now.year:04d}-{now.month:02d}")
+    with Store(config.db_path) as store:
+        store.sync_feeds(config.feeds)
+        rows = {r.url: r for r in store.feed_rows()}
+        stats = store.post_stats(start, end)
+    inputs = []
+    for spec in config.feeds:
+        row = rows[spec.url]
+        count, last_post = stats.get(spec.url, (0, None))
+        inputs.append(
+            FeedHealthInput(
+                url=spec.url,
+                name=spec.name,
+                last_status=row.last_status,
+                last_error=row.last_error,
+                last_error_kind=row.last_error_kind,
+                consecutive_failures=row.consecutive_failures,
+                last_success=_parse_time(row.last_success),
+                last_attempt=_parse_time(row.last_attempt),
+                next_attempt=_parse_time(row.next_attempt),
+                retired=row.retired,
+                moved_to=row.moved_to,
+                posts_this_month=count,
+                last_post=last_post,
+                discovered_url=row.discovered_url,
+            )
+        )
+    return feed_health(inputs, now)
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def find_feed(url: str, settings: FetchSettings) -> tuple[str, ParsedFeed]:
+    """Fetch url; when it is a web page, follow its autodiscovery link to the feed."""
+    for _ in range(2):
+        (result,) = asyncio.run(fetch_feeds([FeedState(url)], settings))
+        if not result.ok:
+            raise FetchError(url, result.error or f"HTTP {result.status}", result.error_kind or "")
+        try:
+            return result.final_url or url, parse_feed(
+                result.content, result.final_url or url, result.content_type
+            )
+        except ParseError as e:
+            links = discover_feed_urls(result.content, result.final_url or url)
+            if e.kind != "not-a-feed" or not links:
+                raise
+            url = links[0]
+    raise ParseError(url, "the page's feed link leads to another page, not a feed", "not-a-feed")
+
+
+def add_feeds(config: Config, feeds: Sequence[FeedSpec]) -> tuple[list[FeedSpec], list[str]]:
+    """Add feeds not yet in the config file; return those added and those skipped."""
+    known = {url_key(f.url) for f in config.feeds}
+    added, skipped = [], []
+    for feed in feeds:
+        if url_key(feed.url) in known:
+            skipped.append(feed.url)
+            continue
+        known.add(url_key(feed.url))
+        added.append(feed)
+    if added:
+        add_feeds_to_file(config.path, added)
+    return added, skipped
 
 
 # --- build ------------------------------------------------------------------------------

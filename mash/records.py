@@ -76,8 +76,8 @@ class FetchSettings:
     concurrency: int = 32
     per_host: int = 4
     connect_timeout: float = 10.0
-    read_timeout: float = 20.0
-    deadline: float = 60.0
+    read_timeout: float = 10.0
+    deadline: float = 20.0
     max_bytes: int = 15 * 1024 * 1024
     retries: int = 2
     user_agent: str = "mash/0.1 (+https://github.com/monthly-mash/mash; newsletter curation)"

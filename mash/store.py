@@ -35,7 +35,8 @@ CREATE TABLE feeds (
     last_success TEXT,
     next_attempt TEXT,               -- backoff after repeated failures (see #3)
     retired INTEGER NOT NULL DEFAULT 0,  -- 410 Gone: kept, no longer fetched
-    moved_to TEXT                    -- a 301/308 target the editor should copy to feeds.yaml
+    moved_to TEXT,                   -- a 301/308 target the editor should copy to feeds.yaml
+    discovered_url TEXT              -- the feed a web page answer links to (autodiscovery)
 );
 CREATE TABLE posts (
     id INTEGER PRIMARY KEY,
@@ -114,6 +115,7 @@ class FeedRow:
     next_attempt: str | None
     retired: bool
     moved_to: str | None
+    discovered_url: str | None = None
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -226,6 +228,7 @@ class Store:
                 next_attempt=r["next_attempt"],
                 retired=bool(r["retired"]),
                 moved_to=r["moved_to"],
+                discovered_url=r["discovered_url"],
             )
             for r in self.db.execute("SELECT * FROM feeds ORDER BY url")
         ]
@@ -245,13 +248,15 @@ class Store:
         kind: str,
         now: datetime,
         next_attempt: datetime | None,
+        discovered: str | None = None,
     ) -> None:
         """Record a failed fetch or parse of a feed; 410 Gone retires it."""
         with self.transaction() as db:
             db.execute(
                 """UPDATE feeds SET last_status = ?, last_error = ?, last_error_kind = ?,
                    consecutive_failures = consecutive_failures + 1, last_attempt = ?,
-                   next_attempt = ?, retired = retired OR ? WHERE url = ?""",
+                   next_attempt = ?, retired = retired OR ?, discovered_url = ?
+                   WHERE url = ?""",
                 (
                     result.status,
                     error,
@@ -259,9 +264,22 @@ class Store:
                     _iso(now),
                     _iso(next_attempt),
                     result.status == 410,
+                    discovered,
                     feed,
                 ),
             )
+
+    def post_stats(self, start: datetime, end: datetime) -> dict[str, tuple[int, datetime | None]]:
+        """Return per feed: posts dated in [start, end) and the date of its latest post."""
+        rows = self.db.execute(
+            """SELECT feed_url,
+                      sum(COALESCE(published, page_published, first_seen) >= ?
+                          AND COALESCE(published, page_published, first_seen) < ?),
+                      max(COALESCE(published, page_published, first_seen))
+               FROM posts GROUP BY feed_url""",
+            (_iso(start), _iso(end)),
+        )
+        return {r[0]: (int(r[1] or 0), _dt(r[2])) for r in rows}
 
     def save_feed(
         self,

@@ -1,0 +1,194 @@
+"""Feeds an editor can trust: health report, add/import/export, locks, crash safety (#3)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from mash.cli import main as mash
+from mash.config import load_config
+from mash.demo import DEMO, serve_folder
+from mash.opml import read_opml
+from mash.pipeline import run_lock
+from tests.conftest import SHARED
+
+FETCH_DATA = Path(__file__).parent / "data" / "fetch"
+
+
+def run(*args: str) -> tuple[int, str]:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        status = mash(list(args))
+    return status, out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def faulty_farm() -> Iterator[str]:
+    """A farm of 8 blogs, each with one fault: 301, 410, a web page, 404 (twice each)."""
+    script = SHARED / "bench" / "feedfarm.py"
+    if not script.exists():
+        pytest.skip("../shared/bench/feedfarm.py is absent (a user's clone has no ../shared)")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(script),
+            "serve",
+            "--port",
+            "0",
+            "--quiet",
+            "--feeds",
+            "8",
+            "--entries",
+            "5",
+            "--seed",
+            "3",
+            "--now",
+            "2026-10-31",
+            "--faults",
+            "100",
+            "--fault-kinds",
+            "redirect-301,http-410,html-not-feed,http-404",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    base = proc.stdout.readline().split()[2]
+    try:
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        proc.stdout.close()
+
+
+def farm_json(base: str, name: str) -> Any:
+    with urllib.request.urlopen(f"{base}_farm/{name}") as response:
+        return json.loads(response.read())
+
+
+def test_health_report_names_each_problem_and_its_fix(faulty_farm: str, tmp_path: Path) -> None:
+    faults = {f["url"]: f for f in farm_json(faulty_farm, "faults.json")}
+    with urllib.request.urlopen(f"{faulty_farm}_farm/feeds.yaml") as response:
+        (tmp_path / "feeds.yaml").write_text(response.read().decode())
+    config = str(tmp_path / "feeds.yaml")
+    assert run("--config", config, "fetch", "--quiet")[0] == 0
+    status, out = run("--config", config, "feeds", "check", "--json")
+    assert status == 0
+    report = {row["url"]: row for row in json.loads(out)}
+    assert set(report) == set(faults)
+    for url, fault in faults.items():
+        row = report[url]
+        if fault["kind"] == "redirect-301":
+            assert row["status"] == "moved" and "feed-moved.xml" in row["fix"]
+        elif fault["kind"] == "http-410":
+            assert row["status"] == "retired" and row["error"] == "http-410"
+        elif fault["kind"] == "html-not-feed":
+            assert row["status"] == "failing" and row["error"] == "not-a-feed"
+            assert "syndication.xml" in row["fix"]
+        else:
+            assert row["status"] == "failing" and row["error"] == "http-404"
+    # the 301 is persisted: the next run fetches the new URL; the 410 is not fetched again
+    assert run("--config", config, "fetch", "--quiet")[0] == 0
+    db = sqlite3.connect(tmp_path / "data" / "mash.db")
+    moved = [u for u, f in faults.items() if f["kind"] == "redirect-301"]
+    for url in moved:
+        (fetch_url, last) = db.execute(
+            "SELECT fetch_url, last_status FROM feeds WHERE url = ?", (url,)
+        ).fetchone()
+        assert fetch_url.endswith("feed-moved.xml") and last == 304
+    table = run("--config", config, "feeds", "check")[1]
+    assert "retired" in table and "moved" in table
+
+
+def test_feeds_add_finds_the_feed_of_a_site_and_keeps_comments(tmp_path: Path) -> None:
+    config = tmp_path / "feeds.yaml"
+    config.write_text(
+        "# my feeds\nfeeds:\n  # the first\n  - url: https://a.example/feed\n"
+        "\nfetch:\n  deadline: 5\n"
+    )
+    with serve_folder(DEMO / "site") as base:
+        status, out = run("--config", str(config), "feeds", "add", f"{base}/happy-returns/")
+        again = run("--config", str(config), "feeds", "add", f"{base}/happy-returns/feed.xml")
+    assert status == 0 and out.strip() == f"{base}/happy-returns/feed.xml"
+    assert again == (0, "")
+    text = config.read_text()
+    assert "# my feeds" in text and "# the first" in text
+    feeds = load_config(config).feeds
+    assert [f.url for f in feeds] == ["https://a.example/feed", f"{base}/happy-returns/feed.xml"]
+    assert feeds[1].name == "Happy Returns"
+
+
+@pytest.mark.parametrize(
+    "export", ["feedly.opml", "inoreader.opml", "netnewswire.opml", "freshrss.opml"]
+)
+def test_opml_import_then_export_round_trip(tmp_path: Path, export: str) -> None:
+    config = tmp_path / "feeds.yaml"
+    config.write_text("feeds:\n  - url: https://a.example/feed\n")
+    status, _ = run("--config", str(config), "feeds", "import", str(FETCH_DATA / export))
+    assert status == 0
+    imported = read_opml(FETCH_DATA / export)
+    assert imported
+    status, out = run("--config", str(config), "feeds", "export")
+    exported = read_opml(out.encode())
+    assert [f.url for f in exported] == ["https://a.example/feed"] + [f.url for f in imported]
+    assert run("--config", str(config), "feeds", "import", str(FETCH_DATA / export))[0] == 0
+    assert len(load_config(config).feeds) == len(exported)  # nothing added twice
+
+
+def test_a_second_fetch_refuses_while_one_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "feeds.yaml"
+    config.write_text("feeds:\n  - url: http://127.0.0.1:9/feed\n")
+    with run_lock(tmp_path / "data" / "mash.db", "fetch"):
+        assert mash(["--config", str(config), "fetch", "--quiet"]) == 1
+    assert "another `mash fetch` is running" in capsys.readouterr().err
+
+
+def test_sigkill_then_rerun_stores_every_post_once(farm: str, tmp_path: Path) -> None:
+    """Kill `mash fetch` at random moments; the next run completes and nothing is lost."""
+    manifest = farm_json(farm, "manifest.json")
+    with urllib.request.urlopen(f"{farm}_farm/feeds.yaml") as response:
+        (tmp_path / "feeds.yaml").write_text("fetch:\n  per_host: 16\n" + response.read().decode())
+    command = [
+        sys.executable,
+        "-m",
+        "mash.cli",
+        "--config",
+        str(tmp_path / "feeds.yaml"),
+        "fetch",
+        "--quiet",
+    ]
+    rng = random.Random(4)
+    for _ in range(4):
+        proc = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
+        time.sleep(rng.uniform(0.8, 3.0))
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert subprocess.run(command, capture_output=True, timeout=600).returncode == 0
+    db = sqlite3.connect(tmp_path / "data" / "mash.db")
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert db.execute("SELECT count(*) FROM posts").fetchone()[0] == len(manifest)
+    assert db.execute("SELECT count(DISTINCT url_key) FROM posts").fetchone()[0] == len(manifest)
+    pending = db.execute("SELECT count(*) FROM posts WHERE source = 'pending'").fetchone()[0]
+    robots = sum(1 for m in manifest if m["robots_disallowed"])
+    assert pending == 0 or pending <= robots
+    assert yaml.safe_load((tmp_path / "feeds.yaml").read_text())["feeds"]
