@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from html import unescape
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -298,41 +299,31 @@ def _is_tracking_image(attributes: str) -> bool:
     return any(mark in parts.path for mark in _TRACKER_PATHS)
 
 
+# A tag (attributes may quote ">"), a comment, or a declaration: what html_to_text drops.
+_MARKUP = re.compile(
+    r"<!--.*?-->|<(/?)([a-zA-Z][a-zA-Z0-9]*)(?:[^>\"']|\"[^\"]*\"|'[^']*')*>|<![^>]*>",
+    re.S,
+)
+
+
 def html_to_text(html: str) -> str:
     """Return the plain text of sanitised html, each block element on its own line.
 
     Whitespace inside a line is collapsed; blank lines are dropped. Images and
-    other markup without text give nothing.
+    other markup without text give nothing. A regex pass, not a parse: the input is
+    nh3's well-formed output, and this runs for every post of every feed (see #8).
     """
     if not html or not html.strip():
         return ""
-    try:
-        root = lxml.html.fragment_fromstring(html, create_parent="div")
-    except (lxml.etree.ParserError, ValueError):
-        return ""
-    parts: list[str] = []
-    _collect_text(root, parts)
-    lines = (" ".join(line.split()) for line in "".join(parts).split("\n"))
+    text = unescape(_MARKUP.sub(_markup_gap, html) if "<" in html else html)
+    lines = (" ".join(line.split()) for line in text.split("\n"))
     return "\n".join(line for line in lines if line)
 
 
-def _collect_text(element: lxml.html.HtmlElement, parts: list[str]) -> None:
-    """Append element's text to parts, with newlines around blocks (iteratively)."""
-    stack: list[tuple[lxml.html.HtmlElement, bool]] = [(element, False)]
-    while stack:
-        node, closing = stack.pop()
-        tag = node.tag if isinstance(node.tag, str) else ""
-        if closing:
-            if tag in _BLOCK_TAGS or tag == "br":
-                parts.append("\n")
-            elif tag in ("td", "th"):
-                parts.append(" ")
-            if node.tail:
-                parts.append(node.tail)
-            continue
-        if tag in _BLOCK_TAGS:
-            parts.append("\n")
-        if node.text and tag:
-            parts.append(node.text)
-        stack.append((node, True))
-        stack.extend((child, False) for child in reversed(node))
+def _markup_gap(match: re.Match[str]) -> str:
+    tag = (match.group(2) or "").lower()
+    if tag in _BLOCK_TAGS or tag == "br":
+        return "\n"
+    if match.group(1) and tag in ("td", "th"):
+        return " "
+    return ""
