@@ -306,6 +306,9 @@ _MARKUP = re.compile(
 )
 
 
+_SPACES = re.compile(r"[^\S\n]+")  # runs of whitespace other than newlines
+
+
 def html_to_text(html: str) -> str:
     """Return the plain text of sanitised html, each block element on its own line.
 
@@ -316,8 +319,8 @@ def html_to_text(html: str) -> str:
     if not html or not html.strip():
         return ""
     text = unescape(_MARKUP.sub(_markup_gap, html) if "<" in html else html)
-    lines = (" ".join(line.split()) for line in text.split("\n"))
-    return "\n".join(line for line in lines if line)
+    text = _SPACES.sub(" ", text.replace("\r", "\n"))
+    return "\n".join(line.strip() for line in text.split("\n") if line and not line.isspace())
 
 
 def _markup_gap(match: re.Match[str]) -> str:
