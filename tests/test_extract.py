@@ -480,3 +480,27 @@ def test_breadcrumb_title_and_byline_above_the_article_go() -> None:
         f"<p>{LONG_TEXT}</p><p>{LONG_TEXT}</p></div></body></html>"
     )
     assert extract_text(html, None).startswith("Sentence 0 says something useful")
+
+
+@pytest.mark.parametrize(
+    "bar",
+    [
+        "<div><span>Share this:</span> <a href='#'>Twitter</a> <a href='#'>Facebook</a></div>",
+        "<p>Written by Jane Doe</p>",
+        "<p>We use cookies to make this site work. <a href='#'>OK</a></p>",
+        "<p>No comments</p>",
+    ],
+)
+def test_a_bar_atop_a_short_post_does_not_take_the_post(bar: str) -> None:
+    sentences = [
+        f"Short post sentence {i} tells readers how support teams answer." for i in range(4)
+    ]
+    post_html = "".join(f"<p>{s}</p>" for s in sentences)
+    links = "".join(f"<li><a href='/{i}'>Month {i}</a></li>" for i in range(12))
+    side = f"<div><h3>Archives</h3><ul>{links}</ul><p>{'Sidebar words. ' * 60}</p></div>"
+    html = (
+        "<html><head><title>T</title></head><body><div>"
+        f"<div>{bar}{post_html}</div>{side}</div></body></html>"
+    )
+    text = extract_text(html, None)
+    assert all(sentence in text for sentence in sentences)

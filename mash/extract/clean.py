@@ -63,13 +63,12 @@ _CORE_WORDS = re.compile(
     re.I,
 )
 # Labels a widget shows as its first line (matched against short, whole texts).
-_WIDGET_LABEL = re.compile(
+# Labels heading a section of their own (comments, related posts, author box, events):
+# the widget is all that follows the label in its container, prose included.
+_SECTION_LABEL = re.compile(
     r"^(?:leave a (?:reply|comment)|post a comment|add a comment|"
     r"join the (?:conversation|discussion)|"
-    r"(?:\d+|one|no|two|three) (?:comments?|responses?|replies|thoughts)(?: on| to)?\b.*|"
-    r"comments?(?: \(\d+\))?|"
-    r"share(?: this)?(?: post| article| story| page)?(?: on| via| with)?:?|like this:?|"
-    r"spread the word:?|share on (?:facebook|twitter|linkedin)|"
+    r"(?:\d+|one|two|three) (?:comments?|responses?|replies|thoughts) (?:on|to)\b.*|"
     r"related(?: posts| articles| stories| reading)?:?|you (?:might|may) also (?:like|enjoy)|"
     r"read next|more (?:posts|articles|stories) (?:from|like this).*|recommended(?: for you)?|"
     r"popular posts|recent posts|most (?:popular|read|viewed|shared|commented)(?: \w+)?|"
@@ -77,11 +76,22 @@ _WIDGET_LABEL = re.compile(
     r"(?:top|latest|more|other|related|recommended)(?: \w+)? "
     r"(?:stories|news|articles|posts|columns|reads)|"
     r"recommended (?:reading|for you)|what to read next|"
-    r"about the author|about the writer|author bio|written by .{1,40}|published by .{1,40}|"
+    r"about the author|about the writer|author bio|"
+    r"follow (?:this )?blog(?: via email)?|enter your email address to (?:follow|subscribe).*|"
+    r"upcoming events|upcoming webinars?|events calendar"
+    r")$",
+    re.I,
+)
+# Labels of bars that may sit at the top of a post's own container (share rows, bylines,
+# counts, sign-up lines, cookie notes): their widget never takes prose with it.
+_BAR_LABEL = re.compile(
+    r"^(?:(?:\d+|one|no|two|three) (?:comments?|responses?|replies|thoughts)|"
+    r"comments?(?: \(\d+\))?|"
+    r"share(?: this)?(?: post| article| story| page)?(?: on| via| with)?:?|like this:?|"
+    r"spread the word:?|share on (?:facebook|twitter|linkedin)|"
+    r"written by .{1,40}|published by .{1,40}|"
     r"(?:subscribe|sign up)(?: to| for)?(?: our| the)?(?: newsletter| blog| updates)?.{0,30}|"
-    r"follow (?:this )?blog(?: via email)?|follow us.{0,20}|get (?:our|the) newsletter|"
-    r"enter your email address to (?:follow|subscribe).*|"
-    r"upcoming events|upcoming webinars?|events calendar|"
+    r"follow us.{0,20}|get (?:our|the) newsletter|"
     r"(?:we|this (?:web)?site) uses? cookies.*|by continuing to (?:browse|use) .*cookies.*"
     r")$",
     re.I,
@@ -99,6 +109,8 @@ _LABELS = lxml.etree.XPath(
 _FIRST_H1 = lxml.etree.XPath("(//h1)[1]")
 # Never article text; trafilatura's fallbacks also take them for a sign of a bad extraction.
 _TIMES = lxml.etree.XPath("//time")
+# Beside a bar's label: buttons, a form's hint; more prose than this is an article.
+_PROSE_WORDS = 20
 _SECTIONS = frozenset(["nav", "aside", "footer", "form", "fieldset"])
 _NEVER_TEXT = lxml.etree.XPath(
     "//button|//input|//select|//option|//label|//fieldset|//iframe|//object|//svg"
@@ -127,8 +139,12 @@ def clean_page(tree: _Tree) -> None:
         if element in core:
             continue
         label = _label_text(element)
-        if label and (_WIDGET_LABEL.match(label) or _COOKIE_TEXT.search(label)):
-            doomed.append(_widget_of(element, core, limit))
+        if not label:
+            continue
+        if _SECTION_LABEL.match(label):
+            doomed.append(_widget_of(element, core, limit, bar=False))
+        elif _BAR_LABEL.match(label) or _COOKIE_TEXT.search(label):
+            doomed.append(_widget_of(element, core, limit, bar=True))
     # An ASP.NET page wraps everything in one <form>: the limit spares it.
     for element in _select(_NEVER_TEXT, tree):
         # lxml does not know SVG's "/>": an <svg> can swallow the paragraphs after it.
@@ -254,10 +270,12 @@ def _is_boilerplate_box(element: _Tree) -> bool:
     return bool(ident) and _BOILER_ID.fullmatch(ident) is not None
 
 
-def _widget_of(label: _Tree, core: set[_Tree], limit: float) -> _Tree:
+def _widget_of(label: _Tree, core: set[_Tree], limit: float, bar: bool) -> _Tree:
     """Return the widget that label heads: climb while it opens its parent.
 
-    Stops below the body, the article's core and any element over limit characters.
+    Stops below the body, the article's core and any element over limit characters;
+    for a bar's label also below any element with prose beside it: a share row or
+    byline heading a short post's container must not take the post with it.
     """
     node = label
     while True:
@@ -266,7 +284,21 @@ def _widget_of(label: _Tree, core: set[_Tree], limit: float) -> _Tree:
             return node
         if not _opens(parent, node) or len(parent.text_content()) > limit:
             return node
+        if bar and _prose_words(parent, node) >= _PROSE_WORDS:
+            return node
         node = parent
+
+
+def _prose_words(parent: _Tree, skip: _Tree) -> int:
+    """Count the words of parent outside skip and outside links."""
+    words = len((parent.text or "").split())
+    for child in parent:
+        words += len((child.tail or "").split())
+        if child is skip or not isinstance(child.tag, str):
+            continue
+        linked = sum(len(a.text_content().split()) for a in child.iter("a"))
+        words += len(child.text_content().split()) - linked
+    return words
 
 
 def _opens(parent: _Tree, child: _Tree) -> bool:
