@@ -504,3 +504,19 @@ def test_a_bar_atop_a_short_post_does_not_take_the_post(bar: str) -> None:
     )
     text = extract_text(html, None)
     assert all(sentence in text for sentence in sentences)
+
+
+@pytest.mark.parametrize("wrapper", ["has-sidebar", "content-sidebar-wrap", "with-comments"])
+def test_a_wrapper_named_after_its_widgets_keeps_the_article(wrapper: str) -> None:
+    sentences = [f"Short post sentence {i} tells readers how teams answer." for i in range(4)]
+    post_html = "<h2>A short post</h2>" + "".join(f"<p>{s}</p>" for s in sentences)
+    side = "<div class='sidebar'><h3>Archives</h3><ul><li><a href='/1'>May</a></li></ul></div>"
+    comments = f"<div class='comments'><p>{LONG_TEXT}</p></div>"
+    directory = "".join(f"<a href='/t/{i}'>Topic number {i}</a> " for i in range(300))
+    html = (
+        f"<html><body><div class='{wrapper}'><div class='entry'>{post_html}</div>"
+        f"{comments}{side}</div><div class='directory'>{directory}</div></body></html>"
+    )
+    text = extract_text(html, None)
+    assert all(sentence in text for sentence in sentences)
+    assert "Archives" not in text and "Sentence 0 says" not in text

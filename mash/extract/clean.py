@@ -27,6 +27,9 @@ _BOILER_ALTS = (
     r"events?-?(?:box|list|widget)|upcoming-?events|sidebar|widget-?area|breadcrumbs?|"
     r"post-?navigation|nav-?links|pagination|popup|modal|advert(?:isement)?|ads?|sponsor(?:ed)?"
 )
+# State classes ("has-sidebar") and names joining content to a widget word
+# ("content-sidebar-wrap", Genesis) belong to wrappers holding the article.
+_WRAPPER_CLASS = re.compile(r"^(?:has|with|no|is|show|hide)[-_]|content", re.I)
 _BOILER_WORDS = re.compile(rf"(?:^|[-_\s])(?:{_BOILER_ALTS})(?:$|[-_\s])", re.I)
 _BOILER_ID = re.compile(rf"(?:[a-z0-9]+[-_])?(?:{_BOILER_ALTS})(?:[-_][a-z0-9]+)?", re.I)
 _BLOCKS = frozenset(
@@ -259,13 +262,14 @@ def _is_boilerplate_box(element: _Tree) -> bool:
     """Tell whether element's class, or its whole id, names a widget.
 
     Ids are matched whole (one word either side at most): ids made from headings,
-    like "sharing-with-a-developer", name sections, not widgets.
+    like "sharing-with-a-developer", name sections, not widgets. State and layout
+    classes of wrappers ("has-sidebar", "content-sidebar-wrap") name no widget.
     """
     if element.tag in ("body", "html", "main", "article", "p", "a", "span", "li", "img"):
         return False
-    classes = element.get("class", "")
-    if classes and _BOILER_WORDS.search(classes):
-        return True
+    for name in element.get("class", "").split():
+        if _BOILER_WORDS.search(name) and not _WRAPPER_CLASS.search(name):
+            return True
     ident = element.get("id", "")
     return bool(ident) and _BOILER_ID.fullmatch(ident) is not None
 
