@@ -157,17 +157,30 @@ def run_fetch(
             say(f"[{done}/{len(states)}] {state} {result.url}")
 
         with _parser_pool(len(states)) as pool:
-            parsed: dict[str, Future[_Parsed]] = {}
+            waiting: dict[str, tuple[FetchResult, Future[_Parsed]]] = {}
+            stored: set[str] = set()
+
+            def store_done() -> None:
+                # store what the workers have finished, as the downloads go on: the
+                # parsed posts don't pile up in memory (see #8)
+                for url, (result, job) in list(waiting.items()):
+                    if job.done():
+                        del waiting[url]
+                        stored.add(url)
+                        _store_result(store, result, job.result(), summary, now)
 
             def on_result_parse(result: FetchResult) -> None:
                 on_result(result)
                 if result.ok:  # parse on the other cores while the rest download (see #8)
-                    parsed[result.url] = pool.submit(parse_job, result)
+                    waiting[result.url] = (result, pool.submit(parse_job, result))
+                store_done()
 
             results = asyncio.run(fetch_feeds(states, config.fetch, on_result_parse))
             for result in results:
-                job = parsed.get(result.url)
-                done_job = job.result() if job else parse_job(result) if result.ok else None
+                if result.url in stored:
+                    continue
+                entry = waiting.pop(result.url, None)
+                done_job = entry[1].result() if entry else parse_job(result) if result.ok else None
                 _store_result(store, result, done_job, summary, now)
         if not feeds_only and config.fetch.fetch_pages:
             _fetch_articles(config, store, summary, say)
