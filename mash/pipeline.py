@@ -27,6 +27,8 @@ from multiprocessing import get_context
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bs4.dammit import UnicodeDammit
+
 from mash.analytics import read_views
 from mash.compose import compose_issue, draft_edition, read_edition
 from mash.config import add_feeds_to_file
@@ -336,8 +338,6 @@ def _fetch_article_batch(
 
 
 def _decode(page: FetchResult) -> str:
-    from bs4.dammit import UnicodeDammit
-
     guess = UnicodeDammit(page.content, is_html=True)
     return guess.unicode_markup or page.content.decode("utf-8", "replace")
 
@@ -556,13 +556,3 @@ def explain(config: Config, month: str) -> Ranking:
     """Return the month's ranking for `mash posts`."""
     with Store(config.db_path) as store:
         return rank_month(config, month, store)
-
-
-__all__: Sequence[str] = (
-    "BuildResult",
-    "FetchSummary",
-    "MashError",
-    "Article",
-    "build_month",
-    "run_fetch",
-)
