@@ -91,7 +91,10 @@ class _Doc:
     def scalar(self) -> Any:
         if not isinstance(self.node, yaml.ScalarNode):
             raise self.fail("expected a single value, not a list or mapping")
-        return yaml.safe_load(yaml.serialize(self.node))
+        try:
+            return _SCALARS.construct_object(self.node)
+        finally:
+            _SCALARS.constructed_objects.clear()  # its cache would keep every node alive
 
     def text(self, what: str) -> str:
         value = self.scalar()
@@ -114,6 +117,12 @@ class _Doc:
         return value
 
 
+# libyaml when present: a thousand feeds take 0.05 s to read, not 1 s (see #8).
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Turns one scalar node into its value (str, int, float, bool or None) by the YAML rules.
+_SCALARS = yaml.SafeLoader("")
+
+
 def load_config(path: Path | str) -> Config:
     """Read feeds.yaml; raise ConfigError naming file and line on any problem."""
     path = Path(path)
@@ -124,7 +133,7 @@ def load_config(path: Path | str) -> Config:
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"cannot read config: {e}", str(path)) from None
     try:
-        node = yaml.compose(source, Loader=yaml.SafeLoader)
+        node = yaml.compose(source, Loader=_LOADER)
     except yaml.MarkedYAMLError as e:
         line = e.problem_mark.line + 1 if e.problem_mark else None
         raise ConfigError(f"not valid YAML: {e.problem}", str(path), line) from None

@@ -16,6 +16,7 @@ import asyncio
 import fcntl
 import json
 import os
+import queue
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -23,21 +24,18 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from bs4.dammit import UnicodeDammit
-
-from mash.analytics import read_views
-from mash.compose import compose_issue, draft_edition, read_edition
 from mash.config import add_feeds_to_file
 from mash.errors import BuildError, ExtractError, FetchError, MashError, ParseError
-from mash.extract import extract_article, extract_many, needs_full_text
+from mash.extract import extract_article, extract_many, feed_article
 from mash.fetch import discover_feed_urls, fetch_feeds, fetch_pages
 from mash.health import FeedHealth, FeedHealthInput, feed_health, next_attempt_after
 from mash.parse import parse_feed
-from mash.rank import rank_posts
 from mash.records import (
     Article,
     Config,
@@ -50,10 +48,14 @@ from mash.records import (
     Post,
     Ranking,
 )
-from mash.render import make_env, render_issue
-from mash.site import SiteReport, build_site, issue_from_json, issue_to_json
 from mash.store import Store
 from mash.urls import url_key
+
+if TYPE_CHECKING:
+    from mash.site import SiteReport
+
+# The build side (Markdown, Jinja2, Beautiful Soup: 0.3 s to import) is imported in the
+# functions that use it, so that `mash fetch` and its parse workers start fast (see #8).
 
 Progress = Callable[[str], None]
 
@@ -160,21 +162,24 @@ def run_fetch(
 
         with _parser_pool(len(states)) as pool:
             waiting: dict[str, tuple[FetchResult, Future[_Parsed]]] = {}
+            finished: queue.SimpleQueue[str] = queue.SimpleQueue()
             stored: set[str] = set()
 
             def store_done() -> None:
                 # store what the workers have finished, as the downloads go on: the
                 # parsed posts don't pile up in memory (see #8)
-                for url, (result, job) in list(waiting.items()):
-                    if job.done():
-                        del waiting[url]
-                        stored.add(url)
-                        _store_result(store, result, job.result(), summary, now)
+                while not finished.empty():
+                    url = finished.get()
+                    result, job = waiting.pop(url)
+                    stored.add(url)
+                    _store_result(store, result, job.result(), summary, now)
 
             def on_result_parse(result: FetchResult) -> None:
                 on_result(result)
                 if result.ok:  # parse on the other cores while the rest download (see #8)
-                    waiting[result.url] = (result, pool.submit(parse_job, result))
+                    job = pool.submit(parse_job, result)
+                    waiting[result.url] = (result, job)
+                    job.add_done_callback(partial(_put, finished, result.url))
                 store_done()
 
             results = asyncio.run(fetch_feeds(states, config.fetch, on_result_parse))
@@ -190,6 +195,10 @@ def run_fetch(
     return summary
 
 
+def _put(finished: queue.SimpleQueue[str], url: str, _: object) -> None:
+    finished.put(url)  # from the pool's thread: the fetch loop stores it next time round
+
+
 _Parsed = tuple[ParsedFeed | None, list[tuple[Post, Article | None]], tuple[str, str] | None]
 
 
@@ -203,9 +212,7 @@ def parse_job(result: FetchResult) -> _Parsed:
         feed = parse_feed(result.content, result.final_url or result.url, result.content_type)
     except ParseError as e:
         return None, [], (e.message, e.kind)
-    pairs = [
-        (p, None if needs_full_text(p) else extract_article(p, None, None)) for p in feed.posts
-    ]
+    pairs = [(p, feed_article(p)) for p in feed.posts]
     return replace(feed, posts=()), pairs, None
 
 
@@ -338,6 +345,8 @@ def _fetch_article_batch(
 
 
 def _decode(page: FetchResult) -> str:
+    from bs4.dammit import UnicodeDammit
+
     guess = UnicodeDammit(page.content, is_html=True)
     return guess.unicode_markup or page.content.decode("utf-8", "replace")
 
@@ -420,6 +429,9 @@ def add_feeds(config: Config, feeds: Sequence[FeedSpec]) -> tuple[list[FeedSpec]
 
 def rank_month(config: Config, month: str, store: Store, now: datetime | None = None) -> Ranking:
     """Rank a month's stored posts with the editor's edition."""
+    from mash.compose import read_edition
+    from mash.rank import rank_posts
+
     start, end = month_bounds(month)
     posts = store.posts_between(start, end, config.feeds)
     edition = read_edition(config.editions_dir, month)
@@ -429,6 +441,9 @@ def rank_month(config: Config, month: str, store: Store, now: datetime | None = 
 
 def build_month(config: Config, month: str, now: datetime | None = None) -> BuildResult:
     """Build a month's issue and write output/YYYY-MM/; the issue is kept in the store."""
+    from mash.compose import compose_issue, read_edition
+    from mash.render import make_env, render_issue
+
     now = now or _now()
     with Store(config.db_path) as store:
         ranking = rank_month(config, month, store, now)
@@ -455,6 +470,8 @@ def build_month(config: Config, month: str, now: datetime | None = None) -> Buil
 
 
 def _issue_json(issue: Issue, ranking: Ranking) -> bytes:
+    from mash.site import issue_to_json
+
     data = issue_to_json(issue)
     return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode()
 
@@ -475,6 +492,8 @@ def _write(path: Path, content: bytes) -> Path:
 
 def write_draft(config: Config, month: str) -> Path:
     """Write editions/YYYY-MM.md with the ranked shortlist, keeping the editor's choices."""
+    from mash.compose import draft_edition, read_edition
+
     with Store(config.db_path) as store:
         ranking = rank_month(config, month, store)
     existing = read_edition(config.editions_dir, month)
@@ -483,6 +502,8 @@ def write_draft(config: Config, month: str) -> Path:
 
 def built_issues(config: Config) -> list[Issue]:
     """Read every built issue back from output/YYYY-MM/issue.json, oldest first."""
+    from mash.site import issue_from_json
+
     issues = []
     for path in sorted(config.output_dir.glob("[0-9][0-9][0-9][0-9]-[0-9][0-9]/issue.json")):
         try:
@@ -495,6 +516,8 @@ def built_issues(config: Config) -> list[Issue]:
 
 def built_issue(config: Config, month: str) -> Issue:
     """Read the built issue of month back from output/YYYY-MM/issue.json."""
+    from mash.site import issue_from_json
+
     path = config.output_dir / month / "issue.json"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -509,6 +532,9 @@ def build_site_from_output(
     config: Config, out_dir: Path | None = None, draft: Issue | None = None
 ) -> SiteReport:
     """Build the static site from every built issue."""
+    from mash.render import make_env
+    from mash.site import build_site
+
     issues = built_issues(config)
     if not issues and draft is None:
         raise BuildError("no issue has been built yet; run `mash build` first")
@@ -523,6 +549,8 @@ def build_site_from_output(
 
 def draft_issue(config: Config, month: str) -> Issue:
     """Compose the month's issue without writing anything (for previews)."""
+    from mash.compose import compose_issue, read_edition
+
     with Store(config.db_path) as store:
         ranking = rank_month(config, month, store)
         volume = store.volume_for(month, config.newsletter.volume_start)
@@ -543,6 +571,8 @@ class ViewsReport:
 
 def import_views(config: Config, text: str, filename: str, month: str) -> ViewsReport:
     """Read an analytics export and store its page views for month."""
+    from mash.analytics import read_views
+
     parsed = read_views(text, filename)
     house = [f.url for f in config.feeds if f.house]
     with Store(config.db_path) as store:

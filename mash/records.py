@@ -167,7 +167,7 @@ class Post:
     """One feed entry; made by parse, completed by extract, stored by store.
 
     HTML fields are already sanitised. ``content_html`` is empty when the feed
-    carries a summary only.
+    carries a summary only; ``summary_html`` is empty when it carries content.
     """
 
     feed_url: str

@@ -54,7 +54,7 @@ CREATE TABLE posts (
     first_seen TEXT NOT NULL,
     summary_html TEXT NOT NULL DEFAULT '',
     content_html TEXT NOT NULL DEFAULT '',  -- the feed's full content, sanitised
-    html TEXT NOT NULL DEFAULT '',   -- the chosen article, sanitised
+    html TEXT NOT NULL DEFAULT '',   -- the chosen article, sanitised ('': the feed's HTML)
     text TEXT NOT NULL DEFAULT '',   -- plain text of html, for ranking and blurbs
     source TEXT NOT NULL DEFAULT 'pending',  -- feed | page | pending | failed
     source_reason TEXT NOT NULL DEFAULT '',
@@ -344,6 +344,7 @@ class Store:
         for row in db.execute("SELECT id, guid, url_key FROM posts WHERE feed_url = ?", (feed,)):
             known[f"g:{row['guid']}"] = row["id"]
             known[f"u:{row['url_key']}"] = row["id"]
+        seen_at = _iso(now)
         new_rows: list[tuple[object, ...]] = []
         updates: list[tuple[object, ...]] = []
         seen: set[str] = set()
@@ -367,7 +368,7 @@ class Store:
             if post.guid in seen or key in seen:
                 continue  # the same entry twice in one feed
             seen.update((post.guid, key))
-            new_rows.append(self._post_row(feed, post, key, article, now))
+            new_rows.append(self._post_row(feed, post, key, article, seen_at))
         db.executemany(
             """UPDATE posts SET title = ?, author = ?, published = COALESCE(?, published),
                updated = ?, summary_html = ?, content_html = ?,
@@ -385,12 +386,15 @@ class Store:
 
     @staticmethod
     def _post_row(
-        feed: str, post: Post, key: str, article: Article | None, now: datetime
+        feed: str, post: Post, key: str, article: Article | None, seen_at: str | None
     ) -> tuple[object, ...]:
         html, text, source, reason, words = "", "", "pending", "", 0
         if article is not None:
             html, text, source, reason = article.html, article.text, article.source, article.reason
             words = article.word_count
+            if html == (post.content_html or post.summary_html):
+                html = ""  # the feed's own HTML: read back from there, not stored twice
+        published = _iso(post.published)
         return (
             feed,
             post.guid,
@@ -398,9 +402,9 @@ class Store:
             key,
             post.title,
             post.author,
-            _iso(post.published),
-            _iso(post.updated),
-            _iso(now),
+            published,
+            _iso(post.updated) if post.updated != post.published else published,
+            seen_at,
             post.summary_html,
             post.content_html,
             html,
@@ -410,7 +414,7 @@ class Store:
             post.comments,
             json.dumps(list(post.categories)),
             words,
-            _iso(post.published),
+            published,
         )
 
     # --- articles ---------------------------------------------------------------------

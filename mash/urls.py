@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 # Query parameters that track a click and never change the page (see #5).
@@ -25,8 +26,34 @@ _TRACKING_KEYS = frozenset(
 )
 
 
+# A URL every function here leaves as it is: lower-case http(s) scheme and host, a port
+# only if not the scheme's default, no user, query, parameters, fragment, whitespace or
+# dot segment. Most feed links are; matching it is ten times cheaper than urlsplit (#8).
+_PLAIN_URL = re.compile(
+    r"(https?)://([a-z0-9-]+(?:\.[a-z0-9-]+)*(?::([1-9][0-9]{0,4}))?)(/[^?#;\s]*)?"
+)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _plain(url: str) -> re.Match[str] | None:
+    match = _PLAIN_URL.fullmatch(url)
+    if not match or "/." in url:
+        return None
+    port = match.group(3)
+    if port and (int(port) > 65535 or int(port) == _DEFAULT_PORTS[match.group(1)]):
+        return None
+    return match
+
+
+def is_plain_url(url: str) -> bool:
+    """Tell whether url is already absolute and canonical (urljoin would return it as is)."""
+    return _plain(url) is not None
+
+
 def is_web_url(url: str) -> bool:
     """Tell whether url is an absolute http(s) URL with a host."""
+    if is_plain_url(url):
+        return True
     parts = urlsplit(url.strip())
     return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
 
@@ -41,6 +68,8 @@ def canonical_url(url: str) -> str:
 
     The scheme and host are lower-cased; the path is kept as the site wrote it.
     """
+    if is_plain_url(url):
+        return url if url.count("/") > 2 else url + "/"
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower()
@@ -58,6 +87,9 @@ def url_key(url: str) -> str:
 
     Ignores http/https, a leading ``www.``, a trailing slash and tracking parameters.
     """
+    plain = _plain(url)
+    if plain:
+        return plain.group(2).removeprefix("www.") + ((plain.group(4) or "").rstrip("/") or "/")
     parts = urlsplit(canonical_url(url))
     host = parts.netloc.removeprefix("www.")
     path = parts.path.rstrip("/") or "/"

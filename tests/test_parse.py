@@ -35,7 +35,7 @@ def test_rss_full_content_is_sanitised_and_canonical() -> None:
     for bad in ("<script", "onerror", "javascript:"):
         assert bad not in post.content_html
     assert 'src="https://queue.example/img/x.png"' in post.content_html
-    assert post.summary_html.startswith("<p>Every caller")
+    assert post.summary_html == ""  # the content is the text: the summary is not kept
 
 
 def test_atom_with_thread_counts_and_relative_links() -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import random
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mash.urls import canonical_url, is_web_url, url_key
+from mash.urls import canonical_url, is_plain_url, is_web_url, url_key
 
 
 def test_tracking_parameters_removed_and_others_kept() -> None:
@@ -34,3 +37,50 @@ def test_tracking_never_changes_the_key(host: str, path: str, param: str, value:
     plain = f"https://{host}.example/{path}"
     assert url_key(f"{plain}?{param}={value}") == url_key(plain)
     assert canonical_url(canonical_url(plain)) == canonical_url(plain)
+
+
+# --- the fast path for plain URLs (see #8) -------------------------------------------------
+
+
+def _reference_canonical(url: str) -> str:
+    parts = urlsplit(url.strip())
+    scheme, host, port = parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
+    if port is not None and (scheme, port) not in (("http", 80), ("https", 443)):
+        host = f"{host}:{port}"
+    # the random URLs below cannot spell a tracking parameter: every pair is kept
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    return urlunsplit((scheme, host, parts.path or "/", urlencode(query), ""))
+
+
+def _reference_key(url: str) -> str:
+    parts = urlsplit(_reference_canonical(url))
+    host, path = parts.netloc.removeprefix("www."), parts.path.rstrip("/") or "/"
+    return urlunsplit(("", host, path, parts.query, ""))[2:]
+
+
+def _random_urls(count: int) -> list[str]:
+    rng = random.Random(8)
+    schemes = ["http://", "https://", "HTTP://", "http:/", "", "javascript:"]
+    hosts = ["a.b", "www.x.org", "Ex.com", "a..b", "-a.b", "u@h.c", ""]
+    hosts += ["a.b:80", "a.b:443", "a.b:8080", "www.a.b:99999", "a.b:080", "a.b:"]
+    chars = "abcAB.-/_~%:?#@ \t;=&0123456789x/"
+    return [
+        rng.choice(schemes) + rng.choice(hosts) + "".join(rng.choices(chars, k=rng.randint(0, 14)))
+        for _ in range(count)
+    ]
+
+
+def test_fast_path_gives_what_urllib_gives() -> None:
+    urls = _random_urls(20_000) + ["https://blog.example/2026/10/post/", "http://a.example"]
+    for url in urls:
+        parts = urlsplit(url.strip())
+        try:
+            expected = (_reference_canonical(url), _reference_key(url))
+        except ValueError:  # a bad port: the fast path never takes those
+            continue
+        assert (canonical_url(url), url_key(url)) == expected, url
+        web = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+        assert is_web_url(url) == web, url
+        if is_plain_url(url):
+            for base in ("https://base.example/a/", "http://base.example/a/"):
+                assert urljoin(base, url) == url, url

@@ -12,24 +12,20 @@ import re
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from functools import lru_cache
 from multiprocessing import get_context
-
-import lxml.html
-from trafilatura.htmlprocessing import convert_to_html
-from trafilatura.xml import xmltotxt
+from typing import TYPE_CHECKING
 
 from mash.errors import ExtractError
-from mash.extract.meta import PageMeta, page_metadata
-from mash.extract.page import (
-    body_has,
-    extract_article_body,
-    extract_body,
-    extract_body_near,
-    load_page,
-    summary_probe,
-)
+from mash.extract.meta import PageMeta
 from mash.records import Article, Post
 from mash.sanitize import MAX_PAGE_CHARS, html_limits_problem, html_to_text, sanitize_html
+
+if TYPE_CHECKING:
+    import lxml.html
+
+# The page side (trafilatura, lxml.html: 0.4 s to import) is imported where it is used:
+# `mash fetch --feeds-only` and the parse workers need only the feed side (see #8).
 
 WORDS_PER_MINUTE = 230
 # Starting workers costs about a second of CPU each (imports): not worth it for a few pages.
@@ -51,12 +47,41 @@ def needs_full_text(post: Post) -> bool:
     truncation marker ("…", "[…]", "Read more", "Continue reading"). The WordPress
     footer "The post X appeared first on Y." is ignored when judging.
     """
-    text = _feed_text(post)
+    return _incomplete(_feed_text(post))
+
+
+def _incomplete(text: str) -> bool:
     return not text or _truncation_marker(text) is not None or _words(text) < COMPLETE_WORDS
+
+
+def feed_article(post: Post) -> Article | None:
+    """Return post's article from its feed alone, or None when the feed lacks the full text.
+
+    The fast path for parsing (see #8): post's HTML must already be sanitised (as
+    every Post from ``parse_feed`` or the store is), so it is not sanitised again,
+    and its text is taken once. ``extract_article(post, None, None)`` gives the same
+    article for a complete post.
+    """
+    html = post.content_html or post.summary_html
+    stripped = _strip_footer_html(html)
+    if stripped != html:  # cutting the footer paragraph may leave stray tags
+        stripped = sanitize_html(stripped, post.url)
+    text = html_to_text(stripped)
+    if _incomplete(_without_footer(text)):
+        return None
+    return _article(post, stripped, text, "feed", _complete_reason(text), None)
+
+
+def _complete_reason(feed_text: str) -> str:
+    return f"feed content complete ({_words(feed_text):,} words)"
 
 
 def extract_text(html: str, url: str | None) -> str:
     """Return the article's plain text from a page alone ("" when none is found)."""
+    from trafilatura.xml import xmltotxt
+
+    from mash.extract.page import extract_body, load_page
+
     tree = load_page(html)
     body = extract_body(tree, url, rich=False) if tree is not None else None
     return str(xmltotxt(body, False)) if body is not None else ""
@@ -79,7 +104,7 @@ def extract_article(post: Post, page_html: str | None, page_url: str | None) -> 
     if incomplete:
         reason = f"{_why_incomplete(post, feed_text)}; no page to extract: feed kept"
     else:
-        reason = f"feed content complete ({_words(feed_text):,} words)"
+        reason = _complete_reason(feed_text)
     return _article(post, feed_html, feed_text, "feed", reason, None)
 
 
@@ -87,6 +112,9 @@ def _article_from_page(
     post: Post, page_html: str, url: str, feed_html: str, feed_text: str
 ) -> Article | None:
     """Return the article from the page, or the feed's when the page has less (None: no page)."""
+    from mash.extract.meta import page_metadata
+    from mash.extract.page import load_page
+
     problem = html_limits_problem(page_html, MAX_PAGE_CHARS)
     if problem is not None:
         raise ExtractError(url, f"page not extracted: {problem}")
@@ -185,6 +213,11 @@ def _extract_page(tree: lxml.html.HtmlElement, url: str, feed_text: str) -> tupl
     When the extraction does not quote the summary's opening words, the element
     that does leads to the article's container, which is extracted instead.
     """
+    import lxml.html
+    from trafilatura.htmlprocessing import convert_to_html
+
+    from mash.extract.page import body_has, extract_article_body, extract_body_near, summary_probe
+
     probe = summary_probe(feed_text)
     pristine = copy.deepcopy(tree) if probe else None
     body = extract_article_body(tree, url)
@@ -208,8 +241,11 @@ def _extract_page(tree: lxml.html.HtmlElement, url: str, feed_text: str) -> tupl
 
 
 def _feed_text(post: Post) -> str:
-    text = html_to_text(post.content_html or post.summary_html)
-    return _APPEARED_RE.sub("", text).strip()
+    return _without_footer(html_to_text(post.content_html or post.summary_html))
+
+
+def _without_footer(text: str) -> str:
+    return _APPEARED_RE.sub("", text).strip() if "appeared first on" in text else text
 
 
 def _strip_footer_html(html: str) -> str:
@@ -245,6 +281,7 @@ def _why_incomplete(post: Post, feed_text: str) -> str:
     return f"{kind} short ({_words(feed_text):,} words)"
 
 
+@lru_cache(maxsize=64)  # each text is counted three times on its way (see #8)
 def _words(text: str) -> int:
     return len(text.split())
 
