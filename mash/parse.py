@@ -25,9 +25,11 @@ from mash.urls import canonical_url, is_plain_url, is_web_url
 
 # A DOCTYPE with an internal subset lets feedparser's fallback parser expand one entity
 # without limit (billion laughs); feeds never need it (see #3).
+_DOCTYPE_NAME = re.compile(rb"<!doctype", re.IGNORECASE)
 _DOCTYPE = re.compile(rb"<!DOCTYPE[^>\[]*(\[.*?\])?\s*>", re.IGNORECASE | re.DOTALL)
-# Characters XML 1.0 forbids (C0 controls except tab, newline, carriage return).
-_XML_ILLEGAL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# The C0 controls XML 1.0 forbids (all but tab, LF, CR): deleted with bytes.translate,
+# a tenth of the cost of a regex over the feed (see #8).
+_XML_ILLEGAL = bytes(range(0x00, 0x09)) + b"\x0b\x0c" + bytes(range(0x0E, 0x20))
 _SUMMARY_LIMIT = 20_000
 _XML_ENCODING = re.compile(rb"<\?xml[^>]*encoding\s*=\s*[\"']([A-Za-z0-9._-]+)")
 _STRICT = etree.XMLParser(resolve_entities=False, no_network=True, recover=False)
@@ -60,7 +62,7 @@ def parse_feed(content: bytes, url: str, content_type: str = "") -> ParsedFeed:
     """
     if not content.strip():
         raise ParseError(url, "the response is empty, not a feed", "not-a-feed")
-    cleaned = _XML_ILLEGAL.sub(b"", _DOCTYPE.sub(b"", content, count=1))
+    cleaned = _clean_xml(content)
     fast = _parse_fast(cleaned, content_type)
     if fast is not None:
         version, title, link, entries = fast
@@ -83,9 +85,16 @@ def parse_feed(content: bytes, url: str, content_type: str = "") -> ParsedFeed:
     )
 
 
+def _clean_xml(content: bytes) -> bytes:
+    """Return content without its DOCTYPE (and internal subset) and forbidden characters."""
+    if _DOCTYPE_NAME.search(content):
+        content = _DOCTYPE.sub(b"", content, count=1)
+    return content.translate(None, _XML_ILLEGAL)
+
+
 def parse_feed_slow(content: bytes, url: str, content_type: str = "") -> ParsedFeed:
     """Parse with feedparser only (the reference the fast path is tested against)."""
-    cleaned = _XML_ILLEGAL.sub(b"", _DOCTYPE.sub(b"", content, count=1))
+    cleaned = _clean_xml(content)
     version, title, link, entries, error, kind = _parse_slow(cleaned, url, content_type)
     feed_link = link if is_web_url(link) else url
     posts = tuple(p for p in (_post(e, url, feed_link) for e in entries) if p is not None)
@@ -328,7 +337,9 @@ def _entry_link(entry: _Entry, feed_link: str) -> str:
         candidates.append(entry.guid)
     for raw in candidates:
         raw = raw.strip()
-        absolute = raw if is_plain_url(raw) else urljoin(feed_link, raw)
+        if is_plain_url(raw):
+            return raw
+        absolute = urljoin(feed_link, raw)
         if is_web_url(absolute):
             return absolute
     return ""

@@ -181,7 +181,7 @@ def sanitize_html(html: str, base_url: str | None = None) -> str:
     html = _bound_html(html[:MAX_HTML_CHARS])
     plain = _cleaner(None)
     out = plain.clean(html)
-    if base_url and is_web_url(base_url) and _RELATIVE_URL_RE.search(out):
+    if base_url and _has_relative_url(out) and is_web_url(base_url):
         out = _cleaner(base_url).clean(html)
     out = _drop_tracking_images(out)
     # Unwrapping a tag can leave markup that parses differently the second time
@@ -265,11 +265,21 @@ def _bound_html(html: str) -> str:
     return "".join(pieces)
 
 
-# A URL attribute of nh3's (canonical) output that does not start with a scheme: a URL
-# to resolve against the base. Most feed content has none, so it is cleaned once with
-# the shared cleaner, and again with one for its base only when this finds one: making
-# a Cleaner per post costs more than cleaning the post (see #8).
-_RELATIVE_URL_RE = re.compile(r' (?:href|src)="(?!https?:|mailto:)')
+def _has_relative_url(html: str) -> bool:
+    """Tell whether nh3's (canonical) output has an href or src without a scheme.
+
+    Most feed content has none, so it is cleaned once with the shared cleaner, and
+    again with one for its base only when this finds one: making a Cleaner per post
+    costs more than cleaning the post (see #8).
+    """
+    for attribute in (' href="', ' src="'):
+        at = html.find(attribute)
+        while at >= 0:
+            start = at + len(attribute)
+            if not html.startswith(("http:", "https:", "mailto:"), start):
+                return True
+            at = html.find(attribute, start)
+    return False
 
 
 @lru_cache(maxsize=64)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 # Query parameters that track a click and never change the page (see #5).
@@ -35,6 +36,7 @@ _PLAIN_URL = re.compile(
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
+@lru_cache(maxsize=256)  # parse asks about each link three or four times
 def _plain(url: str) -> re.Match[str] | None:
     match = _PLAIN_URL.fullmatch(url)
     if not match or "/." in url:

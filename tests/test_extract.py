@@ -16,8 +16,15 @@ import httpx
 import pytest
 
 from mash.errors import ExtractError
-from mash.extract import extract_article, extract_many, extract_text, needs_full_text
+from mash.extract import (
+    extract_article,
+    extract_many,
+    extract_text,
+    feed_article,
+    needs_full_text,
+)
 from mash.records import Article, Post
+from mash.sanitize import sanitize_html
 
 DATA = Path(__file__).parent / "data" / "extract"
 MANIFEST: dict[str, dict[str, Any]] = json.loads((DATA / "pages.json").read_text("utf-8"))
@@ -120,6 +127,36 @@ def test_complete_feeds_do_not_need_the_page(fields: dict[str, str]) -> None:
 
 def test_truncated_long_content_still_needs_the_page() -> None:
     assert needs_full_text(post(content_html=f"<p>{LONG_TEXT} and so [&#8230;]</p>"))
+
+
+# --- feed_article: the parse workers' fast path (see #8) -----------------------------------
+
+_FEED_BODIES = [
+    {"content_html": f"<p>{LONG_TEXT}</p>"},
+    {"summary_html": f"<p>{LONG_TEXT}</p>"},
+    {"content_html": f"<p>{LONG_TEXT}</p><p>The post <a href='https://b.example/'>Calls</a> "
+     "appeared first on <a href='https://b.example/'>Blog</a>.</p>"},
+    {"content_html": f"<h2>Why</h2>\n<p>{LONG_TEXT}\u00a0and\ttabs</p><ul><li>one</li></ul>"},
+    {"content_html": f"<p>{LONG_TEXT} and so [&#8230;]</p>"},
+    {"summary_html": "<p>Just a teaser …</p>"},
+    {"content_html": ""},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("fields", _FEED_BODIES)
+def test_feed_article_is_extract_article_without_a_page(fields: dict[str, str]) -> None:
+    feed_post = post(**{k: sanitize_html(v) for k, v in fields.items()})
+    fast = feed_article(feed_post)
+    if needs_full_text(feed_post):
+        assert fast is None
+    else:
+        assert fast == extract_article(feed_post, None, None)
+
+
+@pytest.mark.parametrize("fields", _FEED_BODIES)
+def test_word_count_counts_the_words_of_the_text(fields: dict[str, str]) -> None:
+    article = extract_article(post(**fields), None, None)
+    assert article.word_count == len(article.text.split())
 
 
 # --- extract_article: choosing the source -------------------------------------------------

@@ -12,7 +12,6 @@ import re
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from functools import lru_cache
 from multiprocessing import get_context
 from typing import TYPE_CHECKING
 
@@ -281,9 +280,12 @@ def _why_incomplete(post: Post, feed_text: str) -> str:
     return f"{kind} short ({_words(feed_text):,} words)"
 
 
-@lru_cache(maxsize=64)  # each text is counted three times on its way (see #8)
 def _words(text: str) -> int:
-    return len(text.split())
+    """Count the words of text as html_to_text gives it (one space or newline between words).
+
+    Counting separators is a fifth of the cost of split() over every post (see #8).
+    """
+    return text.count(" ") + text.count("\n") + 1 if text else 0
 
 
 def _article(
