@@ -87,7 +87,9 @@ def _judge(row: FeedHealthInput, now: datetime) -> FeedHealth:
     return FeedHealth(
         url=row.url,
         status=status,
-        error=row.last_error_kind if status in ("failing", "retired") else None,
+        # an ok feed with an error was read with a warning (malformed XML, wrong encoding):
+        # its posts are stored, and the error is still the publisher's to fix
+        error=row.last_error_kind if status in ("failing", "retired") or row.last_error else None,
         posts=row.posts_this_month,
         last_success=row.last_success,
         last_error=row.last_error,
@@ -113,6 +115,11 @@ def _fix(row: FeedHealthInput, status: str) -> str | None:
         return f"remove the feed with url: {old} (410 Gone) or set retired: true"
     if status == "moved":
         return f"replace url: {old} with url: {row.moved_to}"
+    if status == "ok" and row.last_error:
+        return (
+            f"nothing to change in feeds.yaml: the posts mash could read were kept, but the "
+            f"feed is broken ({row.last_error_kind}); tell the blog's owner"
+        )
     if status != "failing":
         return None
     kind = row.last_error_kind or "error"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -104,6 +105,14 @@ def test_every_failure_has_a_fix_naming_the_url(kind: str, status: int | None, w
     assert (health.status, health.error, health.consecutive_failures) == ("failing", kind, 3)
     assert health.fix is not None and words in health.fix
     assert OLD in health.fix or "mash retries later" in health.fix
+
+
+@pytest.mark.parametrize("kind", ["malformed", "encoding"])
+def test_a_feed_read_with_a_warning_is_ok_and_names_the_error(kind: str) -> None:
+    row = replace(failing(kind, 200), consecutive_failures=0, last_success=NOW)
+    health = judge(row)
+    assert (health.status, health.error) == ("ok", kind)  # scripts see it; posts were kept
+    assert health.fix is not None and "nothing to change in feeds.yaml" in health.fix
 
 
 def test_failing_beats_moved() -> None:
