@@ -12,6 +12,9 @@ from hypothesis import strategies as st
 from mash.sanitize import (
     MAX_DEPTH,
     MAX_HTML_CHARS,
+    _bound_html,
+    _cleaner,
+    _drop_tracking_images,
     estimate_depth,
     html_limits_problem,
     html_to_text,
@@ -212,6 +215,15 @@ def test_sanitize_is_idempotent_and_inert(html: str) -> None:
     assert sanitize_html(once, BASE) == once
     assert "<script" not in once.lower()
     assert not re.search(r"<[^>]*\son\w+\s*=", once, re.I)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_HTMLISH)
+def test_shared_cleaner_gives_what_a_cleaner_per_base_gives(html: str) -> None:
+    # the shortcut of #8: a Cleaner for the post's base only when a relative URL is left
+    per_base = _cleaner(BASE)
+    once = _drop_tracking_images(per_base.clean(_bound_html(html)))
+    assert sanitize_html(html, BASE) == _drop_tracking_images(per_base.clean(once))
 
 
 def test_unclosed_paragraphs_are_not_taken_for_depth() -> None:
