@@ -231,11 +231,33 @@ class _InlinePool:
         pass
 
 
-def _parser_pool(feeds: int) -> _InlinePool | ProcessPoolExecutor:
+class _LazyPool:
+    """A process pool started by the first job: a run where every feed answers 304 (or
+    fails) starts no worker, no forkserver and no resource tracker (see #8)."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.pool: ProcessPoolExecutor | None = None
+
+    def submit(self, fn: Callable[[FetchResult], _Parsed], arg: FetchResult) -> Future[_Parsed]:
+        if self.pool is None:
+            context = get_context("forkserver")
+            self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+        return self.pool.submit(fn, arg)
+
+    def __enter__(self) -> _LazyPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+
+
+def _parser_pool(feeds: int) -> _InlinePool | _LazyPool:
     workers = min(os.cpu_count() or 1, 4)
     if feeds < 50 or workers < 2:
         return _InlinePool()
-    return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("forkserver"))
+    return _LazyPool(workers)
 
 
 def _store_result(
