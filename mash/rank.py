@@ -8,10 +8,12 @@ carries its reason, so ``mash posts`` can explain it.
 from __future__ import annotations
 
 import math
+from array import array
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from itertools import filterfalse
 
 from mash.blurb import choose_blurb, words
 from mash.dates import date_flags
@@ -136,11 +138,11 @@ class Features:
 
     key: str  # url_key of the post
     canonical_key: str  # url_key of its rel=canonical, "" when none or itself
-    counts: Counter[str]
+    counts: dict[str, int]  # the profile's words only, in the profile's order
     length: int  # words, of title x3 plus the first _TEXT_CHARS of text
-    words: int  # words of the whole text
+    words: int  # words of the whole text, counted up to _WORDS_CAP
     promo: tuple[str, ...]
-    fingerprint: frozenset[int]
+    fingerprint: array[int]  # sorted: its first _SKETCH values are the sketch
 
 
 # relevance and duplicates read the start of a post: enough, and bounded
@@ -149,6 +151,15 @@ _TEXT_CHARS = 8000
 # bottom-k sketch): copies (Jaccard ~0.98) almost surely do, so only they are compared.
 _SKETCH = 6
 SHORTLIST = 30  # candidates given a suggested blurb for the editor's draft
+# quality counts words up to 600, so counting stops just past it (the whole text is long)
+_WORDS_CAP = 601
+# Each phrase as its words (all must be among the post's words) and as the padded text
+# matched against the joined words; "% off" is not a word and is matched in the text.
+_PROMO_WORDS: tuple[tuple[str, tuple[tuple[frozenset[str], str], ...]], ...] = tuple(
+    (label, tuple((frozenset(p.split()), f" {p} ") for p in phrases if "%" not in p))
+    for label, phrases in PROMO_PHRASES.items()
+)
+_PROMO_VOCABULARY = frozenset(w for _, phrases in _PROMO_WORDS for ws, _ in phrases for w in ws)
 
 
 def post_features(post: StoredPost, profile: dict[str, float]) -> Features:
@@ -158,18 +169,18 @@ def post_features(post: StoredPost, profile: dict[str, float]) -> Features:
     fit the memory budget (see #5).
     """
     tokens = words(post.text[:_TEXT_CHARS])
+    title = words(post.title)
     every = Counter(tokens)
-    every.update(words(post.title) * 3)
-    counts = Counter({w: every[w] for w in profile.keys() & every.keys()})
+    every.update(title * 3)
     key = url_key(post.url)
     canonical = url_key(post.canonical) if post.canonical else ""
     return Features(
         key=key,
         canonical_key=canonical if canonical != key else "",
-        counts=counts,
+        counts={w: every[w] for w in profile if w in every},
         length=len(tokens) + 3 * len(post.title.split()),
-        words=len(post.text.split()),
-        promo=tuple(promotional_hits(post.text, post.title, tokens)),
+        words=len(post.text.split(maxsplit=_WORDS_CAP)),
+        promo=tuple(promotional_hits(post.text, title, tokens[:700], every)),
         fingerprint=fingerprint(tokens),
     )
 
@@ -181,54 +192,61 @@ def relevance(features: Features, profile: dict[str, float], idf: dict[str, floa
     k1, b, avg = 1.2, 0.75, 400.0
     norm = k1 * (1 - b + b * features.length / avg)
     total = 0.0
-    for word, weight in profile.items():
-        tf = features.counts.get(word, 0)
-        if tf:
-            total += weight * idf.get(word, 1.0) * tf * (k1 + 1) / (tf + norm)
+    for word, tf in features.counts.items():  # in the profile's order, as the sum's terms
+        total += profile[word] * idf.get(word, 1.0) * tf * (k1 + 1) / (tf + norm)
     return 1 - math.exp(-total / 12)
 
 
-def promotional_hits(text: str, title: str, tokens: Sequence[str] | None = None) -> list[str]:
+def promotional_hits(
+    text: str, title: Sequence[str], body: Sequence[str], present: Mapping[str, object]
+) -> list[str]:
     """Return the labels of the promotional phrases found in a post's title and start.
 
-    Matches whole words: joined with spaces on both sides, a substring test in C is a
-    word-boundary match (one regex per label was most of rank's time, see #5).
-    ``tokens`` are the words of the text when the caller has them already.
+    ``title`` and ``body`` are the words of the title and of the text's start, and
+    ``present`` has at least all of them as keys. Matches whole words: joined with
+    spaces on both sides, a substring test in C is a word-boundary match (one regex per
+    label was most of rank's time, see #5). A phrase with a word not present cannot
+    match, so most posts never build the joined text.
     """
-    head = text[:4000]
-    body = tokens[:700] if tokens is not None else words(head)
-    sample = f" {' '.join(words(title))} {' '.join(body)} "
-    found = [
-        label
-        for label, phrases in PROMO_PHRASES.items()
-        if any(f" {phrase} " in sample for phrase in phrases if "%" not in phrase)
-    ]
-    if "% off" in head and "discount" not in found:
+    vocabulary = present.keys() & _PROMO_VOCABULARY
+    sample, found = "", []
+    for label, phrases in _PROMO_WORDS:
+        for phrase_words, padded in phrases:
+            if phrase_words <= vocabulary:
+                sample = sample or f" {' '.join(title)} {' '.join(body)} "
+                if padded in sample:
+                    found.append(label)
+                    break
+    if "discount" not in found and text.find("% off", 0, 4000) >= 0:
         found.append("discount")
     return found
 
 
-def fingerprint(tokens: Sequence[str], size: int = 5, sample: int = 8) -> frozenset[int]:
-    """Return a sample (1 in ``sample``) of the hashed word 5-grams of a text.
+def fingerprint(tokens: Sequence[str], size: int = 5, sample: int = 8) -> array[int]:
+    """Return a sample (1 in ``sample``) of the hashed word 5-grams of a text, sorted.
 
     The Jaccard similarity of two samples estimates that of the full shingle sets
-    (mod-sampling); hashes are per process, which is all one ranking needs.
+    (mod-sampling); hashes are per process, which is all one ranking needs. An array
+    of machine integers is a tenth of the memory of a set of Python ints (see #5).
     """
     grams = zip(*(tokens[i:] for i in range(size)), strict=False)
-    return frozenset(h for h in map(hash, grams) if h % sample == 0)
+    # filterfalse with int.__rmod__ keeps h with h % sample == 0, all in C (see #5)
+    return array("q", sorted(set(filterfalse(sample.__rmod__, map(hash, grams)))))
 
 
-def jaccard(a: frozenset[int], b: frozenset[int]) -> float:
+def jaccard(a: Collection[int], b: Collection[int]) -> float:
+    """Return the Jaccard similarity of two collections of distinct values."""
     if not a or not b:
         return 0.0
-    return len(a & b) / len(a | b)
+    shared = len(set(a).intersection(b))
+    return shared / (len(a) + len(b) - shared)
 
 
 def _idf(features: Sequence[Features], profile: dict[str, float]) -> dict[str, float]:
     n = len(features) + 1
     df: Counter[str] = Counter()
     for f in features:
-        df.update(profile.keys() & f.counts.keys())
+        df.update(f.counts.keys())  # the profile's words only
     return {w: 0.5 + math.log(1 + n / (1 + df[w])) / math.log(1 + n) for w in profile}
 
 
@@ -334,7 +352,7 @@ def collapse_duplicates(
             result[i] = _copy(scored[i], scored[original].post.url, how)
             continue
         kept_keys.setdefault(feats.key, i)
-        for h in sorted(feats.fingerprint)[:_SKETCH]:
+        for h in feats.fingerprint[:_SKETCH]:
             index.setdefault(h, []).append(i)
     return result
 
@@ -355,11 +373,13 @@ def _find_original(
     feats = features[i]
     if feats.key in kept_keys:
         return kept_keys[feats.key], "same URL"
+    # a shingle in a hundred posts is boilerplate, not copying
+    buckets = [b for h in feats.fingerprint[:_SKETCH] if 0 < len(b := index.get(h, ())) <= 100]
+    if len(buckets) < 2:  # a candidate shares two sketch values: most posts have none
+        return None, ""
     shared: Counter[int] = Counter()
-    for h in sorted(feats.fingerprint)[:_SKETCH]:
-        bucket = index.get(h, ())
-        if len(bucket) <= 100:  # a shingle in a hundred posts is boilerplate, not copying
-            shared.update(bucket)
+    for bucket in buckets:
+        shared.update(bucket)
     candidates = [j for j, count in shared.items() if count >= 2]
     best, best_similarity = None, 0.0
     for j in candidates:
