@@ -170,8 +170,7 @@ def post_features(post: StoredPost, profile: dict[str, float]) -> Features:
     """
     tokens = words(post.text[:_TEXT_CHARS])
     title = words(post.title)
-    every = Counter(tokens)
-    every.update(title * 3)
+    every = Counter(tokens + title * 3)
     key = url_key(post.url)
     canonical = url_key(post.canonical) if post.canonical else ""
     return Features(
@@ -294,11 +293,9 @@ def score_posts(
             ("recency", round(_recency(post, start, end), 3)),
             ("weight", post.weight),
         )
-        values = dict(parts)
-        total = post.weight * sum(
-            getattr(weights, k) * values[k]
-            for k in ("relevance", "popularity", "quality", "recency")
-        )
+        (_, r), (_, p), (_, q), (_, c) = parts[:4]
+        terms = (weights.relevance * r, weights.popularity * p, weights.quality * q)
+        total = post.weight * sum((*terms, weights.recency * c))
         status, reason = "candidate", f"score {total:.3f}"
         if len(feats.promo) >= weights.promo_hits:
             status, reason = "out", f"promotional ({', '.join(feats.promo)})"
@@ -437,18 +434,19 @@ def rank_posts(
     scored = collapse_duplicates(
         score_posts(posts, features, newsletter, start, end, weights), features, weights
     )
+    keys = [f.key for f in features]
+    del features  # the fingerprints are done with: keep peak memory down (see #5)
     house = [s for s in scored if s.post.house and s.status != "out"]
     listening, listening_reason = choose_listening(house, edition, scored)
     featured = {url_key(u): month for month, urls in history for u in urls}
     recent_blogs = [
-        {b for b in (p.post.feed_url for p in scored if url_key(p.post.url) in map(url_key, urls))}
-        for _, urls in history[: weights.memory]
+        {s.post.feed_url for s, key in zip(scored, keys, strict=True) if key in month_keys}
+        for month_keys in ({url_key(u) for u in urls} for _, urls in history[: weights.memory])
     ]
     pins = {url_key(u) for u in edition.pins}
     drops = {url_key(u) for u in edition.drops}
     decided: list[ScoredPost] = []
-    for item in scored:
-        key = url_key(item.post.url)
+    for item, key in zip(scored, keys, strict=True):
         if listening is not None and item.post.id == listening.post.id:
             item = replace(
                 item, status="listening", reason=f"Someone Was Listening: {listening_reason}"
