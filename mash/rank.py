@@ -13,7 +13,6 @@ from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from itertools import filterfalse
 
 from mash.blurb import choose_blurb, words
 from mash.dates import date_flags
@@ -229,8 +228,7 @@ def fingerprint(tokens: Sequence[str], size: int = 5, sample: int = 8) -> array[
     of machine integers is a tenth of the memory of a set of Python ints (see #5).
     """
     grams = zip(*(tokens[i:] for i in range(size)), strict=False)
-    # filterfalse with int.__rmod__ keeps h with h % sample == 0, all in C (see #5)
-    return array("q", sorted(set(filterfalse(sample.__rmod__, map(hash, grams)))))
+    return array("q", sorted({h for h in map(hash, grams) if not h % sample}))
 
 
 def jaccard(a: Collection[int], b: Collection[int]) -> float:
