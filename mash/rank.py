@@ -139,7 +139,7 @@ class Features:
     canonical_key: str  # url_key of its rel=canonical, "" when none or itself
     counts: dict[str, int]  # the profile's words only, in the profile's order
     length: int  # words, of title x3 plus the first _TEXT_CHARS of text
-    words: int  # words of the whole text, counted up to _WORDS_CAP
+    words: int  # words of the whole text; _WORDS_CAP + 1 when there are more
     promo: tuple[str, ...]
     fingerprint: array[int]  # sorted: its first _SKETCH values are the sketch
 
@@ -150,8 +150,8 @@ _TEXT_CHARS = 8000
 # bottom-k sketch): copies (Jaccard ~0.98) almost surely do, so only they are compared.
 _SKETCH = 6
 SHORTLIST = 30  # candidates given a suggested blurb for the editor's draft
-# quality counts words up to 600, so counting stops just past it (the whole text is long)
-_WORDS_CAP = 601
+# quality is the same for any length from 600 words, so counting stops just past it
+_WORDS_CAP = 600
 # Each phrase as its words (all must be among the post's words) and as the padded text
 # matched against the joined words; "% off" is not a word and is matched in the text.
 _PROMO_WORDS: tuple[tuple[str, tuple[tuple[frozenset[str], str], ...]], ...] = tuple(
@@ -268,6 +268,9 @@ def _recency(post: StoredPost, start: datetime, end: datetime) -> float:
     return max(0.0, min(1.0, (when - start).total_seconds() / span))
 
 
+_PARTS = ("relevance", "popularity", "quality", "recency")  # of the score, weighted
+
+
 def score_posts(
     posts: Sequence[StoredPost],
     features: Sequence[Features],
@@ -281,19 +284,18 @@ def score_posts(
     idf = _idf(features, profile)
     top_comments = max((p.comments or 0 for p in posts), default=0)
     top_views = max((p.page_views or 0 for p in posts), default=0)
+    factors = [getattr(weights, part) for part in _PARTS]
     scored = []
     for post, feats in zip(posts, features, strict=True):
         rel = relevance(feats, profile, idf)
-        parts = (
-            ("relevance", round(rel, 3)),
-            ("popularity", round(_popularity(post, top_comments, top_views), 3)),
-            ("quality", round(_quality(feats), 3)),
-            ("recency", round(_recency(post, start, end), 3)),
-            ("weight", post.weight),
+        values = (
+            round(rel, 3),
+            round(_popularity(post, top_comments, top_views), 3),
+            round(_quality(feats), 3),
+            round(_recency(post, start, end), 3),
         )
-        (_, r), (_, p), (_, q), (_, c) = parts[:4]
-        terms = (weights.relevance * r, weights.popularity * p, weights.quality * q)
-        total = post.weight * sum((*terms, weights.recency * c))
+        parts = (*zip(_PARTS, values, strict=True), ("weight", post.weight))
+        total = post.weight * sum(w * v for w, v in zip(factors, values, strict=True))
         status, reason = "candidate", f"score {total:.3f}"
         if len(feats.promo) >= weights.promo_hits:
             status, reason = "out", f"promotional ({', '.join(feats.promo)})"
@@ -433,7 +435,7 @@ def rank_posts(
         score_posts(posts, features, newsletter, start, end, weights), features, weights
     )
     keys = [f.key for f in features]
-    del features  # the fingerprints are done with: keep peak memory down (see #5)
+    del features  # free the fingerprints before the decisions below copy every post
     house = [s for s in scored if s.post.house and s.status != "out"]
     listening, listening_reason = choose_listening(house, edition, scored)
     featured = {url_key(u): month for month, urls in history for u in urls}
