@@ -8,8 +8,9 @@ carries its reason, so ``mash posts`` can explain it.
 from __future__ import annotations
 
 import math
+from array import array
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -136,11 +137,11 @@ class Features:
 
     key: str  # url_key of the post
     canonical_key: str  # url_key of its rel=canonical, "" when none or itself
-    counts: Counter[str]
+    counts: dict[str, int]  # the profile's words only, in the profile's order
     length: int  # words, of title x3 plus the first _TEXT_CHARS of text
-    words: int  # words of the whole text
+    words: int  # words of the whole text; _WORDS_CAP + 1 when there are more
     promo: tuple[str, ...]
-    fingerprint: frozenset[int]
+    fingerprint: array[int]  # sorted: its first _SKETCH values are the sketch
 
 
 # relevance and duplicates read the start of a post: enough, and bounded
@@ -149,6 +150,15 @@ _TEXT_CHARS = 8000
 # bottom-k sketch): copies (Jaccard ~0.98) almost surely do, so only they are compared.
 _SKETCH = 6
 SHORTLIST = 30  # candidates given a suggested blurb for the editor's draft
+# quality is the same for any length from 600 words, so counting stops just past it
+_WORDS_CAP = 600
+# Each phrase as its words (all must be among the post's words) and as the padded text
+# matched against the joined words; "% off" is not a word and is matched in the text.
+_PROMO_WORDS: tuple[tuple[str, tuple[tuple[frozenset[str], str], ...]], ...] = tuple(
+    (label, tuple((frozenset(p.split()), f" {p} ") for p in phrases if "%" not in p))
+    for label, phrases in PROMO_PHRASES.items()
+)
+_PROMO_VOCABULARY = frozenset(w for _, phrases in _PROMO_WORDS for ws, _ in phrases for w in ws)
 
 
 def post_features(post: StoredPost, profile: dict[str, float]) -> Features:
@@ -158,18 +168,17 @@ def post_features(post: StoredPost, profile: dict[str, float]) -> Features:
     fit the memory budget (see #5).
     """
     tokens = words(post.text[:_TEXT_CHARS])
-    every = Counter(tokens)
-    every.update(words(post.title) * 3)
-    counts = Counter({w: every[w] for w in profile.keys() & every.keys()})
+    title = words(post.title)
+    every = Counter(tokens + title * 3)
     key = url_key(post.url)
     canonical = url_key(post.canonical) if post.canonical else ""
     return Features(
         key=key,
         canonical_key=canonical if canonical != key else "",
-        counts=counts,
+        counts={w: every[w] for w in profile if w in every},
         length=len(tokens) + 3 * len(post.title.split()),
-        words=len(post.text.split()),
-        promo=tuple(promotional_hits(post.text, post.title, tokens)),
+        words=len(post.text.split(maxsplit=_WORDS_CAP)),
+        promo=tuple(promotional_hits(post.text, title, tokens[:700], every)),
         fingerprint=fingerprint(tokens),
     )
 
@@ -181,54 +190,60 @@ def relevance(features: Features, profile: dict[str, float], idf: dict[str, floa
     k1, b, avg = 1.2, 0.75, 400.0
     norm = k1 * (1 - b + b * features.length / avg)
     total = 0.0
-    for word, weight in profile.items():
-        tf = features.counts.get(word, 0)
-        if tf:
-            total += weight * idf.get(word, 1.0) * tf * (k1 + 1) / (tf + norm)
+    for word, tf in features.counts.items():  # in the profile's order, as the sum's terms
+        total += profile[word] * idf.get(word, 1.0) * tf * (k1 + 1) / (tf + norm)
     return 1 - math.exp(-total / 12)
 
 
-def promotional_hits(text: str, title: str, tokens: Sequence[str] | None = None) -> list[str]:
+def promotional_hits(
+    text: str, title: Sequence[str], body: Sequence[str], present: Mapping[str, object]
+) -> list[str]:
     """Return the labels of the promotional phrases found in a post's title and start.
 
-    Matches whole words: joined with spaces on both sides, a substring test in C is a
-    word-boundary match (one regex per label was most of rank's time, see #5).
-    ``tokens`` are the words of the text when the caller has them already.
+    ``title`` and ``body`` are the words of the title and of the text's start, and
+    ``present`` has at least all of them as keys. Matches whole words: joined with
+    spaces on both sides, a substring test in C is a word-boundary match (one regex per
+    label was most of rank's time, see #5). A phrase with a word not present cannot
+    match, so most posts never build the joined text.
     """
-    head = text[:4000]
-    body = tokens[:700] if tokens is not None else words(head)
-    sample = f" {' '.join(words(title))} {' '.join(body)} "
-    found = [
-        label
-        for label, phrases in PROMO_PHRASES.items()
-        if any(f" {phrase} " in sample for phrase in phrases if "%" not in phrase)
-    ]
-    if "% off" in head and "discount" not in found:
+    vocabulary = present.keys() & _PROMO_VOCABULARY
+    sample, found = "", []
+    for label, phrases in _PROMO_WORDS:
+        for phrase_words, padded in phrases:
+            if phrase_words <= vocabulary:
+                sample = sample or f" {' '.join(title)} {' '.join(body)} "
+                if padded in sample:
+                    found.append(label)
+                    break
+    if "discount" not in found and text.find("% off", 0, 4000) >= 0:
         found.append("discount")
     return found
 
 
-def fingerprint(tokens: Sequence[str], size: int = 5, sample: int = 8) -> frozenset[int]:
-    """Return a sample (1 in ``sample``) of the hashed word 5-grams of a text.
+def fingerprint(tokens: Sequence[str], size: int = 5, sample: int = 8) -> array[int]:
+    """Return a sample (1 in ``sample``) of the hashed word 5-grams of a text, sorted.
 
     The Jaccard similarity of two samples estimates that of the full shingle sets
-    (mod-sampling); hashes are per process, which is all one ranking needs.
+    (mod-sampling); hashes are per process, which is all one ranking needs. An array
+    of machine integers is a tenth of the memory of a set of Python ints (see #5).
     """
     grams = zip(*(tokens[i:] for i in range(size)), strict=False)
-    return frozenset(h for h in map(hash, grams) if h % sample == 0)
+    return array("q", sorted({h for h in map(hash, grams) if not h % sample}))
 
 
-def jaccard(a: frozenset[int], b: frozenset[int]) -> float:
+def jaccard(a: Collection[int], b: Collection[int]) -> float:
+    """Return the Jaccard similarity of two collections of distinct values."""
     if not a or not b:
         return 0.0
-    return len(a & b) / len(a | b)
+    shared = len(set(a).intersection(b))
+    return shared / (len(a) + len(b) - shared)
 
 
 def _idf(features: Sequence[Features], profile: dict[str, float]) -> dict[str, float]:
     n = len(features) + 1
     df: Counter[str] = Counter()
     for f in features:
-        df.update(profile.keys() & f.counts.keys())
+        df.update(f.counts.keys())  # the profile's words only
     return {w: 0.5 + math.log(1 + n / (1 + df[w])) / math.log(1 + n) for w in profile}
 
 
@@ -253,6 +268,9 @@ def _recency(post: StoredPost, start: datetime, end: datetime) -> float:
     return max(0.0, min(1.0, (when - start).total_seconds() / span))
 
 
+_PARTS = ("relevance", "popularity", "quality", "recency")  # of the score, weighted
+
+
 def score_posts(
     posts: Sequence[StoredPost],
     features: Sequence[Features],
@@ -266,21 +284,18 @@ def score_posts(
     idf = _idf(features, profile)
     top_comments = max((p.comments or 0 for p in posts), default=0)
     top_views = max((p.page_views or 0 for p in posts), default=0)
+    factors = [getattr(weights, part) for part in _PARTS]
     scored = []
     for post, feats in zip(posts, features, strict=True):
         rel = relevance(feats, profile, idf)
-        parts = (
-            ("relevance", round(rel, 3)),
-            ("popularity", round(_popularity(post, top_comments, top_views), 3)),
-            ("quality", round(_quality(feats), 3)),
-            ("recency", round(_recency(post, start, end), 3)),
-            ("weight", post.weight),
+        values = (
+            round(rel, 3),
+            round(_popularity(post, top_comments, top_views), 3),
+            round(_quality(feats), 3),
+            round(_recency(post, start, end), 3),
         )
-        values = dict(parts)
-        total = post.weight * sum(
-            getattr(weights, k) * values[k]
-            for k in ("relevance", "popularity", "quality", "recency")
-        )
+        parts = (*zip(_PARTS, values, strict=True), ("weight", post.weight))
+        total = post.weight * sum(w * v for w, v in zip(factors, values, strict=True))
         status, reason = "candidate", f"score {total:.3f}"
         if len(feats.promo) >= weights.promo_hits:
             status, reason = "out", f"promotional ({', '.join(feats.promo)})"
@@ -334,7 +349,7 @@ def collapse_duplicates(
             result[i] = _copy(scored[i], scored[original].post.url, how)
             continue
         kept_keys.setdefault(feats.key, i)
-        for h in sorted(feats.fingerprint)[:_SKETCH]:
+        for h in feats.fingerprint[:_SKETCH]:
             index.setdefault(h, []).append(i)
     return result
 
@@ -355,11 +370,13 @@ def _find_original(
     feats = features[i]
     if feats.key in kept_keys:
         return kept_keys[feats.key], "same URL"
+    # a shingle in a hundred posts is boilerplate, not copying
+    buckets = [b for h in feats.fingerprint[:_SKETCH] if 0 < len(b := index.get(h, ())) <= 100]
+    if len(buckets) < 2:  # a candidate shares two sketch values: most posts have none
+        return None, ""
     shared: Counter[int] = Counter()
-    for h in sorted(feats.fingerprint)[:_SKETCH]:
-        bucket = index.get(h, ())
-        if len(bucket) <= 100:  # a shingle in a hundred posts is boilerplate, not copying
-            shared.update(bucket)
+    for bucket in buckets:
+        shared.update(bucket)
     candidates = [j for j, count in shared.items() if count >= 2]
     best, best_similarity = None, 0.0
     for j in candidates:
@@ -417,18 +434,19 @@ def rank_posts(
     scored = collapse_duplicates(
         score_posts(posts, features, newsletter, start, end, weights), features, weights
     )
+    keys = [f.key for f in features]
+    del features  # free the fingerprints before the decisions below copy every post
     house = [s for s in scored if s.post.house and s.status != "out"]
     listening, listening_reason = choose_listening(house, edition, scored)
     featured = {url_key(u): month for month, urls in history for u in urls}
     recent_blogs = [
-        {b for b in (p.post.feed_url for p in scored if url_key(p.post.url) in map(url_key, urls))}
-        for _, urls in history[: weights.memory]
+        {s.post.feed_url for s, key in zip(scored, keys, strict=True) if key in month_keys}
+        for month_keys in ({url_key(u) for u in urls} for _, urls in history[: weights.memory])
     ]
     pins = {url_key(u) for u in edition.pins}
     drops = {url_key(u) for u in edition.drops}
     decided: list[ScoredPost] = []
-    for item in scored:
-        key = url_key(item.post.url)
+    for item, key in zip(scored, keys, strict=True):
         if listening is not None and item.post.id == listening.post.id:
             item = replace(
                 item, status="listening", reason=f"Someone Was Listening: {listening_reason}"

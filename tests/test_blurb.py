@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from mash.blurb import choose_blurb, split_sentences
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mash.blurb import choose_blurb, split_sentences, words
 
 TEXT = """Hi everyone, welcome back to the blog!
 Disclosure: this post contains affiliate links to tools we use.
@@ -29,3 +32,17 @@ def test_blurb_respects_budget() -> None:
 
 def test_no_usable_sentence_gives_empty_blurb() -> None:
     assert choose_blurb("Hello! Subscribe now.", "x", 280) == ""
+
+
+# The first words(): one str.translate, fast only on ASCII text (see #5).
+_SEPARATORS = '!"#$%&()*+,./:;<=>?@[\\]^_`{|}~0123456789“”‘’—–…«»·•'
+_ORACLE_TABLE = str.maketrans({c: " " for c in _SEPARATORS})
+
+
+@settings(max_examples=500)
+@given(
+    st.text(st.characters(codec=None))
+    | st.text(st.sampled_from(_SEPARATORS + "aZé'- \u00a0\u2009\x1c\x85İ\ud800\U0001f600"))
+)
+def test_words_splits_any_text_as_translate_does(text: str) -> None:
+    assert words(text) == text.lower().translate(_ORACLE_TABLE).split()
