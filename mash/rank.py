@@ -8,6 +8,7 @@ carries its reason, so ``mash posts`` can explain it.
 from __future__ import annotations
 
 import math
+import zlib
 from array import array
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
@@ -220,14 +221,30 @@ def promotional_hits(
     return found
 
 
+class _WordIds(dict[str, int]):
+    """Each word's CRC-32: the same in every process, unlike hash() of a str (salted)."""
+
+    def __missing__(self, word: str) -> int:
+        if len(self) > 1_000_000:
+            self.clear()
+        value = self[word] = zlib.crc32(word.encode("utf-8", "surrogatepass"))
+        return value
+
+
+_WORD_IDS = _WordIds()
+
+
 def fingerprint(tokens: Sequence[str], size: int = 5, sample: int = 8) -> array[int]:
     """Return a sample (1 in ``sample``) of the hashed word 5-grams of a text, sorted.
 
     The Jaccard similarity of two samples estimates that of the full shingle sets
-    (mod-sampling); hashes are per process, which is all one ranking needs. An array
+    (mod-sampling). A 5-gram is hashed as the tuple of its words' CRC-32s: hash() of
+    ints and tuples is the same in every run, so the same posts always give the same
+    similarities, duplicates and issue (hash() of str is salted per process). An array
     of machine integers is a tenth of the memory of a set of Python ints (see #5).
     """
-    grams = zip(*(tokens[i:] for i in range(size)), strict=False)
+    ids = list(map(_WORD_IDS.__getitem__, tokens))
+    grams = zip(*(ids[i:] for i in range(size)), strict=False)
     return array("q", sorted({h for h in map(hash, grams) if not h % sample}))
 
 
