@@ -16,6 +16,7 @@ import pytest
 
 from mash.cli import main as mash
 from mash.demo import DEMO, serve_folder, write_demo_config
+from tests.browser import Browser, chromium_binary
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 FEEDFARM = SHARED / "bench" / "feedfarm.py"
@@ -94,3 +95,16 @@ def shared() -> Path:
     if not SHARED.is_dir():
         pytest.skip("../shared is absent (a user's clone has no shared benchmarks)")
     return SHARED
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
+    """A headless Chromium for the module; skips where there is no chromium on PATH."""
+    binary = chromium_binary()
+    if binary is None:
+        pytest.skip("no chromium binary on PATH (Debian: apt-get install -y chromium)")
+    chromium = Browser(binary, tmp_path_factory.mktemp("chromium-profile"))
+    try:
+        yield chromium
+    finally:
+        chromium.close()
