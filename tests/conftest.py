@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -18,7 +19,8 @@ from mash.cli import main as mash
 from mash.demo import DEMO, serve_folder, write_demo_config
 from tests.browser import Browser, chromium_binary
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
 FEEDFARM = SHARED / "bench" / "feedfarm.py"
 
 
@@ -108,3 +110,14 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
         yield chromium
     finally:
         chromium.close()
+
+
+@pytest.fixture
+def screenshots(tmp_path: Path) -> Path:
+    """The folder browser tests save screenshots in: tmp_path, or $MASH_SCREENSHOTS if set.
+
+    $MASH_SCREENSHOTS is relative to the repo; `make screenshots` sets it to docs, so only
+    that target rewrites the tracked docs/*.png.
+    """
+    folder = os.environ.get("MASH_SCREENSHOTS")
+    return REPO / folder if folder else tmp_path

@@ -24,7 +24,6 @@ from mash.records import Issue, Link, Listening, Newsletter, Pick, Section, Smtp
 from tests.browser import Browser, Page
 
 REPO = Path(__file__).resolve().parents[1]
-DOCS = REPO / "docs"
 
 SECTIONS = (
     Section("title", "Monthly Mash and the Customer's Invisible Rules", "Volume 22: August 2013"),
@@ -399,7 +398,12 @@ def test_preview_eml_opens_as_a_message(env: jinja2.Environment) -> None:
     ids=["600", "375", "375-no-media-queries"],
 )
 def test_email_does_not_overflow_in_chromium(
-    browser: Browser, env: jinja2.Environment, tmp_path: Path, width: int, media_queries: bool
+    browser: Browser,
+    env: jinja2.Environment,
+    tmp_path: Path,
+    screenshots: Path,
+    width: int,
+    media_queries: bool,
 ) -> None:
     """Also without the <style> block, as Gmail's apps show mail of non-Google accounts."""
     issue = make_issue(12)
@@ -418,7 +422,7 @@ def test_email_does_not_overflow_in_chromium(
         assert inner_width == width
         assert scroll_width <= inner_width
         if media_queries:
-            page.screenshot(DOCS / f"email-{width}.png")
+            page.screenshot(screenshots / f"email-{width}.png")
         else:
             page.screenshot(tmp_path / f"email-{width}-no-media-queries.png")
     finally:
