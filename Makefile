@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install browser demo test mash bench site serve publish clean
+.PHONY: help install browser demo test screenshots mash bench site serve publish clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -30,6 +30,12 @@ test: $(STAMP) browser  ## ruff, mypy, pytest: exactly what CI runs
 	$(BIN)/ruff format --check mash tests
 	$(BIN)/mypy
 	$(BIN)/pytest -q
+
+# Tests save screenshots in their tmp_path; this target alone rewrites the tracked ones.
+screenshots: $(STAMP) browser  ## refresh docs/email-*.png and docs/site-*.png (review the diff)
+	MASH_SCREENSHOTS=docs $(BIN)/pytest -q \
+	  tests/test_mail.py::test_email_does_not_overflow_in_chromium \
+	  tests/test_site.py::test_pages_fit_the_screen_without_errors_in_chromium
 
 mash: $(STAMP)  ## the real run: fetch feeds.yaml, build last month's issue and the site
 	$(BIN)/mash --config feeds.yaml fetch

@@ -1,11 +1,14 @@
-"""Shared fixtures: the demo blogs served on 127.0.0.1 and a demo workspace fetched once."""
+"""Shared fixtures: the demo blogs and the feed farm served on 127.0.0.1, a fetched workspace."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,8 +17,11 @@ import pytest
 
 from mash.cli import main as mash
 from mash.demo import DEMO, serve_folder, write_demo_config
+from tests.browser import Browser, chromium_binary
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+FEEDFARM = SHARED / "bench" / "feedfarm.py"
 
 
 @pytest.fixture(scope="session")
@@ -50,40 +56,39 @@ def truth(demo_base: str) -> list[dict[str, Any]]:
     return data
 
 
+@contextlib.contextmanager
+def feed_farm(**options: str | int) -> Iterator[str]:
+    """Serve ../shared/bench/feedfarm.py on a free port; yield its base URL, which ends in "/".
+
+    Each option is a farm flag: `feeds=8` is `--feeds 8`, `fault_kinds="http-404"` is
+    `--fault-kinds http-404`. Skips the test where ../shared is absent, as in a user's clone.
+    The farm's stderr (notes on the faults it injects) is shown only if it fails to start.
+    """
+    if not FEEDFARM.exists():
+        pytest.skip("../shared/bench/feedfarm.py is absent (a user's clone has no ../shared)")
+    command = [sys.executable, str(FEEDFARM), "serve", "--port", "0", "--quiet"]
+    for name, value in options.items():
+        command += [f"--{name.replace('_', '-')}", str(value)]
+    with tempfile.TemporaryFile("w+") as log:
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True)
+        assert proc.stdout is not None
+        try:
+            line = proc.stdout.readline()
+            if not line.startswith("feedfarm ready"):
+                log.seek(0)
+                raise RuntimeError(f"feedfarm did not start: {line!r}\n{log.read()[-2000:]}")
+            yield line.split()[2]
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+            proc.stdout.close()
+
+
 @pytest.fixture(scope="session")
 def farm() -> Iterator[str]:
-    """../shared/bench/feedfarm.py serving 60 blogs x 20 entries; yields its base URL."""
-    script = SHARED / "bench" / "feedfarm.py"
-    if not script.exists():
-        pytest.skip("../shared/bench/feedfarm.py is absent (a user's clone has no ../shared)")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            str(script),
-            "serve",
-            "--port",
-            "0",
-            "--quiet",
-            "--feeds",
-            "60",
-            "--entries",
-            "20",
-            "--seed",
-            "7",
-            "--now",
-            "2026-10-31",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    try:
-        yield line.split()[2]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        proc.stdout.close()
+    """A healthy farm of 60 blogs x 20 entries for the whole session; yields its base URL."""
+    with feed_farm(feeds=60, entries=20, seed=7, now="2026-10-31") as base:
+        yield base
 
 
 @pytest.fixture
@@ -92,3 +97,27 @@ def shared() -> Path:
     if not SHARED.is_dir():
         pytest.skip("../shared is absent (a user's clone has no shared benchmarks)")
     return SHARED
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
+    """A headless Chromium for the module; skips where there is no chromium on PATH."""
+    binary = chromium_binary()
+    if binary is None:
+        pytest.skip("no chromium binary on PATH (Debian: apt-get install -y chromium)")
+    chromium = Browser(binary, tmp_path_factory.mktemp("chromium-profile"))
+    try:
+        yield chromium
+    finally:
+        chromium.close()
+
+
+@pytest.fixture
+def screenshots(tmp_path: Path) -> Path:
+    """The folder browser tests save screenshots in: tmp_path, or $MASH_SCREENSHOTS if set.
+
+    $MASH_SCREENSHOTS is relative to the repo; `make screenshots` sets it to docs, so only
+    that target rewrites the tracked docs/*.png.
+    """
+    folder = os.environ.get("MASH_SCREENSHOTS")
+    return REPO / folder if folder else tmp_path

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -25,10 +23,10 @@ from mash.extract import (
 )
 from mash.records import Article, Post
 from mash.sanitize import sanitize_html
+from tests.conftest import SHARED, feed_farm
 
 DATA = Path(__file__).parent / "data" / "extract"
 MANIFEST: dict[str, dict[str, Any]] = json.loads((DATA / "pages.json").read_text("utf-8"))
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 LONG_TEXT = " ".join(
     f"Sentence {i} says something useful about customers and the people who serve them."
@@ -467,31 +465,19 @@ def test_paragraphs_repeated_whole_are_kept() -> None:
 
 
 @pytest.fixture(scope="module")
-def farm() -> Iterator[str]:
-    """A small feed farm served on 127.0.0.1 for this module."""
-    script = SHARED / "bench" / "feedfarm.py"
-    if not script.exists():
-        pytest.skip(f"feed farm not found at {script}")
-    command = [sys.executable, str(script), "serve", "--port", "0", "--quiet", "--feeds", "8"]
-    command += ["--entries", "3", "--seed", "4", "--now", "2024-06-30"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    ready = process.stdout.readline()
-    try:
-        yield ready.split()[2].rstrip("/")
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        process.stdout.close()
+def small_farm() -> Iterator[str]:
+    """A small feed farm (8 blogs x 3 entries) for this module; yields its base URL."""
+    with feed_farm(feeds=8, entries=3, seed=4, now="2024-06-30") as base:
+        yield base
 
 
-def test_farm_posts_are_completed_from_their_pages(farm: str) -> None:
+def test_farm_posts_are_completed_from_their_pages(small_farm: str) -> None:
     from mash.parse import parse_feed
 
-    manifest = {e["url"]: e for e in httpx.get(f"{farm}/_farm/manifest.json").json()}
+    manifest = {e["url"]: e for e in httpx.get(f"{small_farm}_farm/manifest.json").json()}
     jobs: list[tuple[Post, str | None, str | None]] = []
     with httpx.Client() as client:
-        for feed_url in client.get(f"{farm}/_farm/feeds.txt").text.split():
+        for feed_url in client.get(f"{small_farm}_farm/feeds.txt").text.split():
             feed = client.get(feed_url)
             for item in parse_feed(feed.content, feed_url, feed.headers["content-type"]).posts:
                 assert needs_full_text(item) is not manifest[item.url]["full_content"]

@@ -25,7 +25,7 @@ from mash.config import load_config
 from mash.demo import DEMO, serve_folder
 from mash.opml import read_opml
 from mash.pipeline import run_lock
-from tests.conftest import SHARED
+from tests.conftest import feed_farm
 
 FETCH_DATA = Path(__file__).parent / "data" / "fetch"
 
@@ -40,41 +40,11 @@ def run(*args: str) -> tuple[int, str]:
 @pytest.fixture(scope="module")
 def faulty_farm() -> Iterator[str]:
     """A farm of 8 blogs, each with one fault: 301, 410, a web page, 404 (twice each)."""
-    script = SHARED / "bench" / "feedfarm.py"
-    if not script.exists():
-        pytest.skip("../shared/bench/feedfarm.py is absent (a user's clone has no ../shared)")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            str(script),
-            "serve",
-            "--port",
-            "0",
-            "--quiet",
-            "--feeds",
-            "8",
-            "--entries",
-            "5",
-            "--seed",
-            "3",
-            "--now",
-            "2026-10-31",
-            "--faults",
-            "100",
-            "--fault-kinds",
-            "redirect-301,http-410,html-not-feed,http-404",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    base = proc.stdout.readline().split()[2]
-    try:
+    kinds = "redirect-301,http-410,html-not-feed,http-404"
+    with feed_farm(
+        feeds=8, entries=5, seed=3, now="2026-10-31", faults=100, fault_kinds=kinds
+    ) as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        proc.stdout.close()
 
 
 def farm_json(base: str, name: str) -> Any:

@@ -11,7 +11,6 @@ import socket
 import ssl
 import struct
 import subprocess
-import sys
 import threading
 import time
 import tracemalloc
@@ -39,6 +38,7 @@ from mash.fetch._http import MAX_REDIRECTS, Http, Limits, _retry_after, fetch_ur
 from mash.fetch._pages import GuardedResolver, HostGuard, is_private_address
 from mash.fetch._robots import agent_token, parse_robots, robots_allows
 from mash.records import FeedState, FetchResult, FetchSettings
+from tests.conftest import feed_farm
 
 DATA = Path(__file__).parent / "data" / "fetch"
 FEED = (DATA / "feed.xml").read_bytes()
@@ -686,7 +686,6 @@ def test_untrusted_certificate_is_refused(tls_server: Server, transport: str) ->
 
 # --- the shared feed farm: every fault kind, as the benchmark sees them ---------------------
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 FARM_FETCH_KIND = {
     "http-500": "http-500",
     "http-404": "http-404",
@@ -701,32 +700,19 @@ FARM_FETCH_KIND = {
 
 
 @pytest.fixture
-def farm() -> Iterator[str]:
-    script = SHARED / "bench" / "feedfarm.py"
-    if not script.exists():
-        pytest.skip(f"the feed farm is not there: {script}")
-    args = [
-        sys.executable, str(script), "serve", "--feeds", "32", "--faults", "50", "--seed", "3",
-        "--now", "2026-10-31", "--port", "0", "--quiet", "--slow-seconds", "3",
-        "--huge-mb", "4", "--bomb-mb", "64",
-    ]  # fmt: skip
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    try:
-        assert line.startswith("feedfarm ready"), line
-        yield line.split()[2]
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        proc.stdout.close()
+def every_fault_farm() -> Iterator[str]:
+    """32 blogs, half of them faulty, every fault kind; slow, huge and bomb faults kept small."""
+    with feed_farm(
+        feeds=32, faults=50, seed=3, now="2026-10-31", slow_seconds=3, huge_mb=4, bomb_mb=64
+    ) as base:
+        yield base
 
 
-def test_every_farm_fault_gets_its_error_kind(farm: str) -> None:
-    with urllib.request.urlopen(farm + "_farm/faults.json") as response:
+def test_every_farm_fault_gets_its_error_kind(every_fault_farm: str) -> None:
+    with urllib.request.urlopen(every_fault_farm + "_farm/faults.json") as response:
         faults = json.load(response)
     faults = faults["faults"] if isinstance(faults, dict) else faults
-    with urllib.request.urlopen(farm + "_farm/feeds.txt") as response:
+    with urllib.request.urlopen(every_fault_farm + "_farm/feeds.txt") as response:
         urls = response.read().decode().split()
     settings = FetchSettings(read_timeout=1, deadline=2, retries=2, max_bytes=1 << 20)
     results = {r.url: r for r in asyncio.run(fetch_feeds([FeedState(u) for u in urls], settings))}

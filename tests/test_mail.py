@@ -2,16 +2,7 @@
 
 from __future__ import annotations
 
-import base64
-import contextlib
-import json
-import os
 import re
-import shutil
-import subprocess
-import tempfile
-import time
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from email import policy
@@ -30,9 +21,9 @@ from hypothesis import strategies as st
 from mash import mail
 from mash.errors import RenderError, SendError
 from mash.records import Issue, Link, Listening, Newsletter, Pick, Section, SmtpSettings
+from tests.browser import Browser, Page
 
 REPO = Path(__file__).resolve().parents[1]
-DOCS = REPO / "docs"
 
 SECTIONS = (
     Section("title", "Monthly Mash and the Customer's Invisible Rules", "Volume 22: August 2013"),
@@ -401,100 +392,18 @@ def test_preview_eml_opens_as_a_message(env: jinja2.Environment) -> None:
 # --- headless Chromium -------------------------------------------------------------------
 
 
-def _chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
-class _Browser:
-    """A headless Chromium driven over the DevTools protocol (no browser download)."""
-
-    def __init__(self, binary: str, profile: Path) -> None:
-        self.proc = subprocess.Popen(
-            [
-                binary,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--hide-scrollbars",
-                f"--user-data-dir={profile}",
-                "--remote-debugging-port=0",
-                "about:blank",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.stack = contextlib.ExitStack()
-        self.ws = self._connect(profile / "DevToolsActivePort")
-        self.next_id = 0
-
-    def _connect(self, port_file: Path) -> Any:
-        from websockets.sync.client import connect
-
-        for _ in range(300):
-            if port_file.exists() and port_file.read_text().count("\n") >= 1:
-                break
-            time.sleep(0.1)
-        port = int(port_file.read_text().split()[0])
-        targets: list[dict[str, str]] = []
-        for _ in range(100):
-            import urllib.request
-
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list") as response:
-                targets = [t for t in json.load(response) if t["type"] == "page"]
-            if targets:
-                break
-            time.sleep(0.1)
-        return self.stack.enter_context(connect(targets[0]["webSocketDebuggerUrl"], max_size=None))
-
-    def call(self, method: str, **params: Any) -> dict[str, Any]:
-        self.next_id += 1
-        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
-        while True:
-            reply = json.loads(self.ws.recv())
-            if reply.get("id") == self.next_id:
-                assert "error" not in reply, reply
-                result: dict[str, Any] = reply["result"]
-                return result
-
-    def wait_event(self, name: str) -> None:
-        while json.loads(self.ws.recv()).get("method") != name:
-            pass
-
-    def close(self) -> None:
-        self.stack.close()
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[_Browser]:
-    binary = _chromium()
-    if binary is None:
-        pytest.skip("no chromium binary on PATH (Debian package: chromium)")
-    with tempfile.TemporaryDirectory() as profile:
-        b = _Browser(binary, Path(profile))
-        try:
-            yield b
-        finally:
-            b.close()
-
-
 @pytest.mark.parametrize(
     ("width", "media_queries"),
     [(600, True), (375, True), (375, False)],
     ids=["600", "375", "375-no-media-queries"],
 )
 def test_email_does_not_overflow_in_chromium(
-    browser: _Browser, env: jinja2.Environment, tmp_path: Path, width: int, media_queries: bool
+    browser: Browser,
+    env: jinja2.Environment,
+    tmp_path: Path,
+    screenshots: Path,
+    width: int,
+    media_queries: bool,
 ) -> None:
     """Also without the <style> block, as Gmail's apps show mail of non-Google accounts."""
     issue = make_issue(12)
@@ -503,40 +412,21 @@ def test_email_does_not_overflow_in_chromium(
     html = mail.render_email_html(replace(issue, editorial_html=editorial), env)
     if not media_queries:
         html = re.sub(r"<style>.*?</style>", "", html, count=1, flags=re.S)
-    page = tmp_path / "email.html"
-    page.write_text(html, encoding="utf-8")
-    browser.call("Page.enable")
-    browser.call(
-        "Emulation.setDeviceMetricsOverride",
-        width=width,
-        height=900,
-        deviceScaleFactor=1,
-        mobile=width < 600,
-    )
-    browser.call("Page.navigate", url=page.as_uri())
-    browser.wait_event("Page.loadEventFired")
-    found = browser.call(
-        "Runtime.evaluate",
-        expression="[document.documentElement.scrollWidth, window.innerWidth,"
-        " document.documentElement.scrollHeight]",
-        returnByValue=True,
-    )
-    scroll_width, inner_width, height = found["result"]["value"]
-    assert inner_width == width
-    assert scroll_width <= inner_width
-    shot = browser.call(
-        "Page.captureScreenshot",
-        format="png",
-        captureBeyondViewport=True,
-        clip={"x": 0, "y": 0, "width": width, "height": height, "scale": 1},
-    )
-    if not media_queries:
-        return
-    DOCS.mkdir(exist_ok=True)
-    target = DOCS / f"email-{width}.png"
-    tmp = target.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_bytes(base64.b64decode(shot["data"]))
-    tmp.replace(target)
+    email = tmp_path / "email.html"
+    email.write_text(html, encoding="utf-8")
+    page = Page(browser, email.as_uri(), width)
+    try:
+        scroll_width, inner_width = page.evaluate(
+            "[document.documentElement.scrollWidth, window.innerWidth]"
+        )
+        assert inner_width == width
+        assert scroll_width <= inner_width
+        if media_queries:
+            page.screenshot(screenshots / f"email-{width}.png")
+        else:
+            page.screenshot(tmp_path / f"email-{width}-no-media-queries.png")
+    finally:
+        page.close()
 
 
 def test_non_ascii_round_trips_through_quoted_printable(env: jinja2.Environment) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import json
 import re
 import shutil
@@ -40,10 +38,10 @@ from mash.site import (
     serve_site,
 )
 from mash.site.build import _Writer
+from tests.browser import Browser, Page
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATES = ROOT / "templates"
-DOCS = ROOT / "docs"
 SITE_URL = "https://news.example.org/mash/"
 
 SECTIONS = (
@@ -824,180 +822,6 @@ def test_text_colours_meet_wcag_aa_contrast() -> None:
 # --- headless Chromium ---------------------------------------------------------------------
 
 
-def _chromium_binary() -> str | None:
-    for name in ("chromium", "chromium-browser"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
-class _Browser:
-    """Debian's Chromium, headless, driven over the DevTools protocol with websockets.
-
-    Private to this file on purpose; tests/test_mail.py has its own (to be merged).
-    """
-
-    FLAGS = (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-extensions",
-        "--hide-scrollbars",
-        "--remote-debugging-port=0",
-    )
-
-    def __init__(self, binary: str, profile: Path) -> None:
-        from websockets.sync.client import connect
-
-        args = [binary, *self.FLAGS, f"--user-data-dir={profile}", "about:blank"]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        port, path = self._devtools_address(profile / "DevToolsActivePort")
-        self.stack = contextlib.ExitStack()
-        address = f"ws://127.0.0.1:{port}{path}"
-        self.socket = self.stack.enter_context(connect(address, max_size=None, open_timeout=30))
-        self.events: list[dict[str, Any]] = []
-        self.last_id = 0
-
-    def _devtools_address(self, port_file: Path) -> tuple[str, str]:
-        for _ in range(600):  # a start-up guard, not a timed assertion
-            if self.process.poll() is not None:
-                raise RuntimeError(f"chromium exited with status {self.process.returncode}")
-            lines = port_file.read_text().split() if port_file.exists() else []
-            if len(lines) == 2:
-                return lines[0], lines[1]
-            threading.Event().wait(0.1)
-        raise RuntimeError("chromium did not open its DevTools port")
-
-    def call(self, method: str, session: str | None = None, **params: Any) -> dict[str, Any]:
-        self.last_id += 1
-        message: dict[str, Any] = {"id": self.last_id, "method": method, "params": params}
-        if session is not None:
-            message["sessionId"] = session
-        self.socket.send(json.dumps(message))
-        while True:
-            reply = json.loads(self.socket.recv(timeout=60))
-            if reply.get("id") != self.last_id:
-                self.events.append(reply)
-                continue
-            if "error" in reply:
-                raise RuntimeError(f"{method}: {reply['error']}")
-            result: dict[str, Any] = reply["result"]
-            return result
-
-    def wait_for(self, method: str, session: str) -> dict[str, Any]:
-        while True:
-            for event in self.events:
-                if event.get("method") == method and event.get("sessionId") == session:
-                    self.events.remove(event)
-                    return event
-            self.events.append(json.loads(self.socket.recv(timeout=60)))
-
-    def evaluate(self, session: str, expression: str) -> Any:
-        result = self.call("Runtime.evaluate", session, expression=expression, returnByValue=True)
-        return result["result"]["value"]
-
-    def errors(self, session: str) -> list[str]:
-        """Return the console errors, uncaught exceptions and failed loads of a session."""
-        found = []
-        for event in self.events:
-            if event.get("sessionId") != session:
-                continue
-            method, params = event.get("method"), event.get("params", {})
-            if method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
-                found.append(f"console: {params.get('args')}")
-            elif method == "Runtime.exceptionThrown":
-                found.append(f"exception: {params.get('exceptionDetails')}")
-            elif method == "Log.entryAdded" and params["entry"].get("level") == "error":
-                found.append(f"log: {params['entry'].get('text')} {params['entry'].get('url')}")
-        return found
-
-    def close(self) -> None:
-        self.stack.close()
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Browser]:
-    binary = _chromium_binary()
-    if binary is None:
-        pytest.skip("no chromium binary on PATH (Debian: apt-get install -y chromium)")
-    chromium = _Browser(binary, tmp_path_factory.mktemp("chromium-profile"))
-    try:
-        yield chromium
-    finally:
-        chromium.close()
-
-
-class _Loaded:
-    """A page open in a tab of the browser."""
-
-    def __init__(self, browser: _Browser, url: str, width: int) -> None:
-        self.browser = browser
-        self.target = browser.call("Target.createTarget", url="about:blank")["targetId"]
-        attached = browser.call("Target.attachToTarget", targetId=self.target, flatten=True)
-        self.session: str = attached["sessionId"]
-        for domain in ("Page", "Runtime", "Log"):
-            browser.call(f"{domain}.enable", self.session)
-        browser.call(
-            "Emulation.setDeviceMetricsOverride",
-            self.session,
-            width=width,
-            height=900,
-            deviceScaleFactor=1,
-            mobile=width < 600,
-        )
-        browser.events = [e for e in browser.events if e.get("sessionId") != self.session]
-        browser.call("Page.navigate", self.session, url=url)
-        for _ in range(5):  # a late load event of about:blank must not count as ours
-            browser.wait_for("Page.loadEventFired", self.session)
-            if self.evaluate("location.href + ' ' + document.readyState") == f"{url} complete":
-                break
-        self.width = width
-
-    def evaluate(self, expression: str) -> Any:
-        return self.browser.evaluate(self.session, expression)
-
-    def press_tab(self) -> None:
-        for kind in ("keyDown", "keyUp"):
-            self.browser.call(
-                "Input.dispatchKeyEvent",
-                self.session,
-                type=kind,
-                key="Tab",
-                code="Tab",
-                windowsVirtualKeyCode=9,
-            )
-
-    def screenshot(self, path: Path) -> None:
-        """Save the top of the page: about two screens, enough to judge it at a glance."""
-        max_height = 2000 if self.width > 600 else 1400
-        height = min(int(self.evaluate("document.documentElement.scrollHeight")), max_height)
-        clip = {"x": 0, "y": 0, "width": self.width, "height": height, "scale": 1}
-        shot = self.browser.call(
-            "Page.captureScreenshot",
-            self.session,
-            format="png",
-            captureBeyondViewport=True,
-            clip=clip,
-        )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(base64.b64decode(shot["data"]))
-
-    def close(self) -> None:
-        self.browser.call("Target.closeTarget", targetId=self.target)
-
-
 @pytest.mark.parametrize(
     ("path", "width", "screenshot"),
     [
@@ -1010,9 +834,14 @@ class _Loaded:
     ],
 )
 def test_pages_fit_the_screen_without_errors_in_chromium(
-    browser: _Browser, served: str, path: str, width: int, screenshot: str | None
+    browser: Browser,
+    served: str,
+    screenshots: Path,
+    path: str,
+    width: int,
+    screenshot: str | None,
 ) -> None:
-    page = _Loaded(browser, served + path, width)
+    page = Page(browser, served + path, width)
     try:
         size = page.evaluate(
             "({scroll: document.documentElement.scrollWidth, inner: window.innerWidth,"
@@ -1023,20 +852,21 @@ def test_pages_fit_the_screen_without_errors_in_chromium(
         assert size["css"] == "rgb(251, 249, 244)", "style.css did not load"
         assert browser.errors(page.session) == []
         if screenshot is not None:
-            page.screenshot(DOCS / screenshot)
-            assert (DOCS / screenshot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+            # the top two screens or so: enough to judge the page at a glance
+            page.screenshot(screenshots / screenshot, max_height=2000 if width > 600 else 1400)
+            assert (screenshots / screenshot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     finally:
         page.close()
 
 
-def test_site_works_from_a_subfolder_in_chromium(browser: _Browser, site: SiteReport) -> None:
+def test_site_works_from_a_subfolder_in_chromium(browser: Browser, site: SiteReport) -> None:
     server = preview_server(site.out_dir.parent, port=0)  # the site at /public/
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         base = f"http://127.0.0.1:{server.server_address[1]}/{site.out_dir.name}/"
         for path in ("", "2026/08/", "archive/", "about/"):
-            page = _Loaded(browser, base + path, 1280)
+            page = Page(browser, base + path, 1280)
             try:
                 background = page.evaluate("getComputedStyle(document.body).backgroundColor")
                 assert background == "rgb(251, 249, 244)", f"no CSS at /public/{path}"
@@ -1050,9 +880,9 @@ def test_site_works_from_a_subfolder_in_chromium(browser: _Browser, site: SiteRe
 
 
 def test_print_stylesheet_hides_navigation_and_prints_link_addresses(
-    browser: _Browser, served: str
+    browser: Browser, served: str
 ) -> None:
-    page = _Loaded(browser, served + "2026/09/", 1280)
+    page = Page(browser, served + "2026/09/", 1280)
     try:
         browser.call("Emulation.setEmulatedMedia", page.session, media="print")
         printed = page.evaluate(
@@ -1068,8 +898,8 @@ def test_print_stylesheet_hides_navigation_and_prints_link_addresses(
         page.close()
 
 
-def test_keyboard_focus_is_visible_in_chromium(browser: _Browser, served: str) -> None:
-    page = _Loaded(browser, served + "2026/09/", 375)
+def test_keyboard_focus_is_visible_in_chromium(browser: Browser, served: str) -> None:
+    page = Page(browser, served + "2026/09/", 375)
     try:
         page.press_tab()
         skip = page.evaluate(
@@ -1087,8 +917,8 @@ def test_keyboard_focus_is_visible_in_chromium(browser: _Browser, served: str) -
         page.close()
 
 
-def test_chromium_check_does_report_a_broken_page(browser: _Browser, served: str) -> None:
-    page = _Loaded(browser, served + "no-such-page/", 375)
+def test_chromium_check_does_report_a_broken_page(browser: Browser, served: str) -> None:
+    page = Page(browser, served + "no-such-page/", 375)
     try:
         assert any("404" in error for error in browser.errors(page.session))
     finally:
