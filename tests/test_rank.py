@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +150,33 @@ def test_same_inputs_give_the_same_issue(workspace: Path) -> None:
     first = build(workspace, "2026-10")
     second = build(workspace, "2026-10")
     assert json.dumps(first, sort_keys=True) == json.dumps(second, sort_keys=True)
+
+
+def _in_process(seed: str, *args: str) -> str:
+    env = {**os.environ, "PYTHONHASHSEED": seed}
+    done = subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_fingerprints_are_the_same_in_every_process() -> None:
+    # hash() of a str is salted per process: similarities, and so duplicates near the
+    # threshold, would change from run to run
+    code = (
+        "from mash.rank import fingerprint\n"
+        "words = ('our agents answered every caller within a minute and the queue '\n"
+        "         'never grew past ten people even on the busiest monday of the year ' * 4)\n"
+        "print(list(fingerprint(words.split(), sample=2)))"
+    )
+    first = _in_process("1", "-c", code)
+    assert first.strip() != "[]"
+    assert _in_process("2", "-c", code) == _in_process("3", "-c", code) == first
+
+
+def test_same_inputs_give_the_same_ranking_in_every_process(workspace: Path) -> None:
+    command = ["-m", "mash.cli", "--config", str(workspace), "posts", "--month", "2026-10"]
+    first = _in_process("1", *command, "--json")
+    assert json.loads(first) and _in_process("2", *command, "--json") == first
 
 
 def test_rebuild_after_new_posts_keeps_editor_choices(workspace: Path, demo_base: str) -> None:
