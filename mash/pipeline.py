@@ -160,7 +160,10 @@ def run_fetch(
             state = "failed" if result.error else ("304" if result.not_modified else "ok")
             say(f"[{done}/{len(states)}] {state} {result.url}")
 
-        with _parser_pool(len(states)) as pool:
+        # feeds never fetched will answer 200: start the workers while the first
+        # downloads run, not when their bodies arrive (see #8)
+        new_feeds = sum(1 for s in states if not (s.etag or s.last_modified))
+        with _parser_pool(len(states), start=new_feeds >= _POOL_MIN_FEEDS) as pool:
             waiting: dict[str, tuple[FetchResult, Future[_Parsed]]] = {}
             finished: queue.SimpleQueue[str] = queue.SimpleQueue()
             stored: set[str] = set()
@@ -239,11 +242,16 @@ class _LazyPool:
         self.workers = workers
         self.pool: ProcessPoolExecutor | None = None
 
-    def submit(self, fn: Callable[[FetchResult], _Parsed], arg: FetchResult) -> Future[_Parsed]:
+    def start(self) -> ProcessPoolExecutor:
         if self.pool is None:
             context = get_context("forkserver")
             self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
-        return self.pool.submit(fn, arg)
+            for _ in range(self.workers):
+                self.pool.submit(_warm)  # each job starts a worker, until there are enough
+        return self.pool
+
+    def submit(self, fn: Callable[[FetchResult], _Parsed], arg: FetchResult) -> Future[_Parsed]:
+        return self.start().submit(fn, arg)
 
     def __enter__(self) -> _LazyPool:
         return self
@@ -253,11 +261,22 @@ class _LazyPool:
             self.pool.shutdown()
 
 
-def _parser_pool(feeds: int) -> _InlinePool | _LazyPool:
+def _warm() -> None:
+    """Do nothing, in a worker: submitted to start the workers early."""
+
+
+# Fewer feeds than this are parsed in the fetching process: starting workers costs more.
+_POOL_MIN_FEEDS = 50
+
+
+def _parser_pool(feeds: int, start: bool = False) -> _InlinePool | _LazyPool:
     workers = min(os.cpu_count() or 1, 4)
-    if feeds < 50 or workers < 2:
+    if feeds < _POOL_MIN_FEEDS or workers < 2:
         return _InlinePool()
-    return _LazyPool(workers)
+    pool = _LazyPool(workers)
+    if start:
+        pool.start()
+    return pool
 
 
 def _store_result(

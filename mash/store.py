@@ -95,7 +95,13 @@ def _migrate_1(db: sqlite3.Connection) -> None:
             db.execute(statement)
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migrate_1,)
+def _migrate_2(db: sqlite3.Connection) -> None:
+    # feed_key looks a feed up by where it is fetched, once per feed per run: without an
+    # index that is a scan of every feed each time (see #8)
+    db.execute("CREATE INDEX feeds_fetch_url ON feeds(fetch_url)")
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migrate_1, _migrate_2)
 
 
 @dataclass(frozen=True)
