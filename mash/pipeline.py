@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
@@ -475,9 +475,16 @@ def rank_month(config: Config, month: str, store: Store, now: datetime | None = 
 
     start, end = month_bounds(month)
     posts = store.posts_between(start, end, config.feeds)
+    # a syndicated copy's original may be a few weeks older, or newer (see #5)
+    nearby = store.posts_between(start - _NEARBY, start, config.feeds)
+    nearby += store.posts_between(end, end + _NEARBY, config.feeds)
     edition = read_edition(config.editions_dir, month)
     history = store.featured_before(month)
-    return rank_posts(posts, config.newsletter, edition, history, start, end, now or _now())
+    now = now or _now()
+    return rank_posts(posts, config.newsletter, edition, history, start, end, now, nearby=nearby)
+
+
+_NEARBY = timedelta(days=31)
 
 
 def build_month(config: Config, month: str, now: datetime | None = None) -> BuildResult:

@@ -8,6 +8,7 @@ carries its reason, so ``mash posts`` can explain it.
 from __future__ import annotations
 
 import math
+import re
 import zlib
 from array import array
 from collections import Counter
@@ -143,6 +144,8 @@ class Features:
     words: int  # words of the whole text; _WORDS_CAP + 1 when there are more
     promo: tuple[str, ...]
     fingerprint: array[int]  # sorted: its first _SKETCH values are the sketch
+    origin: str = ""  # the blog the post says it first appeared on (blog_key), or ""
+    head: str = ""  # title and first _HEAD_WORDS words: the same in copies edited below
 
 
 # relevance and duplicates read the start of a post: enough, and bounded
@@ -160,6 +163,34 @@ _PROMO_WORDS: tuple[tuple[str, tuple[tuple[frozenset[str], str], ...]], ...] = t
     for label, phrases in PROMO_PHRASES.items()
 )
 _PROMO_VOCABULARY = frozenset(w for _, phrases in _PROMO_WORDS for ws, _ in phrases for w in ws)
+
+
+# "This post originally appeared on Modern Service." names the original's blog: the post
+# is a syndicated copy whatever its date (copies are often dated before their original).
+_ORIGIN_RE = re.compile(
+    r"\b(?:originally|first)\s+(?:appeared|published|posted)\s+(?:on|at|in)\s+([^\n.!?]{2,80})",
+    re.IGNORECASE,
+)
+
+
+# Copies whose text was edited further down (paragraphs moved, a list reworded) keep
+# the title and the opening: the same title and first 25 words make a copy (see #5).
+_HEAD_WORDS = 25
+
+
+def blog_key(name: str) -> str:
+    """Return a blog name as compared with a copy's attribution: lower case, words only."""
+    key = " ".join(re.findall(r"[^\W_]+", name.lower()))
+    return key.removeprefix("the ")
+
+
+def syndicated_from(text: str) -> str:
+    """Return the blog_key of the blog text says it originally appeared on, or ""."""
+    for part in (text[-600:], text[:600]):
+        match = _ORIGIN_RE.search(part)
+        if match:
+            return blog_key(match.group(1))
+    return ""
 
 
 def post_features(post: StoredPost, profile: dict[str, float]) -> Features:
@@ -181,6 +212,8 @@ def post_features(post: StoredPost, profile: dict[str, float]) -> Features:
         words=len(post.text.split(maxsplit=_WORDS_CAP)),
         promo=tuple(promotional_hits(post.text, title, tokens[:700], every)),
         fingerprint=fingerprint(tokens),
+        origin=syndicated_from(post.text),
+        head=" ".join(title + ["|"] + tokens[:_HEAD_WORDS]) if len(tokens) >= _HEAD_WORDS else "",
     )
 
 
@@ -331,7 +364,8 @@ def collapse_duplicates(
     original is not among these posts. Then, among the rest, the same URL key or
     near-identical text (Jaccard of sampled 5-word shingles; candidates found through
     an inverted index, so the work grows with the posts, not their pairs). Originals
-    are the posts a copy names, else the earliest published.
+    are the posts a copy names (by rel=canonical or by "originally appeared on"), else
+    the earliest published.
     """
     by_key = {f.key: i for i, f in enumerate(features)}
     result = list(scored)
@@ -353,21 +387,79 @@ def collapse_duplicates(
         (i for i in range(len(scored)) if result[i].duplicate_of is None),
         key=lambda i: (
             i not in named,
+            bool(features[i].origin),  # a post that names where it first appeared is a copy
             scored[i].post.published or scored[i].post.first_seen,
             scored[i].post.id,
         ),
     )
     index: dict[int, list[int]] = {}
     kept_keys: dict[str, int] = {}
+    kept_heads: dict[str, int] = {}
     for i in order:
         feats = features[i]
         original, how = _find_original(i, features, kept_keys, index, weights)
+        if original is None and feats.head in kept_heads:
+            original, how = kept_heads[feats.head], f"same title and first {_HEAD_WORDS} words"
         if original is not None and original != i:
             result[i] = _copy(scored[i], scored[original].post.url, how)
             continue
         kept_keys.setdefault(feats.key, i)
+        if feats.head:
+            kept_heads.setdefault(feats.head, i)
         for h in feats.fingerprint[:_SKETCH]:
             index.setdefault(h, []).append(i)
+    return result
+
+
+def _copies_of_nearby(
+    scored: list[ScoredPost],
+    features: Sequence[Features],
+    nearby: Sequence[StoredPost],
+    profile: dict[str, float],
+    weights: Weights,
+) -> list[ScoredPost]:
+    """Mark the syndicated copies whose original is a post of another month.
+
+    Only a post that names its original's blog is looked for, and only among that
+    blog's posts: a copy found is out, with the original's URL; one not found stays
+    (the original's blog may not be among the feeds).
+    """
+    wanted = {f.origin for f, s in zip(features, scored, strict=True) if f.origin}
+    wanted -= {""}
+    if not wanted or not nearby:
+        return scored
+    by_blog: dict[str, list[tuple[StoredPost, Features]]] = {}
+    for post in nearby:
+        key = blog_key(post.blog)
+        if key in wanted:
+            by_blog.setdefault(key, []).append((post, post_features(post, profile)))
+    result = list(scored)
+    for i, (item, feats) in enumerate(zip(scored, features, strict=True)):
+        if item.duplicate_of is not None or feats.origin not in by_blog:
+            continue
+        best, similarity, same_head = max(
+            (
+                (
+                    p,
+                    jaccard(feats.fingerprint, f.fingerprint),
+                    bool(f.head) and f.head == feats.head,
+                )
+                for p, f in by_blog[feats.origin]
+            ),
+            key=lambda found: (
+                found[1] >= weights.near_duplicate or found[2],
+                found[1],
+                -found[0].id,
+            ),
+        )
+        if similarity >= weights.near_duplicate or same_head:
+            when = best.published.strftime("%Y-%m") if best.published else "another month"
+            why = (
+                f"near-identical text ({similarity:.2f})"
+                if not same_head
+                else "same title and opening"
+            )
+            result[i] = _copy(item, best.url, f"syndicated copy, {why}; original of {when}")
     return result
 
 
@@ -439,10 +531,13 @@ def rank_posts(
     end: datetime,
     now: datetime,
     weights: Weights = Weights(),
+    nearby: Sequence[StoredPost] = (),
 ) -> Ranking:
     """Rank a month's posts and choose the picks and the listening post.
 
-    ``history`` is (month, featured URLs) of earlier issues, newest first. Does not
+    ``history`` is (month, featured URLs) of earlier issues, newest first. ``nearby``
+    are posts of the neighbouring weeks, never candidates: where a syndicated copy of
+    this month names its original's blog, the original may be among them. Does not
     read the editor's order or blurbs beyond pins, drops and the listening pick:
     compose applies order and blurbs.
     """
@@ -451,6 +546,7 @@ def rank_posts(
     scored = collapse_duplicates(
         score_posts(posts, features, newsletter, start, end, weights), features, weights
     )
+    scored = _copies_of_nearby(scored, features, nearby, profile, weights)
     keys = [f.key for f in features]
     del features  # free the fingerprints before the decisions below copy every post
     house = [s for s in scored if s.post.house and s.status != "out"]

@@ -197,3 +197,67 @@ def test_rebuild_after_new_posts_keeps_editor_choices(workspace: Path, demo_base
     picked = {url_key(p["url"]) for p in again["picks"]}
     assert {url_key(u) for u in edition["pins"]} <= picked
     assert not {url_key(u) for u in edition["drops"]} & picked
+
+
+# --- syndicated copies: the one the copy names, the opening, another month (see #5) ------
+
+
+def _text_of(db: sqlite3.Connection, url: str) -> tuple[str, str]:
+    row = db.execute("SELECT title, text FROM posts WHERE url_key = ?", (url_key(url),)).fetchone()
+    return str(row[0]), str(row[1])
+
+
+def _rewrite(db: sqlite3.Connection, url: str, title: str, text: str, published: str) -> None:
+    db.execute(
+        "UPDATE posts SET title = ?, text = ?, published = ?, first_published = ? "
+        "WHERE url_key = ?",
+        (title, text, published, published, url_key(url)),
+    )
+
+
+def test_a_copy_naming_its_original_is_the_copy_whatever_its_date(
+    workspace: Path, truth: list[dict[str, Any]]
+) -> None:
+    original, copy = good_posts(truth, "2026-10")[:2]
+    db = demo_db(workspace)
+    title, text = _text_of(db, original["url"])
+    blog = row_of(posts_json(workspace, "2026-10"), original["url"])["blog"]
+    # the copy is dated a day before the original, and says where it first appeared
+    copied = f"{text}\nThis post originally appeared on {blog}."
+    _rewrite(db, copy["url"], title, copied, "2026-10-01T08:00:00+00:00")
+    rows = posts_json(workspace, "2026-10")
+    assert url_key(row_of(rows, copy["url"])["duplicate_of"]) == url_key(original["url"])
+    assert row_of(rows, original["url"])["duplicate_of"] is None
+
+
+def test_a_copy_with_the_same_title_and_opening_is_a_copy(
+    workspace: Path, truth: list[dict[str, Any]]
+) -> None:
+    original, copy = good_posts(truth, "2026-10")[:2]
+    db = demo_db(workspace)
+    title, text = _text_of(db, original["url"])
+    _, other = _text_of(db, copy["url"])
+    # edited below its opening: the shingles differ, the title and first 25 words don't
+    edited = " ".join(text.split()[:40]) + "\n" + other
+    _rewrite(db, copy["url"], title, edited, "2026-10-30T08:00:00+00:00")
+    row = row_of(posts_json(workspace, "2026-10"), copy["url"])
+    assert url_key(row["duplicate_of"]) == url_key(original["url"])
+    assert "same title and first 25 words" in row["reason"]
+
+
+def test_a_copy_of_last_months_post_is_found_in_last_month(
+    workspace: Path, truth: list[dict[str, Any]]
+) -> None:
+    original = good_posts(truth, "2026-09")[0]
+    copy = good_posts(truth, "2026-10")[0]
+    db = demo_db(workspace)
+    title, text = _text_of(db, original["url"])
+    blog = row_of(posts_json(workspace, "2026-09"), original["url"])["blog"]
+    copied = f"{text}\nThis post first appeared on {blog}."
+    _rewrite(db, copy["url"], title, copied, "2026-10-03T08:00:00+00:00")
+    row = row_of(posts_json(workspace, "2026-10"), copy["url"])
+    assert row["status"] == "out"
+    assert url_key(row["duplicate_of"]) == url_key(original["url"])
+    assert "original of 2026-09" in row["reason"]
+    # the original stays a candidate of its own month
+    assert row_of(posts_json(workspace, "2026-09"), original["url"])["duplicate_of"] is None
