@@ -187,6 +187,9 @@ def blog_key(name: str) -> str:
 def syndicated_from(text: str) -> str:
     """Return the blog_key of the blog text says it originally appeared on, or ""."""
     for part in (text[-600:], text[:600]):
+        lower = part.lower()  # a cheap test first: the regex over every post costs a second
+        if "appeared" not in lower and "published" not in lower and "posted" not in lower:
+            continue
         match = _ORIGIN_RE.search(part)
         if match:
             return blog_key(match.group(1))
