@@ -471,13 +471,18 @@ def add_feeds(config: Config, feeds: Sequence[FeedSpec]) -> tuple[list[FeedSpec]
 def rank_month(config: Config, month: str, store: Store, now: datetime | None = None) -> Ranking:
     """Rank a month's stored posts with the editor's edition."""
     from mash.compose import read_edition
-    from mash.rank import rank_posts
+    from mash.rank import blog_key, rank_posts, syndicated_from
 
     start, end = month_bounds(month)
     posts = store.posts_between(start, end, config.feeds)
-    # a syndicated copy's original may be a few weeks older, or newer (see #5)
-    nearby = store.posts_between(start - _NEARBY, start, config.feeds)
-    nearby += store.posts_between(end, end + _NEARBY, config.feeds)
+    # a syndicated copy's original may be a few weeks older, or newer: the neighbouring
+    # weeks are read only when a post names the blog it first appeared on (see #5)
+    named = {origin for p in posts if (origin := syndicated_from(p.text))}
+    nearby = []
+    if named:
+        around = store.posts_between(start - _NEARBY, start, config.feeds)
+        around += store.posts_between(end, end + _NEARBY, config.feeds)
+        nearby = [p for p in around if blog_key(p.blog) in named]
     edition = read_edition(config.editions_dir, month)
     history = store.featured_before(month)
     now = now or _now()

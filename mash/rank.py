@@ -427,8 +427,9 @@ def _copies_of_nearby(
     blog's posts: a copy found is out, with the original's URL; one not found stays
     (the original's blog may not be among the feeds).
     """
-    wanted = {f.origin for f, s in zip(features, scored, strict=True) if f.origin}
-    wanted -= {""}
+    wanted = {
+        f.origin for f, s in zip(features, scored, strict=True) if f.origin and not s.duplicate_of
+    }
     if not wanted or not nearby:
         return scored
     by_blog: dict[str, list[tuple[StoredPost, Features]]] = {}
