@@ -207,24 +207,33 @@ def _text_of(db: sqlite3.Connection, url: str) -> tuple[str, str]:
     return str(row[0]), str(row[1])
 
 
-def _rewrite(db: sqlite3.Connection, url: str, title: str, text: str, published: str) -> None:
+def _make_copy(
+    workspace: Path, original: dict[str, Any], copy: dict[str, Any], text: str, published: str
+) -> None:
+    """Give the stored post copy the original's title, the given text and date."""
+    db = demo_db(workspace)
+    title, _ = _text_of(db, original["url"])
     db.execute(
         "UPDATE posts SET title = ?, text = ?, published = ?, first_published = ? "
         "WHERE url_key = ?",
-        (title, text, published, published, url_key(url)),
+        (title, text, published, published, url_key(copy["url"])),
     )
+
+
+def _attributed(workspace: Path, post: dict[str, Any], month: str, says: str) -> str:
+    """Return post's text followed by the line a syndicated copy ends with."""
+    _, text = _text_of(demo_db(workspace), post["url"])
+    blog = row_of(posts_json(workspace, month), post["url"])["blog"]
+    return f"{text}\nThis post {says} {blog}."
 
 
 def test_a_copy_naming_its_original_is_the_copy_whatever_its_date(
     workspace: Path, truth: list[dict[str, Any]]
 ) -> None:
     original, copy = good_posts(truth, "2026-10")[:2]
-    db = demo_db(workspace)
-    title, text = _text_of(db, original["url"])
-    blog = row_of(posts_json(workspace, "2026-10"), original["url"])["blog"]
-    # the copy is dated a day before the original, and says where it first appeared
-    copied = f"{text}\nThis post originally appeared on {blog}."
-    _rewrite(db, copy["url"], title, copied, "2026-10-01T08:00:00+00:00")
+    # the copy is dated before the original, and says where it first appeared
+    copied = _attributed(workspace, original, "2026-10", "originally appeared on")
+    _make_copy(workspace, original, copy, copied, "2026-10-01T08:00:00+00:00")
     rows = posts_json(workspace, "2026-10")
     assert url_key(row_of(rows, copy["url"])["duplicate_of"]) == url_key(original["url"])
     assert row_of(rows, original["url"])["duplicate_of"] is None
@@ -235,11 +244,11 @@ def test_a_copy_with_the_same_title_and_opening_is_a_copy(
 ) -> None:
     original, copy = good_posts(truth, "2026-10")[:2]
     db = demo_db(workspace)
-    title, text = _text_of(db, original["url"])
+    _, text = _text_of(db, original["url"])
     _, other = _text_of(db, copy["url"])
     # edited below its opening: the shingles differ, the title and first 25 words don't
     edited = " ".join(text.split()[:40]) + "\n" + other
-    _rewrite(db, copy["url"], title, edited, "2026-10-30T08:00:00+00:00")
+    _make_copy(workspace, original, copy, edited, "2026-10-30T08:00:00+00:00")
     row = row_of(posts_json(workspace, "2026-10"), copy["url"])
     assert url_key(row["duplicate_of"]) == url_key(original["url"])
     assert "same title and first 25 words" in row["reason"]
@@ -250,11 +259,8 @@ def test_a_copy_of_last_months_post_is_found_in_last_month(
 ) -> None:
     original = good_posts(truth, "2026-09")[0]
     copy = good_posts(truth, "2026-10")[0]
-    db = demo_db(workspace)
-    title, text = _text_of(db, original["url"])
-    blog = row_of(posts_json(workspace, "2026-09"), original["url"])["blog"]
-    copied = f"{text}\nThis post first appeared on {blog}."
-    _rewrite(db, copy["url"], title, copied, "2026-10-03T08:00:00+00:00")
+    copied = _attributed(workspace, original, "2026-09", "first appeared on")
+    _make_copy(workspace, original, copy, copied, "2026-10-03T08:00:00+00:00")
     row = row_of(posts_json(workspace, "2026-10"), copy["url"])
     assert row["status"] == "out"
     assert url_key(row["duplicate_of"]) == url_key(original["url"])
