@@ -7,18 +7,25 @@ carries its reason, so ``mash posts`` can explain it.
 
 from __future__ import annotations
 
+import gc
 import math
 import re
-import zlib
 from array import array
 from collections import Counter
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
+from itertools import chain, pairwise, repeat
+
+import numpy as np
+import numpy.typing as npt
 
 from mash.blurb import choose_blurb, words
 from mash.dates import date_flags
 from mash.records import Edition, Newsletter, Ranking, ScoredPost, StoredPost
+from mash.tokens import HashSet, Words, hash_words, phrase_hash, word_hashes
 from mash.urls import url_key
 
 # The built-in profile of the default topic; the config's topic text and example posts
@@ -139,30 +146,35 @@ class Features:
 
     key: str  # url_key of the post
     canonical_key: str  # url_key of its rel=canonical, "" when none or itself
-    counts: dict[str, int]  # the profile's words only, in the profile's order
     length: int  # words, of title x3 plus the first _TEXT_CHARS of text
     words: int  # words of the whole text; _WORDS_CAP + 1 when there are more
     promo: tuple[str, ...]
     fingerprint: array[int]  # sorted: its first _SKETCH values are the sketch
     origin: str = ""  # the blog the post says it first appeared on (blog_key), or ""
-    head: str = ""  # title and first _HEAD_WORDS words: the same in copies edited below
+    head: str = ""  # title and hash of the first _HEAD_WORDS words ("" if fewer): see #5
+
+
+@dataclass(frozen=True)
+class TopicCounts:
+    """The topic profile's words counted in posts: a row per post, a column per word.
+
+    Titles count three times. Only the profile's words are kept: all words of 20,000
+    posts would not fit the memory budget (see #5).
+    """
+
+    words: tuple[str, ...]
+    table: npt.NDArray[np.int64]
 
 
 # relevance and duplicates read the start of a post: enough, and bounded
 _TEXT_CHARS = 8000
+_BATCH_CHARS = 1 << 20  # of text, hashed at once (see features_of)
 # Near-duplicate candidates share one of the _SKETCH smallest fingerprint hashes (a
 # bottom-k sketch): copies (Jaccard ~0.98) almost surely do, so only they are compared.
 _SKETCH = 6
 SHORTLIST = 30  # candidates given a suggested blurb for the editor's draft
 # quality is the same for any length from 600 words, so counting stops just past it
 _WORDS_CAP = 600
-# Each phrase as its words (all must be among the post's words) and as the padded text
-# matched against the joined words; "% off" is not a word and is matched in the text.
-_PROMO_WORDS: tuple[tuple[str, tuple[tuple[frozenset[str], str], ...]], ...] = tuple(
-    (label, tuple((frozenset(p.split()), f" {p} ") for p in phrases if "%" not in p))
-    for label, phrases in PROMO_PHRASES.items()
-)
-_PROMO_VOCABULARY = frozenset(w for _, phrases in _PROMO_WORDS for ws, _ in phrases for w in ws)
 
 
 # "This post originally appeared on Modern Service." names the original's blog: the post
@@ -176,6 +188,7 @@ _ORIGIN_RE = re.compile(
 # Copies whose text was edited further down (paragraphs moved, a list reworded) keep
 # the title and the opening: the same title and first 25 words make a copy (see #5).
 _HEAD_WORDS = 25
+_ORIGIN_VERBS = HashSet(word_hashes(["appeared", "published", "posted"]))
 
 
 def blog_key(name: str) -> str:
@@ -197,91 +210,195 @@ def syndicated_from(text: str) -> str:
 
 
 def post_features(post: StoredPost, profile: dict[str, float]) -> Features:
-    """Compute a post's features: topic-word counts, promotional phrases, fingerprint.
+    """Return one post's features (features_of a list of one)."""
+    return features_of([post], profile)[0][0]
 
-    Keeps the counts of the profile's words only: all words of 20,000 posts would not
-    fit the memory budget (see #5).
+
+def features_of(
+    posts: Sequence[StoredPost], profile: dict[str, float]
+) -> tuple[list[Features], TopicCounts]:
+    """Compute posts' features (promotional phrases, fingerprint...) and topic counts.
+
+    Works on batches of about a megabyte of text at a time (see mash.tokens): the
+    memory stays bounded however many posts a month has.
     """
-    tokens = words(post.text[:_TEXT_CHARS])
-    title = words(post.title)
-    every = Counter(tokens + title * 3)
-    key = url_key(post.url)
-    canonical = url_key(post.canonical) if post.canonical else ""
-    return Features(
-        key=key,
-        canonical_key=canonical if canonical != key else "",
-        counts={w: every[w] for w in profile if w in every},
-        length=len(tokens) + 3 * len(post.title.split()),
-        words=len(post.text.split(maxsplit=_WORDS_CAP)),
-        promo=tuple(promotional_hits(post.text, title, tokens[:700], every)),
-        fingerprint=fingerprint(tokens),
-        origin=syndicated_from(post.text),
-        head=" ".join(title + ["|"] + tokens[:_HEAD_WORDS]) if len(tokens) >= _HEAD_WORDS else "",
-    )
+    known = _PROFILES.get(tuple(profile)) or _PROFILES.setdefault(tuple(profile), _Profile(profile))
+    batches: list[list[StoredPost]] = [[]]
+    size = 0
+    for post in posts:
+        if size >= _BATCH_CHARS:
+            batches.append([])
+            size = 0
+        batches[-1].append(post)
+        size += min(len(post.text), _TEXT_CHARS)
+    # numpy lets go of the GIL: two threads keep both cores busy for half the time
+    with ThreadPoolExecutor(2) as pool:
+        done = list(pool.map(_batch_features, batches, repeat(known)))
+    found = [f for features, _ in done for f in features]
+    table = np.concatenate([table for _, table in done])
+    return found, TopicCounts(tuple(known.names), table)
 
 
-def relevance(features: Features, profile: dict[str, float], idf: dict[str, float]) -> float:
-    """Score 0..1: BM25 saturation of topic words in title and text, length-normalised."""
-    if not features.length:
-        return 0.0
+def _batch_features(
+    posts: Sequence[StoredPost], known: _Profile
+) -> tuple[list[Features], npt.NDArray[np.int64]]:
+    hashed = hash_words([p.text[:_TEXT_CHARS] for p in posts])
+    titles = hash_words([p.title for p in posts])
+    counts = _profile_counts(hashed, known) + 3 * _profile_counts(titles, known)
+    promo = _promotional(hashed, titles, posts)
+    prints = fingerprints(hashed)
+    openings = hashed.openings(_HEAD_WORDS)
+    title_keys = titles.wholes()
+    # only a post with one of the verbs of "originally appeared on" may name its origin
+    at, _ = _ORIGIN_VERBS.find(hashed.hashes)
+    verbs = set(hashed.text[at].tolist())
+    result = []
+    for i, post in enumerate(posts):
+        tokens = hashed.count(i)
+        key = url_key(post.url)
+        canonical = url_key(post.canonical) if post.canonical else ""
+        result.append(
+            Features(
+                key=key,
+                canonical_key=canonical if canonical != key else "",
+                length=tokens + 3 * titles.count(i),
+                words=_word_count(post.text, tokens),
+                promo=promo[i],
+                fingerprint=prints[i],
+                origin=(
+                    syndicated_from(post.text) if i in verbs or len(post.text) > _TEXT_CHARS else ""
+                ),
+                head=f"{title_keys[i]:x}|{openings[i]:x}" if openings[i] else "",
+            )
+        )
+    return result, counts
+
+
+def _word_count(text: str, tokens: int) -> int:
+    """Return the words of text, _WORDS_CAP + 1 when there are more (quality needs no more)."""
+    if tokens > _WORDS_CAP or len(text) <= _TEXT_CHARS:
+        return min(tokens, _WORDS_CAP + 1)
+    return len(words(text)[: _WORDS_CAP + 1])
+
+
+class _Profile:
+    """A topic profile's words as hashes, for counting them in a batch."""
+
+    def __init__(self, profile: dict[str, float]) -> None:
+        self.names = [w for w in profile if len(words(w)) == 1]
+        self.hashes = HashSet(word_hashes(self.names))
+
+
+_PROFILES: dict[tuple[str, ...], _Profile] = {}
+
+
+def _profile_counts(hashed: Words, known: _Profile) -> npt.NDArray[np.int64]:
+    """Return each text's counts of the profile's words: a row per text."""
+    width, texts = len(known.names), len(hashed.first) - 1
+    at, column = known.hashes.find(hashed.hashes)
+    table = np.bincount(hashed.text[at] * width + column, minlength=texts * width)
+    return table.reshape(texts, width)
+
+
+def _promo_sets() -> tuple[HashSet, dict[int, tuple[HashSet, list[int]]]]:
+    """Return the promotional phrases' first words, and by length their hashes and labels."""
+    starts: list[int] = []
+    by_size: dict[int, dict[int, int]] = {}
+    for number, phrases in enumerate(PROMO_PHRASES.values()):
+        for phrase in phrases:
+            if "%" not in phrase:
+                starts += word_hashes(words(phrase)[:1])
+                size, value = phrase_hash(phrase)
+                by_size.setdefault(size, {})[value] = number
+    return HashSet(sorted(set(starts))), {
+        size: (HashSet(list(found)), list(found.values())) for size, found in by_size.items()
+    }
+
+
+_PROMO_STARTS, _PROMO_BY_SIZE = _promo_sets()
+_PROMO_LABELS = tuple(PROMO_PHRASES)
+# promotional phrases are looked for in the title and the text's first words only
+_PROMO_WORDS_READ = 700
+
+
+def _promotional(
+    hashed: Words, titles: Words, posts: Sequence[StoredPost]
+) -> list[tuple[str, ...]]:
+    """Return the labels of the promotional phrases in each post's title and start."""
+    found: list[set[int]] = [set() for _ in posts]
+    for words_of, read in ((hashed, _PROMO_WORDS_READ), (titles, None)):
+        for i, label in _phrases_in(words_of, read):
+            found[i].add(label)
+    discount = _PROMO_LABELS.index("discount")
+    for i, post in enumerate(posts):  # "% off" is not words
+        if post.text.find("% off", 0, 4000) >= 0:
+            found[i].add(discount)
+    return [tuple(_PROMO_LABELS[k] for k in sorted(labels)) for labels in found]
+
+
+def _phrases_in(hashed: Words, read: int | None) -> Iterator[tuple[int, int]]:
+    """Yield (text, label) of the promotional phrases in texts' first ``read`` words."""
+    starts, _ = _PROMO_STARTS.find(hashed.hashes)
+    for size, (phrases, labels) in _PROMO_BY_SIZE.items():
+        grams, at = hashed.grams_at(size, starts)
+        hit, phrase = phrases.find(grams)
+        text = hashed.text[at[hit]]
+        if read is not None:
+            early = at[hit] - hashed.first[text] + size <= read
+            text, phrase = text[early], phrase[early]
+        for i, k in zip(text.tolist(), phrase.tolist(), strict=True):
+            yield i, labels[k]
+
+
+def relevance(
+    counts: TopicCounts, features: Sequence[Features], profile: dict[str, float]
+) -> list[float]:
+    """Score each post 0..1: BM25 saturation of topic words in title and text.
+
+    Length-normalised; a word's weight is the profile's times its inverse document
+    frequency among these posts.
+    """
+    if not features:
+        return []
     k1, b, avg = 1.2, 0.75, 400.0
-    norm = k1 * (1 - b + b * features.length / avg)
-    total = 0.0
-    for word, tf in features.counts.items():  # in the profile's order, as the sum's terms
-        total += profile[word] * idf.get(word, 1.0) * tf * (k1 + 1) / (tf + norm)
-    return 1 - math.exp(-total / 12)
+    n = len(features) + 1
+    df = (counts.table > 0).sum(axis=0)
+    idf = 0.5 + np.log(1 + n / (1 + df)) / math.log(1 + n)
+    weight = np.array([profile[w] for w in counts.words], dtype=np.float64) * idf
+    length = np.array([f.length for f in features], dtype=np.float64)
+    norm = k1 * (1 - b + b * length / avg)
+    tf = counts.table.astype(np.float64)
+    total = (tf * (k1 + 1) / (tf + norm[:, None])) @ weight
+    score = np.where(length > 0, 1 - np.exp(-total / 12), 0.0)
+    return [float(x) for x in score.tolist()]
 
 
-def promotional_hits(
-    text: str, title: Sequence[str], body: Sequence[str], present: Mapping[str, object]
-) -> list[str]:
-    """Return the labels of the promotional phrases found in a post's title and start.
-
-    ``title`` and ``body`` are the words of the title and of the text's start, and
-    ``present`` has at least all of them as keys. Matches whole words: joined with
-    spaces on both sides, a substring test in C is a word-boundary match (one regex per
-    label was most of rank's time, see #5). A phrase with a word not present cannot
-    match, so most posts never build the joined text.
-    """
-    vocabulary = present.keys() & _PROMO_VOCABULARY
-    sample, found = "", []
-    for label, phrases in _PROMO_WORDS:
-        for phrase_words, padded in phrases:
-            if phrase_words <= vocabulary:
-                sample = sample or f" {' '.join(title)} {' '.join(body)} "
-                if padded in sample:
-                    found.append(label)
-                    break
-    if "discount" not in found and text.find("% off", 0, 4000) >= 0:
-        found.append("discount")
-    return found
+_SAMPLE = 8  # 1 in _SAMPLE of a text's 5-word shingles make its fingerprint
 
 
-class _WordIds(dict[str, int]):
-    """Each word's CRC-32: the same in every process, unlike hash() of a str (salted)."""
-
-    def __missing__(self, word: str) -> int:
-        if len(self) > 1_000_000:
-            self.clear()
-        value = self[word] = zlib.crc32(word.encode("utf-8", "surrogatepass"))
-        return value
+def fingerprint(text: str, sample: int = _SAMPLE) -> array[int]:
+    """Return the fingerprint of one text (see fingerprints)."""
+    return fingerprints(hash_words([text]), sample)[0]
 
 
-_WORD_IDS = _WordIds()
-
-
-def fingerprint(tokens: Sequence[str], size: int = 5, sample: int = 8) -> array[int]:
-    """Return a sample (1 in ``sample``) of the hashed word 5-grams of a text, sorted.
+def fingerprints(hashed: Words, sample: int = _SAMPLE) -> list[array[int]]:
+    """Return a sample (1 in ``sample``) of each text's hashed word 5-grams, sorted.
 
     The Jaccard similarity of two samples estimates that of the full shingle sets
-    (mod-sampling). A 5-gram is hashed as the tuple of its words' CRC-32s: hash() of
-    ints and tuples is the same in every run, so the same posts always give the same
-    similarities, duplicates and issue (hash() of str is salted per process). An array
-    of machine integers is a tenth of the memory of a set of Python ints (see #5).
+    (mod-sampling). The hashes are the same in every process and run, so the same
+    posts always give the same similarities, duplicates and issue. An array of machine
+    integers is a tenth of the memory of a set of Python ints (see #5).
     """
-    ids = list(map(_WORD_IDS.__getitem__, tokens))
-    grams = zip(*(ids[i:] for i in range(size)), strict=False)
-    return array("q", sorted({h for h in map(hash, grams) if not h % sample}))
+    grams, owner = hashed.sample(5, sample)
+    values = grams.view(np.int64)
+    order = np.lexsort((values, owner))
+    values, owner = values[order], owner[order]
+    fresh = np.ones(len(values), dtype=bool)
+    fresh[1:] = (values[1:] != values[:-1]) | (owner[1:] != owner[:-1])
+    values, owner = values[fresh], owner[fresh]
+    bounds = (np.searchsorted(owner, np.arange(len(hashed.first))) * 8).tolist()
+    packed = values.tobytes()
+    return [array("q", packed[start:end]) for start, end in pairwise(bounds)]
 
 
 def jaccard(a: Collection[int], b: Collection[int]) -> float:
@@ -292,33 +409,33 @@ def jaccard(a: Collection[int], b: Collection[int]) -> float:
     return shared / (len(a) + len(b) - shared)
 
 
-def _idf(features: Sequence[Features], profile: dict[str, float]) -> dict[str, float]:
-    n = len(features) + 1
-    df: Counter[str] = Counter()
-    for f in features:
-        df.update(f.counts.keys())  # the profile's words only
-    return {w: 0.5 + math.log(1 + n / (1 + df[w])) / math.log(1 + n) for w in profile}
+def _popularity(posts: Sequence[StoredPost]) -> npt.NDArray[np.float64]:
+    """Return comments and page views, each log-scaled to the month's top, the higher."""
+    best = np.zeros(len(posts))
+    for field in ("comments", "page_views"):
+        raw = [getattr(p, field) for p in posts]
+        known = np.array([-1 if v is None else v for v in raw], dtype=np.float64)
+        top = known.max(initial=0.0)
+        if top > 0:
+            best = np.maximum(best, np.log1p(np.maximum(known, 0.0)) / np.log1p(top))
+    return best
 
 
-def _popularity(post: StoredPost, top_comments: int, top_views: int) -> float:
-    parts = []
-    if post.comments is not None and top_comments:
-        parts.append(math.log1p(post.comments) / math.log1p(top_comments))
-    if post.page_views is not None and top_views:
-        parts.append(math.log1p(post.page_views) / math.log1p(top_views))
-    return max(parts) if parts else 0.0
+def _quality(features: Sequence[Features]) -> npt.NDArray[np.float64]:
+    """Return 0..1 for length (full from 600 words, little under 80) less 0.25 per promo hit."""
+    count = np.array([f.words for f in features], dtype=np.float64)
+    length = np.where(count >= 80, np.minimum(1.0, count / 600), count / 400)
+    promo = np.array([len(f.promo) for f in features], dtype=np.float64)
+    return np.maximum(0.0, length - 0.25 * promo)
 
 
-def _quality(features: Features) -> float:
-    count = features.words
-    length = min(1.0, count / 600) if count >= 80 else count / 400
-    return max(0.0, length - 0.25 * len(features.promo))
-
-
-def _recency(post: StoredPost, start: datetime, end: datetime) -> float:
-    when = post.published or post.first_seen
+def _recency(
+    posts: Sequence[StoredPost], start: datetime, end: datetime
+) -> npt.NDArray[np.float64]:
+    """Return 0..1: how late in the month each post was published (or first seen)."""
     span = (end - start).total_seconds() or 1.0
-    return max(0.0, min(1.0, (when - start).total_seconds() / span))
+    when = np.array([(p.published or p.first_seen).timestamp() for p in posts], dtype=np.float64)
+    return np.clip((when - start.timestamp()) / span, 0.0, 1.0)
 
 
 _PARTS = ("relevance", "popularity", "quality", "recency")  # of the score, weighted
@@ -327,34 +444,46 @@ _PARTS = ("relevance", "popularity", "quality", "recency")  # of the score, weig
 def score_posts(
     posts: Sequence[StoredPost],
     features: Sequence[Features],
+    counts: TopicCounts,
     newsletter: Newsletter,
     start: datetime,
     end: datetime,
     weights: Weights = Weights(),
 ) -> list[ScoredPost]:
-    """Score every post; mark off-topic and promotional ones out (nothing else decided)."""
-    profile = topic_profile(newsletter)
-    idf = _idf(features, profile)
-    top_comments = max((p.comments or 0 for p in posts), default=0)
-    top_views = max((p.page_views or 0 for p in posts), default=0)
-    factors = [getattr(weights, part) for part in _PARTS]
+    """Score every post; mark off-topic and promotional ones out (nothing else decided).
+
+    Each part is rounded to 3 places, and the score is the posts' weight times the
+    weighted sum of the rounded parts, rounded to 4: what ``mash posts`` shows adds up.
+    """
+    if not posts:
+        return []
+    relevances = relevance(counts, features, topic_profile(newsletter))
+    parts = np.round(
+        np.stack(
+            [
+                np.array(relevances),
+                _popularity(posts),
+                _quality(features),
+                _recency(posts, start, end),
+            ],
+            axis=1,
+        ),
+        3,
+    )
+    factors = np.array([getattr(weights, part) for part in _PARTS])
+    weight = np.array([p.weight for p in posts], dtype=np.float64)
+    totals = np.round(weight * (parts @ factors), 4).tolist()
     scored = []
-    for post, feats in zip(posts, features, strict=True):
-        rel = relevance(feats, profile, idf)
-        values = (
-            round(rel, 3),
-            round(_popularity(post, top_comments, top_views), 3),
-            round(_quality(feats), 3),
-            round(_recency(post, start, end), 3),
-        )
-        parts = (*zip(_PARTS, values, strict=True), ("weight", post.weight))
-        total = post.weight * sum(w * v for w, v in zip(factors, values, strict=True))
+    for post, feats, rel, values, total in zip(
+        posts, features, relevances, parts.tolist(), totals, strict=True
+    ):
         status, reason = "candidate", f"score {total:.3f}"
         if len(feats.promo) >= weights.promo_hits:
             status, reason = "out", f"promotional ({', '.join(feats.promo)})"
         elif rel < weights.min_relevance:
             status, reason = "out", f"off-topic (relevance {rel:.2f} < {weights.min_relevance})"
-        scored.append(ScoredPost(post, round(total, 4), parts, status, reason))
+        named = (*zip(_PARTS, values, strict=True), ("weight", post.weight))
+        scored.append(ScoredPost(post, total, named, status, reason))
     return scored
 
 
@@ -395,23 +524,54 @@ def collapse_duplicates(
             scored[i].post.id,
         ),
     )
-    index: dict[int, list[int]] = {}
+    similar = _sketch_neighbours(features)
+    kept: set[int] = set()
     kept_keys: dict[str, int] = {}
     kept_heads: dict[str, int] = {}
     for i in order:
         feats = features[i]
-        original, how = _find_original(i, features, kept_keys, index, weights)
+        original, how = _find_original(i, features, kept_keys, similar, kept, weights)
         if original is None and feats.head in kept_heads:
             original, how = kept_heads[feats.head], f"same title and first {_HEAD_WORDS} words"
         if original is not None and original != i:
             result[i] = _copy(scored[i], scored[original].post.url, how)
             continue
+        kept.add(i)
         kept_keys.setdefault(feats.key, i)
         if feats.head:
             kept_heads.setdefault(feats.head, i)
-        for h in feats.fingerprint[:_SKETCH]:
-            index.setdefault(h, []).append(i)
     return result
+
+
+def _sketch_neighbours(features: Sequence[Features]) -> dict[int, list[int]]:
+    """Return, for each post that has any, the posts sharing two of its sketch values.
+
+    Only they can be near-identical (see _SKETCH). A value in over a hundred posts is
+    boilerplate, not copying, and is not counted. Found by sorting all sketch values at
+    once: most posts share none, and are never looked at again.
+    """
+    sketches = [f.fingerprint[:_SKETCH] for f in features]
+    values = np.fromiter(chain.from_iterable(sketches), dtype=np.int64)
+    owners = np.repeat(np.arange(len(sketches)), [len(s) for s in sketches])
+    order = np.argsort(values, kind="stable")
+    values, owners = values[order], owners[order]
+    starts = np.flatnonzero(np.diff(values, prepend=values[:1] - 1) != 0)
+    sizes = np.diff(starts, append=len(values))
+    wanted = (sizes >= 2) & (sizes <= 100)
+    group = np.repeat(np.arange(len(sizes)), sizes)
+    inside = wanted[group]  # keep the values in 2 to 100 posts only
+    group, owners = group[inside], owners[inside]
+    pairs = [np.zeros(0, dtype=np.int64)]
+    for gap in range(1, int(sizes[wanted].max(initial=1))):  # each pair, by its distance
+        same = np.flatnonzero(group[gap:] == group[:-gap])
+        a, b = owners[same], owners[same + gap]
+        pairs.append(np.minimum(a, b) * len(sketches) + np.maximum(a, b))
+    pair, count = np.unique(np.concatenate(pairs), return_counts=True)
+    neighbours: dict[int, list[int]] = {}
+    for a, b in map(divmod, pair[count >= 2].tolist(), repeat(len(sketches))):  # sorted
+        neighbours.setdefault(a, []).append(b)
+        neighbours.setdefault(b, []).append(a)
+    return neighbours
 
 
 def _copies_of_nearby(
@@ -432,11 +592,10 @@ def _copies_of_nearby(
     }
     if not wanted or not nearby:
         return scored
+    posts = [post for post in nearby if blog_key(post.blog) in wanted]
     by_blog: dict[str, list[tuple[StoredPost, Features]]] = {}
-    for post in nearby:
-        key = blog_key(post.blog)
-        if key in wanted:
-            by_blog.setdefault(key, []).append((post, post_features(post, profile)))
+    for post, found in zip(posts, features_of(posts, profile)[0], strict=True):
+        by_blog.setdefault(blog_key(post.blog), []).append((post, found))
     result = list(scored)
     for i, (item, feats) in enumerate(zip(scored, features, strict=True)):
         if item.duplicate_of is not None or feats.origin not in by_blog:
@@ -477,25 +636,19 @@ def _find_original(
     i: int,
     features: Sequence[Features],
     kept_keys: dict[str, int],
-    index: dict[int, list[int]],
+    similar: dict[int, list[int]],
+    kept: set[int],
     weights: Weights,
 ) -> tuple[int | None, str]:
     feats = features[i]
     if feats.key in kept_keys:
         return kept_keys[feats.key], "same URL"
-    # a shingle in a hundred posts is boilerplate, not copying
-    buckets = [b for h in feats.fingerprint[:_SKETCH] if 0 < len(b := index.get(h, ())) <= 100]
-    if len(buckets) < 2:  # a candidate shares two sketch values: most posts have none
-        return None, ""
-    shared: Counter[int] = Counter()
-    for bucket in buckets:
-        shared.update(bucket)
-    candidates = [j for j, count in shared.items() if count >= 2]
     best, best_similarity = None, 0.0
-    for j in candidates:
-        similarity = jaccard(feats.fingerprint, features[j].fingerprint)
-        if similarity > best_similarity:
-            best, best_similarity = j, similarity
+    for j in similar.get(i, ()):
+        if j in kept:
+            similarity = jaccard(feats.fingerprint, features[j].fingerprint)
+            if similarity > best_similarity:
+                best, best_similarity = j, similarity
     if best is not None and best_similarity >= weights.near_duplicate:
         return best, f"near-identical text ({best_similarity:.2f})"
     return None, ""
@@ -545,10 +698,41 @@ def rank_posts(
     read the editor's order or blurbs beyond pins, drops and the listening pick:
     compose applies order and blurbs.
     """
+    with _collector_paused():
+        return _rank(posts, newsletter, edition, history, start, end, now, weights, nearby)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cycle collector: ranking makes some 100,000 objects and no cycles.
+
+    Each full collection walks every post in memory: three of them were 0.2 s of
+    ranking 20,000 posts (see #5).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _rank(
+    posts: Sequence[StoredPost],
+    newsletter: Newsletter,
+    edition: Edition,
+    history: Sequence[tuple[str, Sequence[str]]],
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    weights: Weights,
+    nearby: Sequence[StoredPost],
+) -> Ranking:
     profile = topic_profile(newsletter)
-    features = [post_features(p, profile) for p in posts]
+    features, counts = features_of(posts, profile)
     scored = collapse_duplicates(
-        score_posts(posts, features, newsletter, start, end, weights), features, weights
+        score_posts(posts, features, counts, newsletter, start, end, weights), features, weights
     )
     scored = _copies_of_nearby(scored, features, nearby, profile, weights)
     keys = [f.key for f in features]
@@ -565,31 +749,32 @@ def rank_posts(
     decided: list[ScoredPost] = []
     for item, key in zip(scored, keys, strict=True):
         if listening is not None and item.post.id == listening.post.id:
-            item = replace(
+            item = _decided(
                 item, status="listening", reason=f"Someone Was Listening: {listening_reason}"
             )
         elif key in drops:
-            item = replace(item, status="out", reason="dropped by the editor")
+            item = _decided(item, status="out", reason="dropped by the editor")
         elif key in pins:
-            item = replace(
+            item = _decided(
                 item, status="pinned", reason="pinned by the editor", score=item.score + 100
             )
         elif item.status == "out":
             pass
         elif key in featured:
-            item = replace(item, status="out", reason=f"already featured in {featured[key]}")
+            item = _decided(item, status="out", reason=f"already featured in {featured[key]}")
         elif flags := date_flags(item.post, now):
-            item = replace(
+            item = _decided(
                 item, status="out", reason=f"flagged date: {'; '.join(flags)} (pin it to include)"
             )
         elif item.post.house:
-            item = replace(item, status="out", reason="house blog (feeds Someone Was Listening)")
+            item = _decided(item, status="out", reason="house blog (feeds Someone Was Listening)")
         elif len(recent_blogs) >= weights.memory and all(
             item.post.feed_url in b for b in recent_blogs
         ):
             damped = round(item.score * weights.damping, 4)
-            item = replace(
+            item = _decided(
                 item,
+                status=item.status,
                 score=damped,
                 reason=f"score {damped:.3f} (damped: blog in each of the last "
                 f"{weights.memory} issues)",
@@ -597,12 +782,15 @@ def rank_posts(
         decided.append(item)
     picks = _select(decided, newsletter)
     picked_ids = {p.post.id for p in picks}
+    picks_per_blog = Counter(p.post.feed_url for p in picks)
     final = []
     for item in decided:
         if item.post.id in picked_ids:
-            item = replace(item, status="picked", reason=item.reason)
+            item = _decided(item, status="picked", reason=item.reason)
         elif item.status in ("candidate", "pinned"):
-            item = replace(item, status="out", reason=_cut_reason(item, picks, newsletter))
+            item = _decided(
+                item, status="out", reason=_cut_reason(item, picks_per_blog, newsletter)
+            )
         final.append(item)
     final.sort(key=lambda s: (-s.score, s.post.id))
     # blurbs cost a sentence scan each: only for the issue and the editor's shortlist
@@ -623,6 +811,19 @@ def rank_posts(
     )
 
 
+def _decided(item: ScoredPost, status: str, reason: str, score: float | None = None) -> ScoredPost:
+    """Return item with a new decision: dataclasses.replace, without its cost per call."""
+    return ScoredPost(
+        item.post,
+        item.score if score is None else score,
+        item.parts,
+        status,
+        reason,
+        item.blurb,
+        item.duplicate_of,
+    )
+
+
 def _select(decided: Sequence[ScoredPost], newsletter: Newsletter) -> list[ScoredPost]:
     pool = sorted(
         (s for s in decided if s.status in ("candidate", "pinned")),
@@ -640,8 +841,7 @@ def _select(decided: Sequence[ScoredPost], newsletter: Newsletter) -> list[Score
     return picks
 
 
-def _cut_reason(item: ScoredPost, picks: Sequence[ScoredPost], newsletter: Newsletter) -> str:
-    same_blog = sum(1 for p in picks if p.post.feed_url == item.post.feed_url)
-    if same_blog >= newsletter.per_blog_cap:
+def _cut_reason(item: ScoredPost, per_blog: Mapping[str, int], newsletter: Newsletter) -> str:
+    if per_blog.get(item.post.feed_url, 0) >= newsletter.per_blog_cap:
         return f"cap per blog ({newsletter.per_blog_cap}) reached; score {item.score:.3f}"
     return f"below the cut ({newsletter.picks_max} picks); score {item.score:.3f}"

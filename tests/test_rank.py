@@ -166,7 +166,7 @@ def test_fingerprints_are_the_same_in_every_process() -> None:
         "from mash.rank import fingerprint\n"
         "words = ('our agents answered every caller within a minute and the queue '\n"
         "         'never grew past ten people even on the busiest monday of the year ' * 4)\n"
-        "print(list(fingerprint(words.split(), sample=2)))"
+        "print(list(fingerprint(words, sample=2)))"
     )
     first = _in_process("1", "-c", code)
     assert first.strip() != "[]"
