@@ -19,7 +19,8 @@ import feedparser
 from lxml import etree
 
 from mash.errors import ParseError
-from mash.records import ParsedFeed, Post
+from mash.extract import feed_article
+from mash.records import Article, FetchResult, ParsedFeed, Post
 from mash.sanitize import html_to_text, sanitize_html
 from mash.urls import canonical_url, is_plain_url, is_web_url
 
@@ -368,3 +369,21 @@ def _plain(text: str) -> str:
     if "<" in text or "&" in text:
         text = html_to_text(text)
     return " ".join(str(text).split())
+
+
+ParseJob = tuple[ParsedFeed | None, list[tuple[Post, Article | None]], tuple[str, str] | None]
+
+
+def parse_job(result: FetchResult) -> ParseJob:
+    """Parse a fetched feed and take the full text of complete posts (in a worker).
+
+    Returns (feed, posts with their articles, (error, kind)); errors are returned, not
+    raised, so that they cross the process boundary intact. Lives here, not in the
+    pipeline, so that a worker imports only parsing and extraction (see #8).
+    """
+    try:
+        feed = parse_feed(result.content, result.final_url or result.url, result.content_type)
+    except ParseError as e:
+        return None, [], (e.message, e.kind)
+    pairs = [(p, feed_article(p)) for p in feed.posts]
+    return replace(feed, posts=()), pairs, None

@@ -32,12 +32,11 @@ from urllib.parse import urlsplit
 
 from mash.config import add_feeds_to_file
 from mash.errors import BuildError, ExtractError, FetchError, MashError, ParseError
-from mash.extract import extract_article, extract_many, feed_article
+from mash.extract import extract_article, extract_many
 from mash.fetch import discover_feed_urls, fetch_feeds, fetch_pages
 from mash.health import FeedHealth, FeedHealthInput, feed_health, next_attempt_after
-from mash.parse import parse_feed
+from mash.parse import ParseJob, parse_feed, parse_job
 from mash.records import (
-    Article,
     Config,
     FeedSpec,
     FeedState,
@@ -164,7 +163,7 @@ def run_fetch(
         # downloads run, not when their bodies arrive (see #8)
         new_feeds = sum(1 for s in states if not (s.etag or s.last_modified))
         with _parser_pool(len(states), start=new_feeds >= _POOL_MIN_FEEDS) as pool:
-            waiting: dict[str, tuple[FetchResult, Future[_Parsed]]] = {}
+            waiting: dict[str, tuple[FetchResult, Future[ParseJob]]] = {}
             finished: queue.SimpleQueue[str] = queue.SimpleQueue()
             stored: set[str] = set()
 
@@ -202,28 +201,11 @@ def _put(finished: queue.SimpleQueue[str], url: str, _: object) -> None:
     finished.put(url)  # from the pool's thread: the fetch loop stores it next time round
 
 
-_Parsed = tuple[ParsedFeed | None, list[tuple[Post, Article | None]], tuple[str, str] | None]
-
-
-def parse_job(result: FetchResult) -> _Parsed:
-    """Parse a fetched feed and take the full text of complete posts (in a worker).
-
-    Returns (feed, posts with their articles, (error, kind)); errors are returned, not
-    raised, so that they cross the process boundary intact.
-    """
-    try:
-        feed = parse_feed(result.content, result.final_url or result.url, result.content_type)
-    except ParseError as e:
-        return None, [], (e.message, e.kind)
-    pairs = [(p, feed_article(p)) for p in feed.posts]
-    return replace(feed, posts=()), pairs, None
-
-
 class _InlinePool:
     """Run jobs at once in this process: small runs don't pay for starting workers."""
 
-    def submit(self, fn: Callable[[FetchResult], _Parsed], arg: FetchResult) -> Future[_Parsed]:
-        future: Future[_Parsed] = Future()
+    def submit(self, fn: Callable[[FetchResult], ParseJob], arg: FetchResult) -> Future[ParseJob]:
+        future: Future[ParseJob] = Future()
         future.set_result(fn(arg))
         return future
 
@@ -245,12 +227,15 @@ class _LazyPool:
     def start(self) -> ProcessPoolExecutor:
         if self.pool is None:
             context = get_context("forkserver")
+            # the server imports parsing once, and each worker forks with it loaded: not
+            # the whole pipeline (aiohttp, httpx: 0.5 s of CPU per worker, see #8)
+            context.set_forkserver_preload(["mash.parse"])
             self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
             for _ in range(self.workers):
                 self.pool.submit(_warm)  # each job starts a worker, until there are enough
         return self.pool
 
-    def submit(self, fn: Callable[[FetchResult], _Parsed], arg: FetchResult) -> Future[_Parsed]:
+    def submit(self, fn: Callable[[FetchResult], ParseJob], arg: FetchResult) -> Future[ParseJob]:
         return self.start().submit(fn, arg)
 
     def __enter__(self) -> _LazyPool:
@@ -282,7 +267,7 @@ def _parser_pool(feeds: int, start: bool = False) -> _InlinePool | _LazyPool:
 def _store_result(
     store: Store,
     result: FetchResult,
-    parsed: _Parsed | None,
+    parsed: ParseJob | None,
     summary: FetchSummary,
     now: datetime,
 ) -> None:

@@ -183,11 +183,16 @@ def sanitize_html(html: str, base_url: str | None = None) -> str:
     out = plain.clean(html)
     if base_url and _has_relative_url(out) and is_web_url(base_url):
         out = _cleaner(base_url).clean(html)
-    out = _drop_tracking_images(out)
     # Unwrapping a tag can leave markup that parses differently the second time
     # (e.g. nested links); one more pass reaches the fixed point. The URLs are
-    # absolute by now, so the shared cleaner does.
-    return _drop_tracking_images(plain.clean(out))
+    # absolute by now, so the shared cleaner does. Where the parser added, moved or
+    # dropped no tag and the cleaner unwrapped none (as many tags out as in, no
+    # comment), the first pass is the fixed point already (see #8); but for <pre>,
+    # whose first newline each parse drops.
+    if "<!--" in html or "<pre" in out or html.count("<") != out.count("<"):
+        out = plain.clean(out)
+    # tracking pixels go last: an image gone changes nothing else a pass would see
+    return _drop_tracking_images(out)
 
 
 def html_limits_problem(html: str, max_chars: int = MAX_HTML_CHARS) -> str | None:
@@ -319,33 +324,32 @@ def _is_tracking_image(attributes: str) -> bool:
     return any(mark in parts.path for mark in _TRACKER_PATHS)
 
 
-# A tag (attributes may quote ">"), a comment, or a declaration: what html_to_text drops.
-_MARKUP = re.compile(
-    r"<!--.*?-->|<(/?)([a-zA-Z][a-zA-Z0-9]*)(?:[^>\"']|\"[^\"]*\"|'[^']*')*>|<![^>]*>",
-    re.S,
-)
+# Attributes, which may quote ">"; then the markup html_to_text turns into line breaks,
+# into spaces (between table cells), and drops: any tag, comment or declaration.
+_ATTRS = r"""(?:[^>"']|"[^"]*"|'[^']*')*"""
+_BLOCKS = "|".join(sorted(_BLOCK_TAGS, key=len, reverse=True))
+_LINE_BREAK = re.compile(rf"</?(?:{_BLOCKS}|br)\b{_ATTRS}>", re.I)
+_CELL_END = re.compile(rf"</t[dh]\b{_ATTRS}>", re.I)
+_MARKUP = re.compile(rf"<!--.*?-->|</?[a-zA-Z][a-zA-Z0-9]*{_ATTRS}>|<![^>]*>", re.S)
 
 
 def html_to_text(html: str) -> str:
     """Return the plain text of sanitised html, each block element on its own line.
 
     Whitespace inside a line is collapsed; blank lines are dropped. Images and
-    other markup without text give nothing. A regex pass, not a parse: the input is
+    other markup without text give nothing. Regex passes, not a parse: the input is
     nh3's well-formed output, and this runs for every post of every feed (see #8).
     """
     if not html or not html.strip():
         return ""
-    text = unescape(_MARKUP.sub(_markup_gap, html) if "<" in html else html)
-    # str.split() collapses the same (Unicode) whitespace as the regex [^\S\n]+ did,
-    # at a fraction of its cost
-    lines = (" ".join(line.split()) for line in text.replace("\r", "\n").split("\n"))
-    return "\n".join(line for line in lines if line)
+    if "<" in html:
+        html = _MARKUP.sub("", _CELL_END.sub(" ", _LINE_BREAK.sub("\n", html)))
+    lines = filter(None, map(str.strip, unescape(html).replace("\r", "\n").split("\n")))
+    # a line with single spaces only (most) is kept as it is; str.split() collapses the
+    # rest. Every whitespace character but the space is unprintable.
+    return "\n".join(
+        line if "  " not in line and line.isprintable() else " ".join(line.split())
+        for line in lines
+    )
 
 
-def _markup_gap(match: re.Match[str]) -> str:
-    tag = (match.group(2) or "").lower()
-    if tag in _BLOCK_TAGS or tag == "br":
-        return "\n"
-    if match.group(1) and tag in ("td", "th"):
-        return " "
-    return ""

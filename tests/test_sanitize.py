@@ -230,3 +230,22 @@ def test_unclosed_paragraphs_are_not_taken_for_depth() -> None:
     html = "<div>" + "<p>para <li>item " * 1_500 + "</div>"
     assert estimate_depth(html) > 1_000
     assert html_limits_problem(html) is None
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        "<pre>\n\nx</pre>",  # each parse drops the first newline of a <pre>
+        "<p><ul><li>a</ul>",
+        '<a href="https://a.example/">x<a href="https://b.example/">y</a></a>',
+        "<h1>a<h2>b</h2></h1>",
+        "<table><p>x</p><tr><td>y</table>",
+        "<b><p>a</b>b</p>",
+        "<p>a<!-- <p> -->b",
+        "<p>plain, <em>already clean</em></p><ul><li>one</li></ul>",
+    ],
+)
+def test_one_sanitising_pass_is_kept_only_where_it_is_the_fixed_point(html: str) -> None:
+    # #8: the second nh3 pass is skipped when the first changed no tag
+    once = sanitize_html(html, BASE)
+    assert sanitize_html(once, BASE) == once
