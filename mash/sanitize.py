@@ -351,5 +351,3 @@ def html_to_text(html: str) -> str:
         line if "  " not in line and line.isprintable() else " ".join(line.split())
         for line in lines
     )
-
-
