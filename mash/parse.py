@@ -126,47 +126,48 @@ def _parse_fast(content: bytes, content_type: str = "") -> _FeedParts | None:
         version = "atom10"
     else:
         return None  # RSS 0.9x/1.0, RDF, Atom 0.3, JSON feed ...: feedparser knows them
+    counts: dict[str, int] = {}
+    if b"purl.org/syndication/thread" in content or b"purl.org/rss/1.0/modules/slash" in content:
+        counts = _comment_counts(tree, version)
     try:
         parsed: Any = fastfeedparser.parse(content, include_media=False, include_enclosures=False)
-        entries = [_fast_entry(e) for e in parsed.entries]
+        entries = [_fast_entry(e, counts) for e in parsed.entries]
     except Exception:  # noqa: BLE001 - any failure of the fast path means: ask feedparser
         return None
     if version == "atom10":
         entries = _without_copied_summaries(tree, entries)
-    if b"purl.org/syndication/thread" in content or b"purl.org/rss/1.0/modules/slash" in content:
-        entries = _with_comment_counts(tree, entries, version)
-    else:
-        entries = [replace(e, comments=None) for e in entries]
     if not entries and (b"<item" in content or b"<entry" in content):
         return None
     feed = parsed.feed
     return version, str(feed.get("title") or ""), str(feed.get("link") or ""), entries
 
 
-def _fast_entry(entry: Any) -> _Entry:
+def _fast_entry(entry: Any, comment_counts: dict[str, int]) -> _Entry:
     content = ""
     for item in entry.get("content") or ():
         if len(item.get("value") or "") > len(content):
             content = item.get("value") or ""
     if content.strip() == str(entry.get("description") or "").strip():
         content = ""  # fastfeedparser copies an RSS description into content; feedparser doesn't
-    comments = entry.get("comments")
     links = [entry.get("link") or ""]
     links += [
         ln.get("href") or ""
         for ln in entry.get("links") or ()
         if ln.get("rel") in (None, "alternate")
     ]
+    guid = str(entry.get("id") or "")
     return _Entry(
         title=str(entry.get("title") or ""),
         links=tuple(str(x) for x in links if x),
-        guid=str(entry.get("id") or ""),
+        guid=guid,
         author=str(entry.get("author") or ""),
         published=_iso_date(entry.get("published")),
         updated=_iso_date(entry.get("updated")),
         summary=str(entry.get("description") or ""),
         content=content,
-        comments=int(comments) if isinstance(comments, str) and comments.isdigit() else None,
+        # fastfeedparser drops thr:total and slash:comments, and reads an RSS <comments>
+        # (the comments page's URL) as a count: the counts are read from the tree
+        comments=comment_counts.get(guid),
         tags=tuple(str(t.get("term")) for t in entry.get("tags") or () if t.get("term")),
     )
 
@@ -202,10 +203,10 @@ def _is_utf8(content: bytes, head: bytes, content_type: str) -> bool:
     return True
 
 
-def _with_comment_counts(root: Any, entries: list[_Entry], version: str) -> list[_Entry]:
-    """Add comment counts fastfeedparser drops: Atom thr:total/thr:count, RSS slash:comments.
-
-    (For RSS it reads ``<comments>``, which is the comments page URL, not a count.)
+def _comment_counts(root: Any, version: str) -> dict[str, int]:
+    """Return the comment counts fastfeedparser drops, by entry id: Atom thr:total or
+    thr:count, RSS slash:comments. (For RSS it reads ``<comments>``, the comments page's
+    URL, not a count.)
     """
     counts: dict[str, int] = {}
     if version == "atom10":
@@ -223,7 +224,7 @@ def _with_comment_counts(root: Any, entries: list[_Entry], version: str) -> list
             key = (node.findtext("guid") or node.findtext("link") or "").strip()
             if total and total.strip().isdigit():
                 counts[key] = int(total.strip())
-    return [replace(e, comments=counts.get(e.guid)) for e in entries]
+    return counts
 
 
 def _iso_date(value: object) -> datetime | None:
@@ -338,12 +339,18 @@ def _entry_link(entry: _Entry, feed_link: str) -> str:
         candidates.append(entry.guid)
     for raw in candidates:
         raw = raw.strip()
-        if is_plain_url(raw):
+        if is_plain_url(raw) or _plain_with_query(raw):
             return raw
         absolute = urljoin(feed_link, raw)
         if is_web_url(absolute):
             return absolute
     return ""
+
+
+def _plain_with_query(url: str) -> bool:
+    """Tell whether url is a plain URL and a query: absolute, urljoin leaves it as it is."""
+    base, mark, query = url.partition("?")
+    return bool(query) and is_plain_url(base) and not any(c in query for c in "# \t\r\n")
 
 
 def _comments(entry: Any) -> int | None:

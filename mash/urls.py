@@ -65,6 +65,13 @@ def _is_tracking(key: str) -> bool:
     return key in _TRACKING_KEYS or key.startswith(_TRACKING_PREFIXES)
 
 
+def _only_tracking(query: str) -> bool:
+    """Tell whether a query string has tracking parameters only, plainly written."""
+    if not query or any(c in query for c in "#%+; \t\r\n"):
+        return False
+    return all(_is_tracking(part.partition("=")[0]) for part in query.split("&") if part)
+
+
 def canonical_url(url: str) -> str:
     """Return url with tracking parameters, fragment and default port removed.
 
@@ -72,6 +79,9 @@ def canonical_url(url: str) -> str:
     """
     if is_plain_url(url):
         return url if url.count("/") > 2 else url + "/"
+    base, mark, rest = url.partition("?")
+    if mark and is_plain_url(base) and _only_tracking(rest):  # ?utm_source=rss&...
+        return base if base.count("/") > 2 else base + "/"
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower()

@@ -8,6 +8,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mash.parse import _plain_with_query
 from mash.urls import canonical_url, is_plain_url, is_web_url, url_key
 
 
@@ -84,3 +85,30 @@ def test_fast_path_gives_what_urllib_gives() -> None:
         if is_plain_url(url):
             for base in ("https://base.example/a/", "http://base.example/a/"):
                 assert urljoin(base, url) == url, url
+
+
+def test_fast_path_for_tracking_queries_gives_what_urllib_gives() -> None:
+    # WordPress links end in ?utm_source=rss&utm_medium=rss&...: the fast path keeps
+    # only what parse_qsl and the tracking filter would (see #8)
+    rng = random.Random(9)
+    keys = ["utm_source", "UTM_medium", "utm_campaign", "fbclid", "mtm_kwd", "p", "page", ""]
+    values = ["rss", "a b", "x%20y", "1+2", "", "é", "a=b", "#frag", "q;r"]
+    bases = ["https://blog.example/2026/10/post/", "http://a.example", "https://x.org:8080/p"]
+    for _ in range(5000):
+        query = "&".join(
+            f"{rng.choice(keys)}={rng.choice(values)}" for _ in range(rng.randint(0, 4))
+        )
+        url = f"{rng.choice(bases)}?{query}"
+        parts = urlsplit(url)
+        kept = [
+            (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _tracking(k)
+        ]
+        expected = urlunsplit((parts.scheme, parts.netloc, parts.path or "/", urlencode(kept), ""))
+        assert canonical_url(url) == expected, url
+        if _plain_with_query(url):
+            assert urljoin("https://feed.example/a/", url) == url, url
+
+
+def _tracking(key: str) -> bool:
+    key = key.lower()
+    return key.startswith(("utm_", "mtm_", "pk_", "hsa_")) or key in ("fbclid", "gclid")
