@@ -20,8 +20,9 @@ from lxml import etree
 
 from mash.errors import ParseError
 from mash.extract import feed_article
-from mash.records import Article, FetchResult, ParsedFeed, Post
+from mash.records import FetchResult, ParsedFeed, Post
 from mash.sanitize import html_to_text, sanitize_html
+from mash.store import PostRow, post_rows
 from mash.urls import canonical_url, is_plain_url, is_web_url
 
 # A DOCTYPE with an internal subset lets feedparser's fallback parser expand one entity
@@ -378,19 +379,21 @@ def _plain(text: str) -> str:
     return " ".join(str(text).split())
 
 
-ParseJob = tuple[ParsedFeed | None, list[tuple[Post, Article | None]], tuple[str, str] | None]
+ParseJob = tuple[ParsedFeed | None, list[PostRow], tuple[str, str] | None]
 
 
 def parse_job(result: FetchResult) -> ParseJob:
     """Parse a fetched feed and take the full text of complete posts (in a worker).
 
-    Returns (feed, posts with their articles, (error, kind)); errors are returned, not
-    raised, so that they cross the process boundary intact. Lives here, not in the
-    pipeline, so that a worker imports only parsing and extraction (see #8).
+    Returns (feed without its posts, the posts as rows for the store, (error, kind));
+    errors are returned, not raised, so that they cross the process boundary intact.
+    Rows, not records, because the worker has the spare CPU: they are what the store
+    writes, and plain tuples cross the pipe faster. Lives here, not in the pipeline, so
+    that a worker imports only parsing and extraction (see #8).
     """
     try:
         feed = parse_feed(result.content, result.final_url or result.url, result.content_type)
     except ParseError as e:
         return None, [], (e.message, e.kind)
-    pairs = [(p, feed_article(p)) for p in feed.posts]
-    return replace(feed, posts=()), pairs, None
+    rows = post_rows([(p, feed_article(p)) for p in feed.posts])
+    return replace(feed, posts=()), rows, None

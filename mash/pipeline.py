@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from multiprocessing import get_context
@@ -280,7 +280,7 @@ def _store_result(
         error = result.error or f"unexpected HTTP status {result.status}"
         _fail(store, feed, result, error, result.error_kind or "error", summary, now)
         return
-    feed_record, pairs, problem = parsed
+    feed_record, rows, problem = parsed
     if feed_record is None:
         message, kind = problem or ("not a feed", "not-a-feed")
         found = None
@@ -299,14 +299,9 @@ def _store_result(
     )
     if warning:
         summary.warnings.append((feed, feed_record.error or ""))
-    pairs = [(_with_feed(p, feed), a) for p, a in pairs]
-    summary.new_posts += store.save_feed(
-        feed, result, feed_record.title, feed_record.link, pairs, now, warning
+    summary.new_posts += store.save_feed_rows(
+        feed, result, feed_record.title, feed_record.link, rows, now, warning
     )
-
-
-def _with_feed(post: Post, feed: str) -> Post:
-    return post if post.feed_url == feed else replace(post, feed_url=feed)
 
 
 def _fail(

@@ -133,6 +133,47 @@ def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
+# A post as its posts row, but for the feed and the first-seen time (which the store
+# adds): guid, url, url_key, title, author, published, updated, summary_html,
+# content_html, html, text, source, source_reason, comments, categories, word_count,
+# first_published. Plain tuples: cheap to send back from a parse worker (see #8).
+PostRow = tuple[object, ...]
+
+
+def post_rows(posts: Sequence[tuple[Post, Article | None]]) -> list[PostRow]:
+    """Return posts (with their articles, if extracted) as rows for save_feed_rows."""
+    return [_post_row(post, article) for post, article in posts]
+
+
+def _post_row(post: Post, article: Article | None) -> PostRow:
+    html, text, source, reason, words = "", "", "pending", "", 0
+    if article is not None:
+        html, text, source, reason = article.html, article.text, article.source, article.reason
+        words = article.word_count
+        if html == (post.content_html or post.summary_html):
+            html = ""  # the feed's own HTML: read back from there, not stored twice
+    published = _iso(post.published)
+    return (
+        post.guid,
+        post.url,
+        url_key(post.url),
+        post.title,
+        post.author,
+        published,
+        _iso(post.updated) if post.updated != post.published else published,
+        post.summary_html,
+        post.content_html,
+        html,
+        text,
+        source,
+        reason,
+        post.comments,
+        json.dumps(list(post.categories)),
+        words,
+        published,
+    )
+
+
 class Store:
     """A SQLite file holding feeds, posts and issues."""
 
@@ -303,6 +344,19 @@ class Store:
         A post already stored (same guid, or same canonical URL in this feed) is updated,
         keeping its first-seen time and any article already extracted.
         """
+        return self.save_feed_rows(feed, result, title, link, post_rows(posts), now, warning)
+
+    def save_feed_rows(
+        self,
+        feed: str,
+        result: FetchResult,
+        title: str,
+        link: str,
+        rows: Sequence[PostRow],
+        now: datetime,
+        warning: tuple[str, str] | None = None,
+    ) -> int:
+        """save_feed, with the posts already made rows (by post_rows, in a parse worker)."""
         with self.transaction() as db:
             moved = result.moved_to
             db.execute(
@@ -326,7 +380,7 @@ class Store:
                     feed,
                 ),
             )
-            return self._save_posts(db, feed, posts, now)
+            return self._save_posts(db, feed, rows, now)
 
     def record_not_modified(self, feed: str, result: FetchResult, now: datetime) -> None:
         """Record a 304 answer: the feed is healthy and unchanged."""
@@ -340,11 +394,7 @@ class Store:
             )
 
     def _save_posts(
-        self,
-        db: sqlite3.Connection,
-        feed: str,
-        posts: Sequence[tuple[Post, Article | None]],
-        now: datetime,
+        self, db: sqlite3.Connection, feed: str, rows: Sequence[PostRow], now: datetime
     ) -> int:
         known: dict[str, int] = {}
         for row in db.execute("SELECT id, guid, url_key FROM posts WHERE feed_url = ?", (feed,)):
@@ -353,28 +403,18 @@ class Store:
         seen_at = _iso(now)
         new_rows: list[tuple[object, ...]] = []
         updates: list[tuple[object, ...]] = []
-        seen: set[str] = set()
-        for post, article in posts:
-            key = url_key(post.url)
-            post_id = known.get(f"g:{post.guid}") or known.get(f"u:{key}")
+        seen: set[object] = set()
+        for row in rows:
+            guid, key = row[0], row[2]
+            post_id = known.get(f"g:{guid}") or known.get(f"u:{key}")
             if post_id is not None:
-                updates.append(
-                    (
-                        post.title,
-                        post.author,
-                        _iso(post.published),
-                        _iso(post.updated),
-                        post.summary_html,
-                        post.content_html,
-                        post.comments,
-                        post_id,
-                    )
-                )
+                # title, author, published, updated, summary, content, comments
+                updates.append((*row[3:9], row[13], post_id))
                 continue
-            if post.guid in seen or key in seen:
+            if guid in seen or key in seen:
                 continue  # the same entry twice in one feed
-            seen.update((post.guid, key))
-            new_rows.append(self._post_row(feed, post, key, article, seen_at))
+            seen.update((guid, key))
+            new_rows.append((feed, *row[:7], seen_at, *row[7:]))
         db.executemany(
             """UPDATE posts SET title = ?, author = ?, published = COALESCE(?, published),
                updated = ?, summary_html = ?, content_html = ?,
@@ -389,39 +429,6 @@ class Store:
             new_rows,
         )
         return len(new_rows)
-
-    @staticmethod
-    def _post_row(
-        feed: str, post: Post, key: str, article: Article | None, seen_at: str | None
-    ) -> tuple[object, ...]:
-        html, text, source, reason, words = "", "", "pending", "", 0
-        if article is not None:
-            html, text, source, reason = article.html, article.text, article.source, article.reason
-            words = article.word_count
-            if html == (post.content_html or post.summary_html):
-                html = ""  # the feed's own HTML: read back from there, not stored twice
-        published = _iso(post.published)
-        return (
-            feed,
-            post.guid,
-            post.url,
-            key,
-            post.title,
-            post.author,
-            published,
-            _iso(post.updated) if post.updated != post.published else published,
-            seen_at,
-            post.summary_html,
-            post.content_html,
-            html,
-            text,
-            source,
-            reason,
-            post.comments,
-            json.dumps(list(post.categories)),
-            words,
-            published,
-        )
 
     # --- articles ---------------------------------------------------------------------
 
