@@ -32,10 +32,8 @@ from urllib.parse import urlsplit
 
 from mash.config import add_feeds_to_file
 from mash.errors import BuildError, ExtractError, FetchError, MashError, ParseError
-from mash.extract import extract_article, extract_many
 from mash.fetch import discover_feed_urls, fetch_feeds, fetch_pages
 from mash.health import FeedHealth, FeedHealthInput, feed_health, next_attempt_after
-from mash.parse import ParseJob, parse_feed, parse_job
 from mash.records import (
     Config,
     FeedSpec,
@@ -51,10 +49,13 @@ from mash.store import Store
 from mash.urls import url_key
 
 if TYPE_CHECKING:
+    from mash.parse import ParseJob
     from mash.site import SiteReport
 
 # The build side (Markdown, Jinja2, Beautiful Soup: 0.3 s to import) is imported in the
-# functions that use it, so that `mash fetch` and its parse workers start fast (see #8).
+# functions that use it, so that `mash fetch` and its parse workers start fast; so are
+# parsing and extraction (0.2 s), which a fetch where every feed answers 304 never
+# needs (see #8).
 
 Progress = Callable[[str], None]
 
@@ -179,6 +180,8 @@ def run_fetch(
             def on_result_parse(result: FetchResult) -> None:
                 on_result(result)
                 if result.ok:  # parse on the other cores while the rest download (see #8)
+                    from mash.parse import parse_job
+
                     job = pool.submit(parse_job, result)
                     waiting[result.url] = (result, job)
                     job.add_done_callback(partial(_put, finished, result.url))
@@ -189,6 +192,8 @@ def run_fetch(
                 if result.url in stored:
                     continue
                 entry = waiting.pop(result.url, None)
+                if entry is None and result.ok:
+                    from mash.parse import parse_job
                 done_job = entry[1].result() if entry else parse_job(result) if result.ok else None
                 _store_result(store, result, done_job, summary, now)
         if not feeds_only and config.fetch.fetch_pages:
@@ -344,6 +349,8 @@ def _fetch_article_batch(
     feed_hosts: frozenset[str],
     summary: FetchSummary,
 ) -> None:
+    from mash.extract import extract_article, extract_many
+
     pages = asyncio.run(fetch_pages([p.url for p in pending], config.fetch, feed_hosts))
     jobs: list[tuple[Post, str | None, str | None]] = []
     for post, page in zip(pending, pages, strict=True):
@@ -414,6 +421,8 @@ def _parse_time(value: str | None) -> datetime | None:
 
 def find_feed(url: str, settings: FetchSettings) -> tuple[str, ParsedFeed]:
     """Fetch url; when it is a web page, follow its autodiscovery link to the feed."""
+    from mash.parse import parse_feed
+
     for _ in range(2):
         (result,) = asyncio.run(fetch_feeds([FeedState(url)], settings))
         if not result.ok:

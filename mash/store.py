@@ -17,7 +17,6 @@ from pathlib import Path
 
 from mash.errors import StoreError
 from mash.records import Article, FeedSpec, FeedState, FetchResult, Post, StoredPost
-from mash.sanitize import html_to_text
 from mash.urls import url_key
 
 SCHEMA = """
@@ -519,6 +518,8 @@ class Store:
         text = r["text"] or ""
         html = r["html"] or r["content_html"] or r["summary_html"]
         if not text:
+            from mash.sanitize import html_to_text  # lxml and nh3: not for every fetch
+
             text = html_to_text(html)
         return StoredPost(
             id=r["id"],
