@@ -32,7 +32,6 @@ from urllib.parse import urlsplit
 
 from mash.config import add_feeds_to_file
 from mash.errors import BuildError, ExtractError, FetchError, MashError, ParseError
-from mash.fetch import discover_feed_urls, fetch_feeds, fetch_pages
 from mash.health import FeedHealth, FeedHealthInput, feed_health, next_attempt_after
 from mash.records import (
     Config,
@@ -187,6 +186,10 @@ def run_fetch(
                     job.add_done_callback(partial(_put, finished, result.url))
                 store_done()
 
+            # httpx and aiohttp (0.3 s) load here: the parse server, started above, loads
+            # its own modules on the other core meanwhile (see #8)
+            from mash.fetch import fetch_feeds
+
             results = asyncio.run(fetch_feeds(states, config.fetch, on_result_parse))
             for result in results:
                 if result.url in stored:
@@ -290,6 +293,8 @@ def _store_result(
         message, kind = problem or ("not a feed", "not-a-feed")
         found = None
         if kind == "not-a-feed":  # a web page: its <link rel=alternate> names the feed (#3)
+            from mash.fetch import discover_feed_urls
+
             links = discover_feed_urls(result.content, result.final_url or result.url)
             found = links[0] if links else None
             if found:
@@ -350,6 +355,7 @@ def _fetch_article_batch(
     summary: FetchSummary,
 ) -> None:
     from mash.extract import extract_article, extract_many
+    from mash.fetch import fetch_pages
 
     pages = asyncio.run(fetch_pages([p.url for p in pending], config.fetch, feed_hosts))
     jobs: list[tuple[Post, str | None, str | None]] = []
@@ -421,6 +427,7 @@ def _parse_time(value: str | None) -> datetime | None:
 
 def find_feed(url: str, settings: FetchSettings) -> tuple[str, ParsedFeed]:
     """Fetch url; when it is a web page, follow its autodiscovery link to the feed."""
+    from mash.fetch import discover_feed_urls, fetch_feeds
     from mash.parse import parse_feed
 
     for _ in range(2):
