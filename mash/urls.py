@@ -65,11 +65,17 @@ def _is_tracking(key: str) -> bool:
     return key in _TRACKING_KEYS or key.startswith(_TRACKING_PREFIXES)
 
 
-def _only_tracking(query: str) -> bool:
-    """Tell whether a query string has tracking parameters only, plainly written."""
-    if not query or any(c in query for c in "#%+; \t\r\n"):
-        return False
-    return all(_is_tracking(part.partition("=")[0]) for part in query.split("&") if part)
+# key=value of unreserved characters: parse_qsl and urlencode give it back as it is
+_PLAIN_PARAMETER = re.compile(r"[A-Za-z0-9_.~-]+=[A-Za-z0-9_.~-]*")
+
+
+def _plain_query(query: str) -> str | None:
+    """Return query without its tracking parameters, when every parameter is plainly
+    written (what parse_qsl and urlencode would give); else None."""
+    parts = query.split("&")
+    if not all(map(_PLAIN_PARAMETER.fullmatch, parts)):
+        return None
+    return "&".join(p for p in parts if not _is_tracking(p.partition("=")[0]))
 
 
 def canonical_url(url: str) -> str:
@@ -80,8 +86,11 @@ def canonical_url(url: str) -> str:
     if is_plain_url(url):
         return url if url.count("/") > 2 else url + "/"
     base, mark, rest = url.partition("?")
-    if mark and is_plain_url(base) and _only_tracking(rest):  # ?utm_source=rss&...
-        return base if base.count("/") > 2 else base + "/"
+    if mark and is_plain_url(base):  # ?utm_source=rss&..., ?id=19: the same, cheaper
+        kept = _plain_query(rest)
+        if kept is not None:
+            base = base if base.count("/") > 2 else base + "/"
+            return f"{base}?{kept}" if kept else base
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower()
@@ -102,7 +111,13 @@ def url_key(url: str) -> str:
     plain = _plain(url)
     if plain:
         return plain.group(2).removeprefix("www.") + ((plain.group(4) or "").rstrip("/") or "/")
-    parts = urlsplit(canonical_url(url))
+    canonical = canonical_url(url)
+    base, mark, query = canonical.partition("?")
+    plain = _plain(base)
+    if plain:
+        key = plain.group(2).removeprefix("www.") + ((plain.group(4) or "").rstrip("/") or "/")
+        return f"{key}?{query}" if query else key
+    parts = urlsplit(canonical)
     host = parts.netloc.removeprefix("www.")
     path = parts.path.rstrip("/") or "/"
     return urlunsplit(("", host, path, parts.query, ""))[2:]

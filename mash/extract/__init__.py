@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from functools import lru_cache
 from multiprocessing import get_context
 from typing import TYPE_CHECKING
 
@@ -280,6 +281,7 @@ def _why_incomplete(post: Post, feed_text: str) -> str:
     return f"{kind} short ({_words(feed_text):,} words)"
 
 
+@lru_cache(maxsize=8)  # asked three times of each feed's text (a str caches its hash)
 def _words(text: str) -> int:
     """Count the words of text as html_to_text gives it (one space or newline between words).
 
