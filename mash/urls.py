@@ -52,6 +52,15 @@ def is_plain_url(url: str) -> bool:
     return _plain(url) is not None
 
 
+def plain_host_port(url: str) -> str | None:
+    """Return "host:port" of url when it is plain but for a query, else None."""
+    plain = _plain(url.partition("?")[0])
+    if not plain:
+        return None
+    host, _, _ = plain.group(2).partition(":")
+    return f"{host}:{plain.group(3) or _DEFAULT_PORTS[plain.group(1)]}"
+
+
 def is_web_url(url: str) -> bool:
     """Tell whether url is an absolute http(s) URL with a host."""
     if is_plain_url(url):

@@ -113,3 +113,23 @@ def test_fast_path_for_queries_gives_what_urllib_gives() -> None:
 def _tracking(key: str) -> bool:
     key = key.lower()
     return key.startswith(("utm_", "mtm_", "pk_", "hsa_")) or key in ("fbclid", "gclid")
+
+
+def test_host_key_fast_path_gives_what_urlsplit_gives() -> None:
+    # #8: the fetch asks each request's host:port without urlsplit for plain URLs
+    from mash.fetch._http import host_key, url_problem
+
+    rng = random.Random(10)
+    hosts = ["a.b", "x.example:8080", "h:1", "b.c:443", "B.c", "a.b:80", "a.b:99999"]
+    for _ in range(5000):
+        url = rng.choice(["http://", "https://", "HTTP://", "ftp://"]) + rng.choice(hosts)
+        url += "".join(rng.choices("/ab?=&#.: ", k=rng.randint(0, 10)))
+        try:
+            parts = urlsplit(url)
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            expected = f"{(parts.hostname or '').lower()}:{port}"
+        except ValueError:
+            expected = ""
+        assert host_key(url) == expected, url
+        if url_problem(url) is None:
+            assert urlsplit(url).scheme in ("http", "https") and urlsplit(url).hostname, url

@@ -22,6 +22,7 @@ from httpx_aiohttp import AiohttpTransport
 
 from mash.fetch._body import ACCEPT_ENCODING, BadEncoding, BodyTooLarge, drain, read_body
 from mash.records import FetchResult, FetchSettings
+from mash.urls import plain_host_port
 
 MAX_REDIRECTS = 10
 RETRY_AFTER_CAP = 30.0  # seconds; a longer Retry-After fails the fetch instead (see #3)
@@ -114,6 +115,9 @@ def _aiohttp_session(
 
 def host_key(url: str) -> str:
     """Return the ``host:port`` a URL's connections go to, lower-cased ("" if unparsable)."""
+    plain = plain_host_port(url)
+    if plain:  # most feed URLs: no urlsplit for each request (see #8)
+        return plain
     try:
         parts = urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -124,6 +128,8 @@ def host_key(url: str) -> str:
 
 def url_problem(url: str) -> str | None:
     """Return why ``url`` cannot be fetched, or None when it is an absolute http(s) URL."""
+    if plain_host_port(url):
+        return None
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 (raises ValueError on a bad port)
