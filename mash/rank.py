@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from itertools import chain, pairwise, repeat
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -140,9 +141,12 @@ def topic_profile(newsletter: Newsletter) -> dict[str, float]:
     return profile
 
 
-@dataclass(frozen=True)
-class Features:
-    """What rank needs of a post, computed once per post and run."""
+class Features(NamedTuple):
+    """What rank needs of a post, computed once per post and run.
+
+    A named tuple: made for every post of the month, and a tuple is made in a fifth
+    of the time of a frozen dataclass (see #5).
+    """
 
     key: str  # url_key of the post
     canonical_key: str  # url_key of its rel=canonical, "" when none or itself
@@ -253,31 +257,32 @@ def _batch_features(
     at, _ = _ORIGIN_VERBS.find(hashed.hashes)
     verbs = set(hashed.text[at].tolist())
     result = []
+    sizes = np.diff(hashed.first).tolist()
+    title_sizes = np.diff(titles.first).tolist()
     for i, post in enumerate(posts):
-        tokens = hashed.count(i)
+        tokens = sizes[i]
         key = url_key(post.url)
         canonical = url_key(post.canonical) if post.canonical else ""
         result.append(
             Features(
-                key=key,
-                canonical_key=canonical if canonical != key else "",
-                length=tokens + 3 * titles.count(i),
-                words=_word_count(post.text, tokens),
-                promo=promo[i],
-                fingerprint=prints[i],
-                origin=(
-                    syndicated_from(post.text) if i in verbs or len(post.text) > _TEXT_CHARS else ""
-                ),
-                head=f"{title_keys[i]:x}|{openings[i]:x}" if openings[i] else "",
+                key,
+                canonical if canonical != key else "",
+                tokens + 3 * title_sizes[i],
+                min(tokens, _WORDS_CAP + 1)
+                if tokens > _WORDS_CAP or len(post.text) <= _TEXT_CHARS
+                else _word_count(post.text),
+                promo[i],
+                prints[i],
+                syndicated_from(post.text) if i in verbs or len(post.text) > _TEXT_CHARS else "",
+                f"{title_keys[i]:x}|{openings[i]:x}" if openings[i] else "",
             )
         )
     return result, counts
 
 
-def _word_count(text: str, tokens: int) -> int:
-    """Return the words of text, _WORDS_CAP + 1 when there are more (quality needs no more)."""
-    if tokens > _WORDS_CAP or len(text) <= _TEXT_CHARS:
-        return min(tokens, _WORDS_CAP + 1)
+def _word_count(text: str) -> int:
+    """Return the words of a text longer than the part hashed, _WORDS_CAP + 1 when there
+    are more (quality needs no more)."""
     return len(words(text)[: _WORDS_CAP + 1])
 
 
