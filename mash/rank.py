@@ -785,6 +785,7 @@ def _rank(
                 f"{weights.memory} issues)",
             )
         decided.append(item)
+    decided.sort(key=_rank_order)  # once: the picks are chosen, and the posts listed, in it
     picks = _select(decided, newsletter)
     picked_ids = {p.post.id for p in picks}
     picks_per_blog = Counter(p.post.feed_url for p in picks)
@@ -797,7 +798,6 @@ def _rank(
                 item, status="out", reason=_cut_reason(item, picks_per_blog, newsletter)
             )
         final.append(item)
-    final.sort(key=lambda s: (-s.score, s.post.id))
     # blurbs cost a sentence scan each: only for the issue and the editor's shortlist
     final = [
         replace(s, blurb=choose_blurb(s.post.text, s.post.title, newsletter.blurb_chars))
@@ -829,11 +829,13 @@ def _decided(item: ScoredPost, status: str, reason: str, score: float | None = N
     )
 
 
+def _rank_order(item: ScoredPost) -> tuple[float, int]:
+    return -item.score, item.post.id
+
+
 def _select(decided: Sequence[ScoredPost], newsletter: Newsletter) -> list[ScoredPost]:
-    pool = sorted(
-        (s for s in decided if s.status in ("candidate", "pinned")),
-        key=lambda s: (-s.score, s.post.id),
-    )
+    """Choose the picks from decided, which is in _rank_order."""
+    pool = [s for s in decided if s.status in ("candidate", "pinned")]
     per_blog: Counter[str] = Counter()
     picks: list[ScoredPost] = []
     for item in pool:
