@@ -26,7 +26,7 @@ import numpy.typing as npt
 from mash.blurb import choose_blurb, words
 from mash.dates import date_flags
 from mash.records import Edition, Newsletter, Ranking, ScoredPost, StoredPost
-from mash.tokens import HashSet, Words, hash_words, phrase_hash, word_hashes
+from mash.tokens import HashSet, Words, hash_words, keep_freed_memory, phrase_hash, word_hashes
 from mash.urls import url_key
 
 # The built-in profile of the default topic; the config's topic text and example posts
@@ -226,6 +226,7 @@ def features_of(
     Works on batches of about a megabyte of text at a time (see mash.tokens): the
     memory stays bounded however many posts a month has.
     """
+    keep_freed_memory()
     known = _PROFILES.get(tuple(profile)) or _PROFILES.setdefault(tuple(profile), _Profile(profile))
     batches: list[list[StoredPost]] = [[]]
     size = 0

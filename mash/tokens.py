@@ -16,6 +16,7 @@ import ctypes.util
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -145,7 +146,8 @@ class Words:
         return g, at
 
 
-def _keep_freed_memory() -> None:
+@lru_cache(maxsize=1)  # once per process
+def keep_freed_memory() -> None:
     """Ask glibc to keep freed memory for reuse rather than give it back at once.
 
     Each batch makes and frees about 15 MB of arrays. By default glibc returns such
@@ -163,7 +165,6 @@ def _keep_freed_memory() -> None:
 
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's malloc.h
-_keep_freed_memory()
 
 
 def hash_words(texts: Sequence[str]) -> Words:
