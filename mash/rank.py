@@ -128,7 +128,7 @@ class Weights:
     promo_hits: int = 2  # this many promotional phrases mark a post promotional
     damping: float = 0.85  # a blog featured in each of the last `memory` issues
     memory: int = 3
-    near_duplicate: float = 0.6  # Jaccard of 5-word shingles (see bench/DEDUP.md)
+    near_duplicate: float = 0.6  # Jaccard of sampled 5-word shingles (README: Curation)
 
 
 def topic_profile(newsletter: Newsletter) -> dict[str, float]:
