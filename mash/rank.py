@@ -685,6 +685,23 @@ def choose_listening(
     return best, "the most recent house post (no views or comments recorded)"
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cycle collector: ranking makes some 100,000 objects and no cycles.
+
+    Each full collection walks every post in memory: three of them were 0.2 s of
+    ranking 20,000 posts (see #5).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+@_collector_paused()
 def rank_posts(
     posts: Sequence[StoredPost],
     newsletter: Newsletter,
@@ -704,37 +721,6 @@ def rank_posts(
     read the editor's order or blurbs beyond pins, drops and the listening pick:
     compose applies order and blurbs.
     """
-    with _collector_paused():
-        return _rank(posts, newsletter, edition, history, start, end, now, weights, nearby)
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause Python's cycle collector: ranking makes some 100,000 objects and no cycles.
-
-    Each full collection walks every post in memory: three of them were 0.2 s of
-    ranking 20,000 posts (see #5).
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def _rank(
-    posts: Sequence[StoredPost],
-    newsletter: Newsletter,
-    edition: Edition,
-    history: Sequence[tuple[str, Sequence[str]]],
-    start: datetime,
-    end: datetime,
-    now: datetime,
-    weights: Weights,
-    nearby: Sequence[StoredPost],
-) -> Ranking:
     profile = topic_profile(newsletter)
     features, counts = features_of(posts, profile)
     scored = collapse_duplicates(

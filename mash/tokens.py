@@ -74,21 +74,24 @@ class Words:
         """Return the number of words of text i."""
         return int(self.first[i + 1] - self.first[i])
 
+    def _runs(self, n: int) -> U64:
+        """Return the hash of every run of n consecutive words, across texts or not."""
+        size = max(len(self.hashes) - n + 1, 0)
+        g = self.hashes[:size].copy()
+        for k in range(1, n):
+            g *= _GRAM
+            g += self.hashes[k : k + size]
+        return g
+
     def grams(self, n: int) -> tuple[U64, I64]:
         """Return the hashes of the n-word runs inside one text, and each run's text.
 
         A run's hash is a polynomial of its words' hashes, so ``phrase_hash`` of the same
         words gives the same value, and its low bits are as random as the words' hashes.
         """
-        size = len(self.hashes) - n + 1
-        if size <= 0:
-            return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
-        g = self.hashes[:size].copy()
-        for k in range(1, n):
-            g *= _GRAM
-            g += self.hashes[k : k + size]
-        inside = self.text[:size] == self.text[n - 1 :]
-        return g[inside], self.text[:size][inside]
+        g = self._runs(n)
+        inside = self.text[: len(g)] == self.text[n - 1 :]
+        return g[inside], self.text[: len(g)][inside]
 
     def openings(self, n: int) -> list[int]:
         """Return the hash of each text's first n words (as grams gives), 0 if it has fewer."""
@@ -107,13 +110,7 @@ class Words:
         The same as filtering grams' result, with less work: most runs are dropped
         before they are checked for crossing into the next text.
         """
-        size = len(self.hashes) - n + 1
-        if size <= 0:
-            return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
-        g = self.hashes[:size].copy()
-        for k in range(1, n):
-            g *= _GRAM
-            g += self.hashes[k : k + size]
+        g = self._runs(n)
         if every & (every - 1):
             at = np.flatnonzero(g % np.uint64(every) == 0)
         else:  # a power of two: a mask, several times faster than a division
