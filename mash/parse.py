@@ -23,7 +23,7 @@ from mash.extract import feed_article
 from mash.records import FetchResult, ParsedFeed, Post
 from mash.sanitize import html_to_text, sanitize_html
 from mash.store import PostRow, post_rows
-from mash.urls import canonical_url, is_plain_url, is_web_url
+from mash.urls import canonical_url, is_plain_url, is_plain_with_query, is_web_url
 
 # A DOCTYPE with an internal subset lets feedparser's fallback parser expand one entity
 # without limit (billion laughs); feeds never need it (see #3).
@@ -340,18 +340,12 @@ def _entry_link(entry: _Entry, feed_link: str) -> str:
         candidates.append(entry.guid)
     for raw in candidates:
         raw = raw.strip()
-        if is_plain_url(raw) or _plain_with_query(raw):
+        if is_plain_url(raw) or is_plain_with_query(raw):
             return raw
         absolute = urljoin(feed_link, raw)
         if is_web_url(absolute):
             return absolute
     return ""
-
-
-def _plain_with_query(url: str) -> bool:
-    """Tell whether url is a plain URL and a query: absolute, urljoin leaves it as it is."""
-    base, mark, query = url.partition("?")
-    return bool(query) and is_plain_url(base) and not any(c in query for c in "# \t\r\n")
 
 
 def _comments(entry: Any) -> int | None:

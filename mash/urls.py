@@ -52,6 +52,12 @@ def is_plain_url(url: str) -> bool:
     return _plain(url) is not None
 
 
+def is_plain_with_query(url: str) -> bool:
+    """Tell whether url is a plain URL and a query: absolute, urljoin leaves it as it is."""
+    base, _, query = url.partition("?")
+    return bool(query) and is_plain_url(base) and not any(c in query for c in "# \t\r\n")
+
+
 def plain_host_port(url: str) -> str | None:
     """Return "host:port" of url when it is plain but for a query, else None."""
     plain = _plain(url.partition("?")[0])

@@ -8,8 +8,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mash.parse import _plain_with_query
-from mash.urls import canonical_url, is_plain_url, is_web_url, url_key
+from mash.urls import canonical_url, is_plain_url, is_plain_with_query, is_web_url, url_key
 
 
 def test_tracking_parameters_removed_and_others_kept() -> None:
@@ -106,7 +105,7 @@ def test_fast_path_for_queries_gives_what_urllib_gives() -> None:
         expected = urlunsplit((parts.scheme, parts.netloc, parts.path or "/", urlencode(kept), ""))
         assert canonical_url(url) == expected, url
         assert url_key(url) == _reference_key(expected), url
-        if _plain_with_query(url):
+        if is_plain_with_query(url):
             assert urljoin("https://feed.example/a/", url) == url, url
 
 
