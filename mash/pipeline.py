@@ -189,8 +189,11 @@ def run_fetch(
             from mash.fetch import fetch_feeds
 
             results = asyncio.run(fetch_feeds(states, config.fetch, on_result_parse))
+            unchanged = [r for r in results if r.not_modified]
+            summary.not_modified += len(unchanged)
+            store.record_not_modified(unchanged, now)
             for result in results:
-                if result.url in stored:
+                if result.url in stored or result.not_modified:
                     continue
                 entry = waiting.pop(result.url, None)
                 done_job = (
@@ -286,10 +289,6 @@ def _store_result(
     now: datetime,
 ) -> None:
     feed = store.feed_key(result.url)
-    if result.not_modified:
-        summary.not_modified += 1
-        store.record_not_modified(feed, result, now)
-        return
     if result.error or parsed is None:
         error = result.error or f"unexpected HTTP status {result.status}"
         _fail(store, feed, result, error, result.error_kind or "error", summary, now)

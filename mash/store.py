@@ -381,15 +381,24 @@ class Store:
             )
             return self._save_posts(db, feed, rows, now)
 
-    def record_not_modified(self, feed: str, result: FetchResult, now: datetime) -> None:
-        """Record a 304 answer: the feed is healthy and unchanged."""
+    def record_not_modified(self, results: Sequence[FetchResult], now: datetime) -> None:
+        """Record 304 answers, in one transaction: each feed is healthy and unchanged.
+
+        One transaction for all of them, not one per feed (#8): a 304 writes no
+        posts, so a crash loses nothing a re-run's conditional GET won't redo.
+        """
+        when = _iso(now)
+        rows = [
+            (when, when, result.etag, result.last_modified, self.feed_key(result.url))
+            for result in results
+        ]
         with self.transaction() as db:
-            db.execute(
+            db.executemany(
                 """UPDATE feeds SET last_status = 304, last_error = NULL, last_error_kind = NULL,
                    consecutive_failures = 0, last_attempt = ?, last_success = ?,
                    next_attempt = NULL, etag = COALESCE(?, etag),
                    last_modified = COALESCE(?, last_modified) WHERE url = ?""",
-                (_iso(now), _iso(now), result.etag, result.last_modified, feed),
+                rows,
             )
 
     def _save_posts(

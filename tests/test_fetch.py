@@ -63,6 +63,7 @@ class Server:
     hits: list[Hit] = field(default_factory=list)
     inflight: int = 0
     max_inflight: int = 0
+    cert: Path | None = None  # the self-signed certificate of an https server
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def url(self, path: str) -> str:
@@ -660,7 +661,8 @@ def tls_server(tmp_path: Path) -> Iterator[Server]:
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
          "-nodes", "-days", "1",
-         "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
         check=True,
         capture_output=True,
     )  # fmt: skip
@@ -668,7 +670,7 @@ def tls_server(tmp_path: Path) -> Iterator[Server]:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
-    httpd.state = Server(base=f"https://127.0.0.1:{httpd.server_address[1]}")
+    httpd.state = Server(base=f"https://127.0.0.1:{httpd.server_address[1]}", cert=cert)
     thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield httpd.state
@@ -682,6 +684,19 @@ def test_untrusted_certificate_is_refused(tls_server: Server, transport: str) ->
     assert result.error_kind == "connection"
     assert result.error is not None and "CERTIFICATE" in result.error.upper()
     assert tls_server.hits == []  # never trusted, never asked
+
+
+def test_certificate_trusted_through_ssl_cert_file(
+    tls_server: Server, transport: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """https works, and takes its CAs where httpx does: SSL_CERT_FILE, else certifi."""
+    assert tls_server.cert is not None
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls_server.cert))
+    tls_server.routes["/feed"] = feed_route
+    result = one(transport, tls_server.url("/feed"))
+    assert result.error is None and result.status == 200
+    assert result.content == FEED
+    assert [hit.path for hit in tls_server.hits] == ["/feed"]
 
 
 # --- the shared feed farm: every fault kind, as the benchmark sees them ---------------------

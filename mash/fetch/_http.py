@@ -18,9 +18,9 @@ from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 import httpx
-from httpx_aiohttp import AiohttpTransport
 
 from mash.fetch._body import ACCEPT_ENCODING, BadEncoding, BodyTooLarge, drain, read_body
+from mash.fetch._transport import AiohttpTransport
 from mash.records import FetchResult, FetchSettings
 from mash.urls import plain_host_port
 
@@ -80,14 +80,11 @@ class Http:
         )
         self.extensions: dict[str, object] = {"timeout": timeout.as_dict()}
         size = max(settings.concurrency, 1)
-        limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
         self.transport: httpx.AsyncBaseTransport
         if transport == "aiohttp":
-            engine = AiohttpTransport(limits=limits)
-            # Our own session: no cookie jar, DNS cached for the run, httpx's CA bundle.
-            engine.client = lambda: _aiohttp_session(size, engine.ssl_context, resolver)
-            self.transport = engine
+            self.transport = AiohttpTransport(size, resolver)
         elif transport == "httpx":
+            limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
             self.transport = httpx.AsyncHTTPTransport(limits=limits, retries=0)
         else:
             raise ValueError(f"unknown transport {transport!r}")
@@ -102,15 +99,6 @@ class Http:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.transport.aclose()
-
-
-def _aiohttp_session(
-    size: int, ssl_context: ssl.SSLContext, resolver: aiohttp.abc.AbstractResolver | None
-) -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(
-        limit=size, ttl_dns_cache=300, ssl=ssl_context, resolver=resolver
-    )
-    return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
 
 
 def host_key(url: str) -> str:
@@ -267,7 +255,7 @@ def classify(exc: BaseException) -> tuple[str, bool]:
     while seen is not None:
         if isinstance(seen, ssl.SSLError | aiohttp.ClientSSLError):
             return "connection", False  # a bad certificate stays bad: no retry
-        # httpx-aiohttp maps most aiohttp connection errors to ConnectTimeout; look under it.
+        # the transport's aiohttp error is under the httpx one, and says more: look there.
         if isinstance(seen, aiohttp.SocketTimeoutError | httpx.ReadTimeout | httpx.WriteTimeout):
             return "timeout", False
         if isinstance(seen, aiohttp.ConnectionTimeoutError):
