@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/python -m compileall -q mash  # as pip does for a non-editable install
 	touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install mash with its dev tools

@@ -20,12 +20,11 @@ import queue
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from multiprocessing import get_context
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -48,6 +47,8 @@ from mash.store import Store
 from mash.urls import url_key
 
 if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
+
     from mash.parse import ParseJob
     from mash.site import SiteReport
 
@@ -243,6 +244,10 @@ class _LazyPool:
 
     def start(self) -> ProcessPoolExecutor:
         if self.pool is None:
+            # multiprocessing loads here, not at import: a 304 run never needs it
+            from concurrent.futures import ProcessPoolExecutor
+            from multiprocessing import get_context
+
             context = get_context("forkserver")
             # the server imports parsing once, and each worker forks with it loaded: not
             # the whole pipeline (aiohttp, httpx: 0.5 s of CPU per worker, see #8)

@@ -10,8 +10,7 @@ import email.utils
 import random
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
@@ -136,12 +135,13 @@ class Limits:
         self._per_host_size = max(settings.per_host, 1)
         self._hosts: dict[str, asyncio.Semaphore] = {}
 
-    @asynccontextmanager
-    async def slot(self, url: str) -> AsyncIterator[None]:
-        """Hold one global and one per-host slot for ``url``'s host."""
-        host = self._hosts.setdefault(host_key(url), asyncio.Semaphore(self._per_host_size))
-        async with host, self._all:
-            yield
+    def slot(self, url: str) -> tuple[asyncio.Semaphore, asyncio.Semaphore]:
+        """Return the per-host and the global semaphore a request to ``url`` holds, in order."""
+        key = host_key(url)
+        host = self._hosts.get(key)
+        if host is None:
+            host = self._hosts[key] = asyncio.Semaphore(self._per_host_size)
+        return host, self._all
 
 
 @dataclass(frozen=True)
@@ -174,8 +174,9 @@ async def fetch_url(
     sent = {"User-Agent": settings.user_agent, "Accept-Encoding": ACCEPT_ENCODING, **headers}
     attempt = 0
     browser_tried = False
+    host, everyone = limits.slot(url)
     while True:
-        async with limits.slot(url):
+        async with host, everyone:
             start = start or time.monotonic()
             outcome = await _attempt(client, url, settings, sent, guard)
         if outcome.blocked and not browser_tried:
@@ -310,7 +311,7 @@ async def _follow(
     for _ in range(MAX_REDIRECTS + 1):
         if guard is not None and (refusal := await guard(current)) is not None:
             return _failed(url, refusal[0], refusal[1])
-        if (problem := url_problem(current)) is not None:
+        if len(chain) > 1 and (problem := url_problem(current)) is not None:
             return _failed(url, "bad-url", f"redirect to a bad URL: {problem}")
         response = await client.send("GET", current, headers)
         try:
