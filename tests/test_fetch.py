@@ -173,6 +173,14 @@ def test_ok_returns_body_and_validators(server: Server, transport: str) -> None:
     assert "mash/" in server.hits[0].headers["user-agent"]
 
 
+def test_url_is_sent_as_httpx_quotes_it(server: Server, transport: str) -> None:
+    """Non-ASCII and spaces are percent-encoded once; escapes already there are kept."""
+    server.routes["/caf%C3%A9%20feed?q=a%2Fb&x=%C3%A9"] = feed_route
+    result = one(transport, server.url("/café feed?q=a%2Fb&x=é"))
+    assert result.ok and result.content == FEED
+    assert [hit.path for hit in server.hits] == ["/caf%C3%A9%20feed?q=a%2Fb&x=%C3%A9"]
+
+
 def test_304_when_validators_match(server: Server, transport: str) -> None:
     def conditional(h: BaseHTTPRequestHandler) -> None:
         if h.headers.get("If-None-Match") == '"v1"':
@@ -190,6 +198,23 @@ def test_304_when_validators_match(server: Server, transport: str) -> None:
     headers = server.hits[0].headers
     assert headers["if-none-match"] == '"v1"'
     assert headers["if-modified-since"] == "Mon, 02 Nov 2026 10:00:00 GMT"
+
+
+def test_a_non_ascii_etag_goes_back_as_it_came(server: Server, transport: str) -> None:
+    """Some servers put UTF-8 in an ETag: it returns byte for byte, and never stops a run."""
+    wire = '"caf\u00c3\u00a9"'  # the UTF-8 bytes of "café"; http.server speaks latin-1
+
+    def conditional(h: BaseHTTPRequestHandler) -> None:
+        if h.headers.get("If-None-Match") == wire:
+            send(h, 304)
+        else:
+            send(h, 200, FEED, {"ETag": wire})
+
+    server.routes["/feed"] = conditional
+    first = one(transport, server.url("/feed"))
+    assert first.ok and first.etag == '"café"'
+    second = one(transport, FeedState(server.url("/feed"), etag=first.etag))
+    assert second.error is None and second.status == 304
 
 
 def test_gzip_and_deflate_bodies_are_decoded(server: Server, transport: str) -> None:

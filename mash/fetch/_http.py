@@ -89,8 +89,13 @@ class Http:
             raise ValueError(f"unknown transport {transport!r}")
 
     async def send(self, method: str, url: str, headers: Mapping[str, str]) -> httpx.Response:
-        """Send one request; the response streams until ``aclose``."""
-        request = httpx.Request(method, url, headers=headers, extensions=self.extensions)
+        """Send one request; the response streams until ``aclose``.
+
+        Headers go as UTF-8 bytes: httpx refuses a str that is not ASCII (an ETag
+        some server put UTF-8 in, a user agent from the config).
+        """
+        sent = [(name.encode(), value.encode()) for name, value in headers.items()]
+        request = httpx.Request(method, url, headers=sent, extensions=self.extensions)
         return await self.transport.handle_async_request(request)
 
     async def __aenter__(self) -> Http:
