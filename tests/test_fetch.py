@@ -217,6 +217,39 @@ def test_a_non_ascii_etag_goes_back_as_it_came(server: Server, transport: str) -
     assert second.error is None and second.status == 304
 
 
+def test_a_header_with_a_line_break_fails_that_feed_only(server: Server, transport: str) -> None:
+    """No header injection, and no stopped run: the feed fails with the reason, others go on."""
+    server.routes["/feed"] = feed_route
+    server.routes["/other"] = feed_route
+    bad = FeedState(server.url("/feed"), etag='"a"\r\nX-Injected: 1')
+    results = run(transport, [bad, FeedState(server.url("/other"))])
+    assert results[0].error_kind == "connection" and results[0].error is not None
+    assert "header" in results[0].error.lower()
+    assert results[1].ok
+    assert [hit.path for hit in server.hits] == ["/other"]
+
+
+def test_an_unforeseen_error_fails_that_feed_only(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unit: whatever fetch_url raises for one feed becomes that feed's error, named."""
+    import mash.fetch
+
+    real = fetch_url
+
+    async def fetch_or_fail(client: Http, url: str, *args: object, **kw: object) -> FetchResult:
+        if url.endswith("/boom"):
+            raise RuntimeError("a bug")
+        return await real(client, url, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(mash.fetch, "fetch_url", fetch_or_fail)
+    server.routes["/feed"] = feed_route
+    results = run("aiohttp", [server.url("/boom"), server.url("/feed")])
+    assert results[0].error_kind == "unexpected"
+    assert results[0].error is not None and "RuntimeError: a bug" in results[0].error
+    assert results[1].ok
+
+
 def test_gzip_and_deflate_bodies_are_decoded(server: Server, transport: str) -> None:
     server.routes["/gz"] = lambda h: send(h, 200, gzip.compress(FEED), {"Content-Encoding": "gzip"})
     server.routes["/zlib"] = lambda h: send(

@@ -82,6 +82,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             )
         except aiohttp.ClientError as e:
             raise as_httpx_error(e) from e
+        except ValueError as e:  # a header aiohttp will not send (CR, LF): as httpx's own says
+            raise httpx.LocalProtocolError(str(e)) from e
         reason = response.reason
         return httpx.Response(
             response.status,
