@@ -387,7 +387,10 @@ def parse_job(result: FetchResult) -> ParseJob:
     """
     try:
         feed = parse_feed(result.content, result.final_url or result.url, result.content_type)
+        rows = post_rows([(p, feed_article(p)) for p in feed.posts])
     except ParseError as e:
         return None, [], (e.message, e.kind)
-    rows = post_rows([(p, feed_article(p)) for p in feed.posts])
+    except Exception as e:  # noqa: BLE001 (a surprise in one feed fails that feed, not the run)
+        message = f"parsing failed unexpectedly ({type(e).__name__}: {e}); please report it"
+        return None, [], (message, "unexpected")
     return replace(feed, posts=()), rows, None

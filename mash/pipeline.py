@@ -20,7 +20,7 @@ import queue
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future
+from concurrent.futures import BrokenExecutor, Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -175,7 +175,7 @@ def run_fetch(
                     url = finished.get()
                     result, job = waiting.pop(url)
                     stored.add(url)
-                    _store_result(store, result, job.result(), summary, now)
+                    _store_result(store, result, _parsed(job), summary, now)
 
             def on_result_parse(result: FetchResult) -> None:
                 on_result(result)
@@ -198,7 +198,7 @@ def run_fetch(
                     continue
                 entry = waiting.pop(result.url, None)
                 done_job = (
-                    entry[1].result() if entry else _parse_job()(result) if result.ok else None
+                    _parsed(entry[1]) if entry else _parse_job()(result) if result.ok else None
                 )
                 _store_result(store, result, done_job, summary, now)
         if not feeds_only and config.fetch.fetch_pages:
@@ -213,6 +213,17 @@ def _parse_job() -> Callable[[FetchResult], ParseJob]:
     from mash.parse import parse_job
 
     return parse_job
+
+
+def _parsed(job: Future[ParseJob]) -> ParseJob:
+    """Return a parse job's result; a worker that died fails its feeds, not the run.
+
+    The feed's validators are not stored, so the next fetch gets it whole again.
+    """
+    try:
+        return job.result()
+    except Exception as e:  # noqa: BLE001 (BrokenProcessPool, a result that would not pickle)
+        return None, [], (f"the parse worker failed ({type(e).__name__}: {e})", "unexpected")
 
 
 def _put(finished: queue.SimpleQueue[str], url: str, _: object) -> None:
@@ -258,7 +269,13 @@ class _LazyPool:
         return self.pool
 
     def submit(self, fn: Callable[[FetchResult], ParseJob], arg: FetchResult) -> Future[ParseJob]:
-        return self.start().submit(fn, arg)
+        try:
+            return self.start().submit(fn, arg)
+        except BrokenExecutor:  # a worker died: its feeds fail (see _parsed), new ones parse
+            if self.pool is not None:
+                self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = None
+            return self.start().submit(fn, arg)
 
     def __enter__(self) -> _LazyPool:
         return self

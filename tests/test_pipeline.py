@@ -385,3 +385,52 @@ def test_send_through_the_cli_mails_everyone_once(
     message = collector.messages()[-1]
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert message["Subject"] == "Monthly Mash and the Second Answer"
+
+
+def test_a_dead_parse_worker_fails_its_feed_and_new_workers_take_the_rest() -> None:
+    """A worker killed mid-job (a crash in a C parser, the OOM killer) fails that feed only."""
+    import os
+
+    from mash.parse import parse_job
+    from mash.pipeline import _LazyPool, _parsed
+    from mash.records import FetchResult
+
+    feed = (Path(__file__).parent / "data" / "fetch" / "feed.xml").read_bytes()
+    fetched = FetchResult(url="https://blog.example/feed", status=200, content=feed)
+    with _LazyPool(2) as pool:
+        dead = pool.submit(os._exit, 1)  # type: ignore[arg-type]
+        record, rows, problem = _parsed(dead)
+        assert record is None and rows == []
+        assert problem is not None and problem[1] == "unexpected"
+        assert "parse worker failed" in problem[0]
+        record, rows, problem = _parsed(pool.submit(parse_job, fetched))
+    assert problem is None and record is not None and len(rows) > 0
+
+
+def test_a_feed_that_breaks_the_parser_fails_alone(
+    farm: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exception nothing foresaw, in one feed's parse: that feed fails, named; the rest store."""
+    from mash import parse
+
+    real = parse.parse_feed
+
+    def parse_or_break(content: bytes, url: str, *args: Any) -> Any:
+        if "/b3-" in url:
+            raise RecursionError("maximum recursion depth exceeded")
+        return real(content, url, *args)
+
+    monkeypatch.setattr(parse, "parse_feed", parse_or_break)
+    with urllib.request.urlopen(f"{farm}_farm/feeds.yaml") as response:
+        feeds = yaml.safe_load(response.read())["feeds"][:12]  # under the pool's size: inline
+    config = tmp_path / "feeds.yaml"
+    config.write_text(yaml.safe_dump({"feeds": feeds}))
+    assert mash(["--config", str(config), "fetch", "--feeds-only", "--quiet"]) == 0
+    db = sqlite3.connect(tmp_path / "data" / "mash.db")
+    failed = db.execute(
+        "SELECT url, last_error, last_error_kind FROM feeds WHERE last_error IS NOT NULL"
+    ).fetchall()
+    assert len(failed) == 1 and "/b3-" in failed[0][0]
+    assert failed[0][2] == "unexpected" and "RecursionError" in failed[0][1]
+    stored = db.execute("SELECT count(DISTINCT feed_url) FROM posts").fetchone()[0]
+    assert stored == 11
