@@ -161,9 +161,12 @@ def run_fetch(
             say(f"[{done}/{len(states)}] {state} {result.url}")
 
         # feeds never fetched will answer 200: start the workers while the first
-        # downloads run, not when their bodies arrive (see #8)
+        # downloads run, not when their bodies arrive (see #8). A refresh, where most
+        # feeds answer 304, needs few workers and late, and may fork a fetch helper
+        # instead, which must come before any worker's thread (see mash.fetch._helper).
         new_feeds = sum(1 for s in states if not (s.etag or s.last_modified))
-        with _parser_pool(len(states), start=new_feeds >= _POOL_MIN_FEEDS) as pool:
+        refresh = new_feeds <= len(states) * _REFRESH_NEW_SHARE
+        with _parser_pool(len(states), start=new_feeds >= _POOL_MIN_FEEDS and not refresh) as pool:
             waiting: dict[str, tuple[FetchResult, Future[ParseJob]]] = {}
             finished: queue.SimpleQueue[str] = queue.SimpleQueue()
             stored: set[str] = set()
@@ -187,9 +190,11 @@ def run_fetch(
 
             # httpx and aiohttp (0.3 s) load here: the parse server, started above, loads
             # its own modules on the other core meanwhile (see #8)
-            from mash.fetch import fetch_feeds
+            from mash.fetch import fetch_feeds_sync
 
-            results = asyncio.run(fetch_feeds(states, config.fetch, on_result_parse))
+            results = fetch_feeds_sync(
+                states, config.fetch, on_result_parse, helper=refresh, progress=progress
+            )
             unchanged = [r for r in results if r.not_modified]
             summary.not_modified += len(unchanged)
             store.record_not_modified(unchanged, now)
@@ -291,6 +296,8 @@ def _warm() -> None:
 
 # Fewer feeds than this are parsed in the fetching process: starting workers costs more.
 _POOL_MIN_FEEDS = 50
+# A run is a refresh when at most this share of its feeds was never fetched.
+_REFRESH_NEW_SHARE = 0.1
 
 
 def _parser_pool(feeds: int, start: bool = False) -> _InlinePool | _LazyPool:

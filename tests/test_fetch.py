@@ -6,6 +6,7 @@ import asyncio
 import gzip
 import ipaddress
 import json
+import os
 import shutil
 import socket
 import ssl
@@ -22,13 +23,16 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from mash.fetch import (
+    _helper,
     discover_feed_urls,
     fetch_feeds,
+    fetch_feeds_sync,
     fetch_feeds_with,
     fetch_pages,
     fetch_pages_with,
@@ -880,3 +884,98 @@ def test_resolver_refuses_a_name_that_answers_privately(server: Server) -> None:
     assert result.error is not None and "localhost resolves to a private address" in result.error
     assert server.hits == []
     assert _fetch_through_resolver(url, frozenset({"localhost"})).ok
+
+
+# --- a refresh shared with a forked helper process (#8) ------------------------------------
+
+
+def _farm_states(farm: str) -> list[FeedState]:
+    """The farm's feeds with the validators a first fetch gave them."""
+    with urllib.request.urlopen(farm + "_farm/feeds.txt") as response:
+        urls = response.read().decode().split()
+    first = asyncio.run(fetch_feeds([FeedState(u) for u in urls], FetchSettings(per_host=8)))
+    assert all(r.status == 200 for r in first)
+    return [FeedState(r.url, r.etag, r.last_modified) for r in first]
+
+
+@pytest.fixture
+def helper_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let the farm's 60 feeds have a helper; pytest's own threads are idle, so fork."""
+    monkeypatch.setattr(_helper, "MIN_FEEDS", 10)
+    monkeypatch.setattr(_helper, "_fork_is_safe", lambda: True)
+
+
+def test_a_refresh_is_shared_with_a_helper_process(
+    farm: str, tmp_path: Path, helper_allowed: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    states = _farm_states(farm)
+    real_help = _helper._help
+
+    def help_and_say_who(*args: Any) -> None:
+        (tmp_path / "helper.pid").write_text(str(os.getpid()))
+        real_help(*args)
+
+    monkeypatch.setattr(_helper, "_help", help_and_say_who)
+    seen: list[FetchResult] = []
+    said: list[str] = []
+    results = fetch_feeds_sync(
+        states, FetchSettings(per_host=8), seen.append, helper=True, progress=said.append
+    )
+    helper_pid = int((tmp_path / "helper.pid").read_text())
+    assert helper_pid != os.getpid()
+    assert said == [f"a helper process (pid {helper_pid}) fetches 30 of the feeds"]
+    assert [r.url for r in results] == [s.url for s in states]  # in the order asked
+    assert all(r.status == 304 and r.error is None for r in results)
+    assert all(r.etag for r in results)  # validators kept for the next refresh
+    assert sorted(r.url for r in seen) == sorted(s.url for s in states)  # each reported once
+
+
+def test_a_helper_that_dies_loses_no_feed(
+    farm: str, helper_allowed: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    states = _farm_states(farm)
+    monkeypatch.setattr(_helper, "_help", lambda *args: os._exit(3))
+    seen: list[FetchResult] = []
+    results = fetch_feeds_sync(states, FetchSettings(per_host=8), seen.append, helper=True)
+    assert [r.url for r in results] == [s.url for s in states]
+    assert all(r.status == 304 for r in results)
+    assert sorted(r.url for r in seen) == sorted(s.url for s in states)
+
+
+@pytest.mark.parametrize(
+    ("per_host", "concurrency", "mine", "helpers"),
+    [(4, 32, (2, 16), (2, 16)), (5, 9, (3, 5), (2, 4)), (2, 2, (1, 1), (1, 1))],
+)
+def test_a_helper_takes_half_of_each_bound(
+    helper_allowed: None,
+    per_host: int,
+    concurrency: int,
+    mine: tuple[int, int],
+    helpers: tuple[int, int],
+) -> None:
+    """Together the two processes never hold more requests to a host than one would."""
+    feeds = [FeedState(f"https://blog{i}.example/feed") for i in range(20)]
+    shares = _helper._shares(feeds, FetchSettings(per_host=per_host, concurrency=concurrency))
+    assert shares is not None
+    assert (shares[0].per_host, shares[0].concurrency) == mine
+    assert (shares[1].per_host, shares[1].concurrency) == helpers
+
+
+def test_no_helper_where_it_would_not_pay_or_not_be_safe(monkeypatch: pytest.MonkeyPatch) -> None:
+    feeds = [FeedState(f"https://blog{i}.example/feed") for i in range(_helper.MIN_FEEDS)]
+    monkeypatch.setattr(_helper, "_fork_is_safe", lambda: True)
+    assert _helper._shares(feeds, FetchSettings()) is not None
+    assert _helper._shares(feeds[:-1], FetchSettings()) is None  # too few feeds
+    assert _helper._shares(feeds, FetchSettings(per_host=1)) is None  # a bound of one
+    assert _helper._shares(feeds, FetchSettings(concurrency=1)) is None
+    monkeypatch.setattr(_helper, "_fork_is_safe", lambda: False)  # another thread runs
+    assert _helper._shares(feeds, FetchSettings()) is None
+    monkeypatch.undo()
+    started = threading.Event()
+    thread = threading.Thread(target=started.wait)
+    thread.start()
+    try:
+        assert not _helper._fork_is_safe()  # the real check sees that thread
+    finally:
+        started.set()
+        thread.join()

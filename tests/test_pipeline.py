@@ -434,3 +434,29 @@ def test_a_feed_that_breaks_the_parser_fails_alone(
     assert failed[0][2] == "unexpected" and "RecursionError" in failed[0][1]
     stored = db.execute("SELECT count(DISTINCT feed_url) FROM posts").fetchone()[0]
     assert stored == 11
+
+
+def test_a_refresh_with_a_helper_process_stores_like_one_without(
+    farm: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The second run is a refresh: half its feeds go to a forked helper; the store is the
+    same as after a run without one, and the feeds' state says 304 for all of them."""
+    from mash.fetch import _helper
+
+    monkeypatch.setattr(_helper, "MIN_FEEDS", 20)
+    monkeypatch.setattr(_helper, "_fork_is_safe", lambda: True)  # pytest's threads are idle
+    with urllib.request.urlopen(f"{farm}_farm/feeds.yaml") as response:
+        feeds = response.read().decode()
+    config = tmp_path / "feeds.yaml"
+    config.write_text("fetch:\n  per_host: 8\n" + feeds)
+    assert mash(["--config", str(config), "fetch", "--feeds-only", "--quiet"]) == 0
+    db = sqlite3.connect(tmp_path / "data" / "mash.db")
+    before = db.execute("SELECT * FROM posts ORDER BY id").fetchall()
+    capsys.readouterr()
+    assert mash(["--config", str(config), "fetch", "--feeds-only"]) == 0
+    err = capsys.readouterr().err
+    assert "a helper process (pid" in err and "fetches 30 of the feeds" in err
+    assert "not modified 60" in err
+    assert db.execute("SELECT * FROM posts ORDER BY id").fetchall() == before
+    statuses = db.execute("SELECT last_status, count(*) FROM feeds GROUP BY 1").fetchall()
+    assert statuses == [(304, 60)]

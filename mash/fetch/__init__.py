@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from mash.fetch._discover import discover_feed_urls
+from mash.fetch._helper import fetch_feeds_sync
 from mash.fetch._http import (
     DEFAULT_TRANSPORT,
     FEED_ACCEPT,
@@ -29,7 +30,7 @@ from mash.fetch._http import (
 from mash.fetch._pages import GuardedResolver, HostGuard, Pacer, Robots
 from mash.records import FeedState, FetchResult, FetchSettings
 
-__all__ = ["discover_feed_urls", "fetch_feeds", "fetch_pages"]
+__all__ = ["discover_feed_urls", "fetch_feeds", "fetch_feeds_sync", "fetch_pages"]
 
 
 async def fetch_feeds(
