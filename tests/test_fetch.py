@@ -930,11 +930,20 @@ def test_a_refresh_is_shared_with_a_helper_process(
     assert sorted(r.url for r in seen) == sorted(s.url for s in states)  # each reported once
 
 
+@pytest.mark.parametrize("sent_first", [0, 10])
 def test_a_helper_that_dies_loses_no_feed(
-    farm: str, helper_allowed: None, monkeypatch: pytest.MonkeyPatch
+    farm: str, helper_allowed: None, monkeypatch: pytest.MonkeyPatch, sent_first: int
 ) -> None:
+    """Killed at once, or after sending some results: the rest are fetched here, once."""
     states = _farm_states(farm)
-    monkeypatch.setattr(_helper, "_help", lambda *args: os._exit(3))
+    real_help = _helper._help
+
+    def help_then_die(feeds: list[FeedState], settings: FetchSettings, writer: Any) -> None:
+        if sent_first:
+            real_help(feeds[:sent_first], settings, writer)
+        os._exit(3)
+
+    monkeypatch.setattr(_helper, "_help", help_then_die)
     seen: list[FetchResult] = []
     results = fetch_feeds_sync(states, FetchSettings(per_host=8), seen.append, helper=True)
     assert [r.url for r in results] == [s.url for s in states]

@@ -17,6 +17,7 @@ import os
 import signal
 import sys
 import threading
+from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from multiprocessing.connection import Connection
@@ -40,6 +41,8 @@ def fetch_feeds_sync(
 
     ``helper`` asks for a helper process, for a refresh: it is forked only where that is
     safe and pays (enough feeds, two cores, Linux, no other thread: a fork copies one).
+    ``on_result`` runs in this process for every feed, the helper's included, as each
+    result arrives.
     """
     from mash.fetch import fetch_feeds
 
@@ -59,21 +62,63 @@ def fetch_feeds_sync(
     if progress is not None:
         progress(f"a helper process (pid {process.pid}) fetches {len(theirs)} of the feeds")
     try:
-        got = asyncio.run(fetch_feeds(list(feeds[0::2]), mine, on_result))
-        sent = _receive(reader)
+        got, sent = asyncio.run(_beside(list(feeds[0::2]), mine, theirs, reader, on_result))
     except BaseException:
         process.terminate()  # interrupted: the helper's results would have nowhere to go
         raise
     finally:
         reader.close()
         process.join()
-    if len(sent) == len(theirs):
-        for result in sent:
-            if on_result is not None:
-                on_result(result)
-    else:  # the helper died before it sent anything: its feeds are fetched here
-        sent = asyncio.run(fetch_feeds(theirs, settings, on_result))
-    return [sent[i // 2] if i % 2 else got[i // 2] for i in range(len(feeds))]
+    # a helper that died sent only some: the rest are fetched here
+    missing = [theirs[i] for i, result in enumerate(sent) if result is None]
+    again = iter(asyncio.run(fetch_feeds(missing, settings, on_result)) if missing else [])
+    helped = [result if result is not None else next(again) for result in sent]
+    return [helped[i // 2] if i % 2 else got[i // 2] for i in range(len(feeds))]
+
+
+async def _beside(
+    mine: list[FeedState],
+    settings: FetchSettings,
+    theirs: list[FeedState],
+    reader: Connection,
+    on_result: OnResult | None,
+) -> tuple[list[FetchResult], list[FetchResult | None]]:
+    """Fetch our share while the helper's results arrive; return both, in order.
+
+    The helper's results are read as they come, between our own requests: their
+    parsing starts at once, and none piles up in a pipe or in memory.
+    """
+    from mash.fetch import fetch_feeds
+
+    loop = asyncio.get_running_loop()
+    ended: asyncio.Future[None] = loop.create_future()
+    sent: list[FetchResult | None] = [None] * len(theirs)
+    where: dict[str, deque[int]] = defaultdict(deque)
+    for i, feed in enumerate(theirs):
+        where[feed.url].append(i)
+
+    def readable() -> None:
+        try:
+            while reader.poll():
+                result: FetchResult = reader.recv()
+                sent[where[result.url].popleft()] = result
+                if on_result is not None:
+                    on_result(result)
+        except (EOFError, OSError):  # the helper is done, or died
+            loop.remove_reader(reader.fileno())
+            ended.set_result(None)
+        except BaseException as e:  # on_result failed (the store): as if it were ours
+            loop.remove_reader(reader.fileno())
+            ended.set_exception(e)
+
+    loop.add_reader(reader.fileno(), readable)
+    try:
+        got = await fetch_feeds(mine, settings, on_result)
+        await ended
+    finally:
+        if not ended.done():
+            loop.remove_reader(reader.fileno())
+    return got, sent
 
 
 def _shares(
@@ -106,18 +151,9 @@ def _fork_is_safe() -> bool:
 
 
 def _help(feeds: list[FeedState], settings: FetchSettings, writer: Connection) -> None:
-    """In the helper: fetch, then send every result at once (few, small: a refresh)."""
+    """In the helper: fetch, sending each result to the parent as it completes."""
     from mash.fetch import fetch_feeds
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the parent, which stops us
-    writer.send(asyncio.run(fetch_feeds(feeds, settings)))
+    asyncio.run(fetch_feeds(feeds, settings, writer.send))
     writer.close()
-
-
-def _receive(reader: Connection) -> list[FetchResult]:
-    """Return the helper's results, or none if it died first (its deadlines bound its wait)."""
-    try:
-        results: list[FetchResult] = reader.recv()
-    except (EOFError, OSError):
-        return []
-    return results
