@@ -41,6 +41,28 @@ from typing import IO, Any
 
 ROOT = Path(__file__).resolve().parents[1]
 FARM = ROOT.parent / "shared" / "bench" / "feedfarm.py"
+# `reader` (lemon24/reader), the established Python feed-reader library #8 compares with. It
+# vendors a feedparser that needs `sgmllib` (sgmllib3k), which clashes with ours: it gets its
+# own venv, made on first use (needs PyPI); without it the bench says so and goes on.
+READER_VENV = ROOT / ".venv-reader"
+READER_PINS = ["reader>=3.26,<4", "sgmllib3k>=1.0,<2"]
+READER_CHILD = """
+import json, resource, sys, tempfile, time
+from pathlib import Path
+from reader import make_reader
+urls = Path(sys.argv[1]).read_text().split()
+reader = make_reader(str(Path(tempfile.mkdtemp()) / "reader.sqlite"))
+for url in urls:
+    reader.add_feed(url)
+out = {}
+for run in ("first", "second"):
+    start, cpu = time.perf_counter(), time.process_time()
+    reader.update_feeds(workers=int(sys.argv[2]), scheduled=False)
+    out[run] = {"wall": time.perf_counter() - start, "cpu": time.process_time() - cpu}
+out["entries"] = reader.get_entry_counts().total
+out["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps(out))
+"""
 FARM_ARGS = ["--entries", "20", "--seed", "1", "--now", "2026-10-31", "--port", "0", "--quiet"]
 # What fetch must say for each fault kind; None = fetched fine (the parser judges the body).
 EXPECTED_KIND: dict[str, str | None] = {
@@ -89,7 +111,7 @@ def child_fetch(
     transport: str,
     state: Path,
     parse: bool,
-    settings: dict[str, float],
+    settings: dict[str, Any],
     save: Path | None = None,
 ) -> dict[str, Any]:
     from mash.fetch import fetch_feeds_with
@@ -243,6 +265,8 @@ def bench_clean(feeds: int, sample: int, tmp: Path, repeat: int) -> list[str]:
                 f"{sample} sampled, x{scale:g}" if scale != 1 else f"all {sample} URLs",
             )
         )
+        readers = bench_reader(tmp / "all.txt", len(urls))
+        rows += readers
         figures: dict[str, dict[str, Any]] = {}
         for transport in ("aiohttp", "httpx"):
             figures.update(_first_and_second(tmp, transport, repeat))
@@ -285,6 +309,15 @@ def bench_clean(feeds: int, sample: int, tmp: Path, repeat: int) -> list[str]:
         f"URLs (targets: 5x, under 7 s)",
         f"- its all-304 run: {two['wall']:.2f} s, **{two['wall'] / one['wall']:.0%} of the first "
         f"run** (targets: under 20%, under 1 s)",
+        *(
+            [
+                f"- against `reader`'s first update in the same run ({readers[0][1]:.1f} s): "
+                f"**{readers[0][1] / one['wall']:.1f}x faster** (target: 6x); its all-304 "
+                f"update took {readers[1][1]:.2f} s, mash's {two['wall']:.2f} s"
+            ]
+            if len(readers) == 2
+            else [f"- `reader`: {readers[0][4]}"]
+        ),
         f"- peak memory, first run: {one['rss_mb']:.0f} MB summed over its "
         f"{one['processes']} processes, {one['rss_one_mb']:.0f} MB the largest (target: under "
         "300 MB)",
@@ -292,6 +325,53 @@ def bench_clean(feeds: int, sample: int, tmp: Path, repeat: int) -> list[str]:
         f"{second['wall']:.2f} s all 304",
     ]
     return lines
+
+
+def _reader_python() -> tuple[Path | None, str]:
+    """Return reader's interpreter (making its venv the first time), or None and why not."""
+    python = READER_VENV / "bin" / "python"
+    if not python.exists():
+        try:
+            subprocess.run([sys.executable, "-m", "venv", str(READER_VENV)], check=True)
+            pip = [str(python), "-m", "pip", "install", "--quiet", *READER_PINS]
+            subprocess.run(pip, check=True, capture_output=True, timeout=600)
+        except (OSError, subprocess.SubprocessError) as e:
+            return None, f"could not install {' '.join(READER_PINS)} into {READER_VENV}: {e}"
+    return python, ""
+
+
+def bench_reader(urls: Path, feeds: int) -> list[tuple[str, float, float, float, str]]:
+    """reader's first update of the farm's feeds, then its all-304 second one (8 workers)."""
+    python, why = _reader_python()
+    if python is None:
+        return [("`reader` first / second update", 0.0, 0.0, 0.0, f"not measured: {why}")]
+    done = subprocess.run(
+        [str(python), "-c", READER_CHILD, str(urls), "8"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    if done.returncode != 0:
+        reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return [("`reader` first / second update", 0.0, 0.0, 0.0, f"not measured: {reason}")]
+    got = json.loads(done.stdout)
+    note = f"{got['entries']} entries from {feeds} feeds; 8 workers, scheduled=False"
+    return [
+        (
+            "`reader` 3.x, first update",
+            got["first"]["wall"],
+            got["first"]["cpu"],
+            got["rss_mb"],
+            note,
+        ),
+        (
+            "`reader` 3.x, second update (all 304)",
+            got["second"]["wall"],
+            got["second"]["cpu"],
+            got["rss_mb"],
+            "",
+        ),
+    ]
 
 
 def run_tree(command: list[str], cwd: Path) -> dict[str, Any]:
