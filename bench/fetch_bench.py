@@ -429,7 +429,11 @@ def _tree(root: int) -> list[int]:
     while todo:
         pid = todo.pop()
         found.append(pid)
-        for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            tasks = list(Path(f"/proc/{pid}/task").iterdir())
+        except OSError:
+            continue  # it ended since its parent listed it (the fetch helper is short-lived)
+        for task in tasks:
             try:
                 todo += [int(c) for c in (task / "children").read_text().split()]
             except OSError:
@@ -796,11 +800,13 @@ def main() -> None:
             f"--feeds {args.feeds} --sample {args.sample} --repeat {args.repeat}`",
             "",
         ]
+        print("\n".join(lines), flush=True)  # each part as it ends: a late failure keeps them
         if not args.faults_only:
-            lines += bench_clean(args.feeds, args.sample, Path(tmp), args.repeat)
+            print(
+                "\n".join(bench_clean(args.feeds, args.sample, Path(tmp), args.repeat)), flush=True
+            )
         if not args.no_faults:
-            lines += bench_faults(args.feeds, Path(tmp))
-    print("\n".join(lines))
+            print("\n".join(bench_faults(args.feeds, Path(tmp))), flush=True)
 
 
 if __name__ == "__main__":
