@@ -165,7 +165,8 @@ def run_fetch(
         # feeds answer 304, needs few workers and late, and may fork a fetch helper
         # instead, which must come before any worker's thread (see mash.fetch._helper).
         new_feeds = sum(1 for s in states if not (s.etag or s.last_modified))
-        refresh = new_feeds <= len(states) * _REFRESH_NEW_SHARE
+        failing = store.failing_feeds()
+        refresh, helper = _run_shape(states, sum(1 for s in states if s.url in failing))
         with _parser_pool(len(states), start=new_feeds >= _POOL_MIN_FEEDS and not refresh) as pool:
             waiting: dict[str, tuple[FetchResult, Future[ParseJob]]] = {}
             finished: queue.SimpleQueue[str] = queue.SimpleQueue()
@@ -193,7 +194,7 @@ def run_fetch(
             from mash.fetch import fetch_feeds_sync
 
             results = fetch_feeds_sync(
-                states, config.fetch, on_result_parse, helper=refresh, progress=progress
+                states, config.fetch, on_result_parse, helper=helper, progress=progress
             )
             unchanged = [r for r in results if r.not_modified]
             summary.not_modified += len(unchanged)
@@ -210,6 +211,20 @@ def run_fetch(
             _fetch_articles(config, store, summary, say)
     summary.seconds = round(time.monotonic() - started, 2)
     return summary
+
+
+def _run_shape(states: Sequence[FeedState], failing: int) -> tuple[bool, bool]:
+    """Return (refresh, helper): whether most feeds have been fetched before, and whether
+    a fetch helper may take half of them.
+
+    A helper halves every per-host bound on each side: feeds that stall (most of those that
+    failed last time) then hold the slots of one side while the other's go idle. On the
+    faulty farm (1000 feeds on one host, 62 failing) a refresh took 31.1 s with a helper
+    against 26.8 s without; a healthy one is ~30% faster with it (see #8).
+    """
+    new_feeds = sum(1 for s in states if not (s.etag or s.last_modified))
+    refresh = new_feeds <= len(states) * _REFRESH_NEW_SHARE
+    return refresh, refresh and failing <= len(states) * _HELPER_MAX_FAILING
 
 
 def _parse_job() -> Callable[[FetchResult], ParseJob]:
@@ -298,6 +313,8 @@ def _warm() -> None:
 _POOL_MIN_FEEDS = 50
 # A run is a refresh when at most this share of its feeds was never fetched.
 _REFRESH_NEW_SHARE = 0.1
+# ... and may have a fetch helper when at most this share failed last time (_run_shape).
+_HELPER_MAX_FAILING = 0.02
 
 
 def _parser_pool(feeds: int, start: bool = False) -> _InlinePool | _LazyPool:

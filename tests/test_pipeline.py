@@ -460,3 +460,20 @@ def test_a_refresh_with_a_helper_process_stores_like_one_without(
     assert db.execute("SELECT * FROM posts ORDER BY id").fetchall() == before
     statuses = db.execute("SELECT last_status, count(*) FROM feeds GROUP BY 1").fetchall()
     assert statuses == [(304, 60)]
+
+
+@pytest.mark.parametrize(
+    ("new", "failing", "shape"),
+    [(0, 0, (True, True)), (10, 2, (True, True)), (0, 3, (True, False)), (11, 0, (False, False))],
+)
+def test_a_healthy_refresh_may_have_a_helper(
+    new: int, failing: int, shape: tuple[bool, bool]
+) -> None:
+    """Unit: a helper only for a refresh (<= 10% new feeds) where <= 2% failed last time."""
+    from mash.pipeline import _run_shape
+    from mash.records import FeedState
+
+    states = [
+        FeedState(f"https://b{i}.example/feed", etag=None if i < new else '"e"') for i in range(100)
+    ]
+    assert _run_shape(states, failing) == shape
