@@ -988,3 +988,14 @@ def test_no_helper_where_it_would_not_pay_or_not_be_safe(monkeypatch: pytest.Mon
     finally:
         started.set()
         thread.join()
+
+
+def test_a_helper_keeps_the_order_when_a_url_comes_twice(farm: str, helper_allowed: None) -> None:
+    """Two feeds.yaml entries can end at one fetch URL (a redirect): each gets its result."""
+    states = _farm_states(farm)[:20]
+    twice = [state for state in states for _ in range(2)]  # a, a, b, b, ...: one each side
+    seen: list[FetchResult] = []
+    results = fetch_feeds_sync(twice, FetchSettings(per_host=8), seen.append, helper=True)
+    assert [r.url for r in results] == [s.url for s in twice]
+    assert all(r.status == 304 for r in results)
+    assert len(seen) == len(twice)
