@@ -166,7 +166,9 @@ def run_fetch(
         # instead, which must come before any worker's thread (see mash.fetch._helper).
         new_feeds = sum(1 for s in states if not (s.etag or s.last_modified))
         failing = store.failing_feeds()
-        refresh, helper = _run_shape(states, sum(1 for s in states if s.url in failing))
+        refresh, helper = _run_shape(
+            len(states), new_feeds, sum(1 for s in states if s.url in failing)
+        )
         with _parser_pool(len(states), start=new_feeds >= _POOL_MIN_FEEDS and not refresh) as pool:
             waiting: dict[str, tuple[FetchResult, Future[ParseJob]]] = {}
             finished: queue.SimpleQueue[str] = queue.SimpleQueue()
@@ -213,7 +215,7 @@ def run_fetch(
     return summary
 
 
-def _run_shape(states: Sequence[FeedState], failing: int) -> tuple[bool, bool]:
+def _run_shape(feeds: int, new_feeds: int, failing: int) -> tuple[bool, bool]:
     """Return (refresh, helper): whether most feeds have been fetched before, and whether
     a fetch helper may take half of them.
 
@@ -222,9 +224,8 @@ def _run_shape(states: Sequence[FeedState], failing: int) -> tuple[bool, bool]:
     faulty farm (1000 feeds on one host, 62 failing) a refresh took 31.1 s with a helper
     against 26.8 s without; a healthy one is ~30% faster with it (see #8).
     """
-    new_feeds = sum(1 for s in states if not (s.etag or s.last_modified))
-    refresh = new_feeds <= len(states) * _REFRESH_NEW_SHARE
-    return refresh, refresh and failing <= len(states) * _HELPER_MAX_FAILING
+    refresh = new_feeds <= feeds * _REFRESH_NEW_SHARE
+    return refresh, refresh and failing <= feeds * _HELPER_MAX_FAILING
 
 
 def _parse_job() -> Callable[[FetchResult], ParseJob]:

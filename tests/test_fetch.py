@@ -236,17 +236,17 @@ def test_a_header_with_a_line_break_fails_that_feed_only(server: Server, transpo
 def test_an_unforeseen_error_fails_that_feed_only(
     server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Unit: whatever fetch_url raises for one feed becomes that feed's error, named."""
-    import mash.fetch
+    """Unit: whatever a request raises for one feed becomes that feed's error, named."""
+    from mash.fetch import _http
 
-    real = fetch_url
+    real = _http._follow
 
-    async def fetch_or_fail(client: Http, url: str, *args: object, **kw: object) -> FetchResult:
+    async def follow_or_fail(client: Http, url: str, *args: Any) -> Any:
         if url.endswith("/boom"):
             raise RuntimeError("a bug")
-        return await real(client, url, *args, **kw)  # type: ignore[arg-type]
+        return await real(client, url, *args)
 
-    monkeypatch.setattr(mash.fetch, "fetch_url", fetch_or_fail)
+    monkeypatch.setattr(_http, "_follow", follow_or_fail)
     server.routes["/feed"] = feed_route
     results = run("aiohttp", [server.url("/boom"), server.url("/feed")])
     assert results[0].error_kind == "unexpected"

@@ -471,9 +471,5 @@ def test_a_healthy_refresh_may_have_a_helper(
 ) -> None:
     """Unit: a helper only for a refresh (<= 10% new feeds) where <= 2% failed last time."""
     from mash.pipeline import _run_shape
-    from mash.records import FeedState
 
-    states = [
-        FeedState(f"https://b{i}.example/feed", etag=None if i < new else '"e"') for i in range(100)
-    ]
-    assert _run_shape(states, failing) == shape
+    assert _run_shape(100, new, failing) == shape

@@ -57,10 +57,7 @@ async def fetch_feeds_with(
     async with Http(settings, transport) as client:
 
         async def one(feed: FeedState) -> FetchResult:
-            try:
-                result = await fetch_url(client, feed.url, settings, limits, _feed_headers(feed))
-            except Exception as e:  # noqa: BLE001 (one feed's surprise must not stop the run)
-                result = _unexpected(feed.url, e)
+            result = await fetch_url(client, feed.url, settings, limits, _feed_headers(feed))
             if result.status == 304:
                 result = replace(
                     result,
@@ -72,12 +69,6 @@ async def fetch_feeds_with(
             return result
 
         return list(await asyncio.gather(*(one(feed) for feed in feeds)))
-
-
-def _unexpected(url: str, error: Exception) -> FetchResult:
-    """The result of a fetch that raised what nothing here foresaw: named, for the report."""
-    message = f"unexpected error ({type(error).__name__}: {error}); please report it"
-    return FetchResult(url=url, error=message, error_kind="unexpected")
 
 
 def _feed_headers(feed: FeedState) -> dict[str, str]:
@@ -122,9 +113,6 @@ async def fetch_pages_with(
                 return FetchResult(url=url, error=refusal[1], error_kind=refusal[0])
             await pacer.wait(url, await robots.crawl_delay(url))
             headers = {"Accept": PAGE_ACCEPT}
-            try:
-                return await fetch_url(client, url, settings, limits, headers, guard)
-            except Exception as e:  # noqa: BLE001 (one page's surprise must not stop the run)
-                return _unexpected(url, e)
+            return await fetch_url(client, url, settings, limits, headers, guard)
 
         return list(await asyncio.gather(*(one(url) for url in urls)))

@@ -247,6 +247,9 @@ async def _attempt(
         return _failed(url, "too-large", f"too large: {e}")
     except BadEncoding as e:
         return _failed(url, "encoding", str(e))
+    except Exception as e:  # noqa: BLE001 (one URL's surprise must not stop the run)
+        message = f"unexpected error ({type(e).__name__}: {e}); please report it"
+        return _failed(url, "unexpected", message)
 
 
 def _failed(url: str, kind: str, message: str, *, transient: bool = False) -> _Outcome:
