@@ -12,6 +12,7 @@ import socket
 import ssl
 import struct
 import subprocess
+import sys
 import threading
 import time
 import tracemalloc
@@ -37,6 +38,7 @@ from mash.fetch import (
     fetch_pages,
     fetch_pages_with,
 )
+from mash.fetch._aiohttp import no_default_cas
 from mash.fetch._body import _STEP, BodyTooLarge, _Inflate
 from mash.fetch._http import MAX_REDIRECTS, Http, Limits, _retry_after, fetch_url
 from mash.fetch._pages import GuardedResolver, HostGuard, is_private_address
@@ -759,6 +761,50 @@ def test_certificate_trusted_through_ssl_cert_file(
     assert result.error is None and result.status == 200
     assert result.content == FEED
     assert [hit.path for hit in tls_server.hits] == ["/feed"]
+
+
+def test_no_default_cas_restores_set_and_unset_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", "/some/bundle.pem")
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    with no_default_cas():
+        assert os.environ["SSL_CERT_FILE"] == os.environ["SSL_CERT_DIR"] == os.devnull
+        assert ssl.create_default_context().cert_store_stats()["x509_ca"] == 0
+    assert os.environ["SSL_CERT_FILE"] == "/some/bundle.pem"
+    assert "SSL_CERT_DIR" not in os.environ
+
+
+FRESH_PROCESS_FETCH = """
+import asyncio, json, os, sys
+before = {name: os.environ.get(name) for name in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
+from mash.fetch import fetch_feeds
+import aiohttp.connector
+from mash.records import FeedState, FetchSettings
+after = {name: os.environ.get(name) for name in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
+settings = FetchSettings(deadline=5, connect_timeout=2, read_timeout=2, retries=0)
+[result] = asyncio.run(fetch_feeds([FeedState(sys.argv[1])], settings))
+print(json.dumps({
+    "aiohttp_cas": aiohttp.connector._SSL_CONTEXT_VERIFIED.cert_store_stats()["x509_ca"],
+    "env_kept": before == after,
+    "status": result.status,
+    "error": result.error,
+}))
+"""
+
+
+def test_fresh_process_skips_aiohttp_cas_and_still_verifies_https(tls_server: Server) -> None:
+    """As in `mash fetch`: aiohttp's import-time CA stores stay empty, the environment is
+    as it was, and https is verified against SSL_CERT_FILE all the same."""
+    assert tls_server.cert is not None
+    tls_server.routes["/feed"] = feed_route
+    env = {**os.environ, "SSL_CERT_FILE": str(tls_server.cert)}
+    args = [sys.executable, "-c", FRESH_PROCESS_FETCH, tls_server.url("/feed")]
+    trusted = json.loads(subprocess.run(args, env=env, capture_output=True, check=True).stdout)
+    assert trusted == {"aiohttp_cas": 0, "env_kept": True, "status": 200, "error": None}
+    # and without the server's certificate in SSL_CERT_FILE it is refused, not passed
+    env["SSL_CERT_FILE"] = os.devnull
+    refused = json.loads(subprocess.run(args, env=env, capture_output=True, check=True).stdout)
+    assert refused["status"] is None and "CERTIFICATE" in refused["error"].upper()
+    assert len(tls_server.hits) == 1
 
 
 # --- the shared feed farm: every fault kind, as the benchmark sees them ---------------------

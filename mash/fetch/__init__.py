@@ -17,6 +17,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+from mash.fetch import _aiohttp  # noqa: F401 (first: aiohttp without its unused CA stores)
 from mash.fetch._discover import discover_feed_urls
 from mash.fetch._helper import fetch_feeds_sync
 from mash.fetch._http import (
