@@ -455,7 +455,8 @@ def test_a_refresh_with_a_helper_process_stores_like_one_without(
     capsys.readouterr()
     assert mash(["--config", str(config), "fetch", "--feeds-only"]) == 0
     err = capsys.readouterr().err
-    assert "a helper process (pid" in err and "fetches 30 of the feeds" in err
+    assert "a helper process (pid" in err and "shares the 60 feeds" in err
+    assert re.search(r"the helper fetched \d+ of the 60 feeds", err)
     assert "not modified 60" in err
     assert db.execute("SELECT * FROM posts ORDER BY id").fetchall() == before
     statuses = db.execute("SELECT last_status, count(*) FROM feeds GROUP BY 1").fetchall()

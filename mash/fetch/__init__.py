@@ -16,16 +16,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import partial
 
 from mash.fetch import _aiohttp  # noqa: F401 (first: aiohttp without its unused CA stores)
 from mash.fetch._discover import discover_feed_urls
-from mash.fetch._helper import fetch_feeds_sync
+from mash.fetch._helper import Share, fetch_feeds_sync
 from mash.fetch._http import (
     DEFAULT_TRANSPORT,
     FEED_ACCEPT,
     PAGE_ACCEPT,
     Http,
     Limits,
+    Taken,
     fetch_url,
 )
 from mash.fetch._pages import GuardedResolver, HostGuard, Pacer, Robots
@@ -54,22 +56,73 @@ async def fetch_feeds_with(
     transport: str,
 ) -> list[FetchResult]:
     """Do ``fetch_feeds`` on a chosen transport ("aiohttp" or "httpx"); for benchmarks."""
+    results: list[FetchResult | None] = [None] * len(feeds)
+
+    def deliver(i: int, result: FetchResult) -> None:
+        results[i] = result
+        if on_result is not None:
+            on_result(result)
+
+    await fetch_shared(feeds, range(len(feeds)), settings, deliver, transport=transport)
+    done = [result for result in results if result is not None]
+    assert len(done) == len(feeds)  # without a claim, every feed delivers
+    return done
+
+
+async def fetch_shared(
+    feeds: Sequence[FeedState],
+    order: Sequence[int],
+    settings: FetchSettings,
+    deliver: Callable[[int, FetchResult], None],
+    share: Share | None = None,
+    *,
+    transport: str = DEFAULT_TRANSPORT,
+) -> None:
+    """Fetch ``feeds[i]`` for each ``i`` of ``order``, in that order as slots free up, and
+    ``deliver(i, result)`` as each completes.
+
+    With ``share``, another process shares the list (see mash.fetch._helper). A feed is
+    fetched only if ``share.take(i)`` says yes once its request holds its slots. Once
+    every feed of ``order`` has been taken or found taken, this process goes on to those
+    of ``share.steal`` that nobody has taken yet.
+    """
     limits = Limits(settings)
     async with Http(settings, transport) as client:
+        unstarted = len(order)
+        stolen: list[asyncio.Task[None]] = []
 
-        async def one(feed: FeedState) -> FetchResult:
-            result = await fetch_url(client, feed.url, settings, limits, _feed_headers(feed))
+        def take(i: int, own: bool) -> bool:
+            nonlocal unstarted
+            assert share is not None
+            if own:
+                unstarted -= 1
+                if unstarted == 0:  # all ours are under way: help with the rest
+                    stolen.extend(
+                        asyncio.create_task(one(j, own=False))
+                        for j in share.steal
+                        if not share.taken(j)
+                    )
+            return share.take(i)
+
+        async def one(i: int, own: bool = True) -> None:
+            feed = feeds[i]
+            claim = None if share is None else partial(take, i, own)
+            try:
+                result = await fetch_url(
+                    client, feed.url, settings, limits, _feed_headers(feed), claim=claim
+                )
+            except Taken:
+                return
             if result.status == 304:
                 result = replace(
                     result,
                     etag=result.etag or feed.etag,
                     last_modified=result.last_modified or feed.last_modified,
                 )
-            if on_result is not None:
-                on_result(result)
-            return result
+            deliver(i, result)
 
-        return list(await asyncio.gather(*(one(feed) for feed in feeds)))
+        await asyncio.gather(*(one(i) for i in order))
+        await asyncio.gather(*stolen)
 
 
 def _feed_headers(feed: FeedState) -> dict[str, str]:

@@ -1,25 +1,36 @@
-"""A refresh of many feeds, fetched by this process and a helper forked on a second core.
+"""A refresh of many feeds, shared between this process and a helper forked on a second core.
 
 A refresh, where most feeds have validators and most answers are 304, spends its CPU
 in the requests themselves: about 0.5 ms of Python for each, on one core (#8). With
-two cores, a helper forked once everything is imported fetches every other feed, with
-half of each politeness bound (per host, overall), so that the two together never
-hold more requests to a host than one process would. The helper writes nothing: it
-sends its results back and the pipeline stores them, as its own. A helper that dies
-loses nothing either: whatever it did not send is fetched here afterwards.
+two cores, a helper forked once everything is imported shares the list, with half of
+each politeness bound (per host, overall), so that the two together never hold more
+requests to a host than one process would.
+
+The list is shared, not split. This process starts with the even feeds and the helper
+with the odd ones. A feed goes to whichever process first holds slots for it, marked by
+a byte per feed in shared memory. Once all of its own are under way, each process goes
+on to the other's that nobody has taken yet, from the far end. So when one side is held
+up (feeds that stall, a busier core) the other takes more, and both finish together.
+Marking is not atomic across processes: if both mark one feed at the same instant,
+both fetch it and the first result counts. Neither can skip a feed the other has not
+marked.
+
+The helper writes nothing: it sends its results back and the pipeline stores them, as
+its own. A helper that dies loses nothing either: a feed without a result is fetched
+here afterwards.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import multiprocessing
 import os
 import signal
 import sys
 import threading
-from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 
 from mash.records import FeedState, FetchResult, FetchSettings
@@ -31,6 +42,29 @@ MIN_FEEDS = 200
 HELPER_EXIT = 10.0  # seconds the helper gets to exit once its pipe is closed
 
 OnResult = Callable[[FetchResult], None]
+Deliver = Callable[[int, FetchResult], None]
+
+
+@dataclass(frozen=True)
+class Share:
+    """One process's view of a feed list it shares with another.
+
+    ``marks`` is a byte per feed in shared memory, 1 once either process has the feed;
+    ``steal`` is the other's part of the list, far end first.
+    """
+
+    marks: ctypes.Array[ctypes.c_ubyte]
+    steal: Sequence[int]
+
+    def take(self, i: int) -> bool:
+        """Take feed ``i`` unless the other process has: False if it has."""
+        if self.marks[i]:
+            return False
+        self.marks[i] = 1
+        return True
+
+    def taken(self, i: int) -> bool:
+        return bool(self.marks[i])
 
 
 def fetch_feeds_sync(
@@ -48,25 +82,36 @@ def fetch_feeds_sync(
     ``on_result`` runs in this process for every feed, the helper's included, as each
     result arrives.
     """
-    from mash.fetch import fetch_feeds
+    from mash.fetch import fetch_feeds, fetch_shared
 
     shares = _shares(feeds, settings) if helper else None
     if shares is None:
         return asyncio.run(fetch_feeds(feeds, settings, on_result))
     mine, helper_settings = shares
-    theirs = list(feeds[1::2])
+    evens, odds = range(0, len(feeds), 2), range(1, len(feeds), 2)
     context = multiprocessing.get_context("fork")
+    marks = context.RawArray(ctypes.c_ubyte, len(feeds))
     reader, writer = context.Pipe(duplex=False)
+    theirs = Share(marks, steal=evens[::-1])
     process = context.Process(
-        target=_help, args=(theirs, helper_settings, writer), name="mash-fetch-helper"
+        target=_help, args=(feeds, odds, helper_settings, theirs, writer), name="mash-fetch-helper"
     )
     process.daemon = True  # ends with this process
     process.start()
     writer.close()
     if progress is not None:
-        progress(f"a helper process (pid {process.pid}) fetches {len(theirs)} of the feeds")
+        progress(f"a helper process (pid {process.pid}) shares the {len(feeds)} feeds")
+    results: list[FetchResult | None] = [None] * len(feeds)
+
+    def deliver(i: int, result: FetchResult) -> None:
+        if results[i] is None:  # of two results for one feed, the first counts
+            results[i] = result
+            if on_result is not None:
+                on_result(result)
+
+    ours = Share(marks, steal=odds[::-1])
     try:
-        got, sent = asyncio.run(_beside(list(feeds[0::2]), mine, theirs, reader, on_result))
+        helped = asyncio.run(_beside(feeds, evens, mine, ours, reader, deliver))
     except BaseException:
         process.terminate()  # interrupted: the helper's results would have nowhere to go
         raise
@@ -76,41 +121,43 @@ def fetch_feeds_sync(
         if process.is_alive():  # it sent all it had, or died mid-way: only its exit hangs
             process.terminate()
             process.join()
-    # a helper that died sent only some: the rest are fetched here
-    missing = [theirs[i] for i, result in enumerate(sent) if result is None]
-    again = iter(asyncio.run(fetch_feeds(missing, settings, on_result)) if missing else [])
-    helped = [result if result is not None else next(again) for result in sent]
-    return [helped[i // 2] if i % 2 else got[i // 2] for i in range(len(feeds))]
+    if progress is not None:
+        progress(f"the helper fetched {helped} of the {len(feeds)} feeds")
+    # a helper that died may have marked feeds it never sent: they are fetched here
+    if missing := [i for i, result in enumerate(results) if result is None]:
+        asyncio.run(fetch_shared(feeds, missing, settings, deliver))
+    done = [result for result in results if result is not None]
+    assert len(done) == len(feeds)  # without a claim, every feed delivers
+    return done
 
 
 async def _beside(
-    mine: list[FeedState],
+    feeds: Sequence[FeedState],
+    order: Sequence[int],
     settings: FetchSettings,
-    theirs: list[FeedState],
+    share: Share,
     reader: Connection,
-    on_result: OnResult | None,
-) -> tuple[list[FetchResult], list[FetchResult | None]]:
-    """Fetch our share while the helper's results arrive; return both, in order.
+    deliver: Deliver,
+) -> int:
+    """Fetch our part of the list while the helper's results arrive; return how many
+    results the helper sent.
 
     The helper's results are read as they come, between our own requests: their
     parsing starts at once, and none piles up in a pipe or in memory.
     """
-    from mash.fetch import fetch_feeds
+    from mash.fetch import fetch_shared
 
     loop = asyncio.get_running_loop()
     ended: asyncio.Future[None] = loop.create_future()
-    sent: list[FetchResult | None] = [None] * len(theirs)
-    where: dict[str, deque[int]] = defaultdict(deque)
-    for i, feed in enumerate(theirs):
-        where[feed.url].append(i)
+    helped = 0
 
     def readable() -> None:
+        nonlocal helped
         try:
             while reader.poll():
-                result: FetchResult = reader.recv()
-                sent[where[result.url].popleft()] = result
-                if on_result is not None:
-                    on_result(result)
+                i, result = reader.recv()
+                helped += 1
+                deliver(i, result)
         except (EOFError, OSError):  # the helper is done, or died
             loop.remove_reader(reader.fileno())
             ended.set_result(None)
@@ -120,12 +167,12 @@ async def _beside(
 
     loop.add_reader(reader.fileno(), readable)
     try:
-        got = await fetch_feeds(mine, settings, on_result)
+        await fetch_shared(feeds, order, settings, deliver, share)
         await ended
     finally:
         if not ended.done():
             loop.remove_reader(reader.fileno())
-    return got, sent
+    return helped
 
 
 def _shares(
@@ -157,10 +204,19 @@ def _fork_is_safe() -> bool:
     return sys.platform == "linux" and threading.active_count() == 1
 
 
-def _help(feeds: list[FeedState], settings: FetchSettings, writer: Connection) -> None:
+def _help(
+    feeds: Sequence[FeedState],
+    order: Sequence[int],
+    settings: FetchSettings,
+    share: Share,
+    writer: Connection,
+) -> None:
     """In the helper: fetch, sending each result to the parent as it completes."""
-    from mash.fetch import fetch_feeds
+    from mash.fetch import fetch_shared
+
+    def send(i: int, result: FetchResult) -> None:
+        writer.send((i, result))
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the parent, which stops us
-    asyncio.run(fetch_feeds(feeds, settings, writer.send))
+    asyncio.run(fetch_shared(feeds, order, settings, send, share))
     writer.close()
