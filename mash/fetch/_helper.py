@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import gc
 import multiprocessing
 import os
 import signal
@@ -97,6 +98,13 @@ def fetch_feeds_sync(
         target=_help, args=(feeds, odds, helper_settings, theirs, writer), name="mash-fetch-helper"
     )
     process.daemon = True  # ends with this process
+    # What is alive now stays out of the garbage collector's walks in both processes: the
+    # helper then copies none of the pages it inherits (a collection writes to every
+    # object it walks), and neither walks the ~40,000 objects the imports left at each
+    # full collection: about 0.1 s of an all-304 refresh of 1000 feeds, side by side
+    # (#8). Not undone here: what is alive now (modules, config, the feed list) lives
+    # to the end of the command anyway.
+    gc.freeze()
     process.start()
     writer.close()
     if progress is not None:
