@@ -776,6 +776,31 @@ def test_no_default_cas_restores_set_and_unset_variables(monkeypatch: pytest.Mon
     assert "SSL_CERT_DIR" not in os.environ
 
 
+POOL_THEN_FETCH = """
+import threading
+from concurrent.futures import ProcessPoolExecutor
+with ProcessPoolExecutor(1) as pool:
+    assert pool.submit(int, "7").result() == 7  # its manager and feeder threads run
+    assert threading.active_count() > 1
+    import mash.fetch
+    import aiohttp.connector
+    from mash.fetch._aiohttp import only_pool_threads
+    assert aiohttp.connector._SSL_CONTEXT_VERIFIED.cert_store_stats()["x509_ca"] == 0
+    assert only_pool_threads()
+    other = threading.Thread(target=threading.Event().wait, args=(5,), daemon=True)
+    other.start()
+    assert not only_pool_threads()
+print("ok")
+"""
+
+
+def test_aiohttp_cas_skipped_beside_a_process_pool_but_not_another_thread() -> None:
+    """A first run starts its parse workers before the fetch stage is imported: their
+    threads never load CAs, so aiohttp's are skipped; any other thread stops that."""
+    args = [sys.executable, "-c", POOL_THEN_FETCH]
+    assert subprocess.run(args, capture_output=True, text=True, check=True).stdout == "ok\n"
+
+
 FRESH_PROCESS_FETCH = """
 import asyncio, json, os, sys
 before = {name: os.environ.get(name) for name in ("SSL_CERT_FILE", "SSL_CERT_DIR")}

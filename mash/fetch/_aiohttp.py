@@ -9,9 +9,10 @@ point at an empty file; the environment is restored at once. Were aiohttp's
 defaults ever used, they would trust nothing: a failed certificate check, never
 a silent pass.
 
-The environment is only touched while this is the process's only thread, so no
-other thread can load CAs meanwhile. Where aiohttp is already imported, or
-threads run, it is an ordinary import.
+The environment is only touched when no other thread can be loading CAs meanwhile:
+this is the only thread, or the others are a process pool's (the pipeline's parse
+workers are started before the fetch stage is imported, on a first run). Where
+aiohttp is already imported, or other threads run, it is an ordinary import.
 """
 
 from __future__ import annotations
@@ -40,6 +41,23 @@ def no_default_cas() -> Iterator[None]:
                 os.environ[name] = value
 
 
-if "aiohttp" not in sys.modules and threading.active_count() == 1:
+def only_pool_threads() -> bool:
+    """Tell whether every other thread is a process pool's (they never load CAs).
+
+    Known by their class and name in CPython's concurrent.futures and multiprocessing:
+    should those change, this says False, and aiohttp loads its CAs as it would anyway.
+    """
+    others = [
+        thread for thread in threading.enumerate() if thread is not threading.current_thread()
+    ]
+    pools = sys.modules.get("concurrent.futures.process")  # no pool without it: not imported
+    manager = getattr(pools, "_ExecutorManagerThread", None)
+    return all(
+        (manager is not None and isinstance(thread, manager)) or thread.name == "QueueFeederThread"
+        for thread in others
+    )
+
+
+if "aiohttp" not in sys.modules and only_pool_threads():
     with no_default_cas():
         import aiohttp  # noqa: F401
