@@ -20,7 +20,7 @@ from functools import partial
 
 from mash.fetch import _aiohttp  # noqa: F401 (first: aiohttp without its unused CA stores)
 from mash.fetch._discover import discover_feed_urls
-from mash.fetch._helper import Share, fetch_feeds_sync
+from mash.fetch._helper import Collected, Share, fetch_feeds_sync
 from mash.fetch._http import (
     DEFAULT_TRANSPORT,
     FEED_ACCEPT,
@@ -56,17 +56,9 @@ async def fetch_feeds_with(
     transport: str,
 ) -> list[FetchResult]:
     """Do ``fetch_feeds`` on a chosen transport ("aiohttp" or "httpx"); for benchmarks."""
-    results: list[FetchResult | None] = [None] * len(feeds)
-
-    def deliver(i: int, result: FetchResult) -> None:
-        results[i] = result
-        if on_result is not None:
-            on_result(result)
-
-    await fetch_shared(feeds, range(len(feeds)), settings, deliver, transport=transport)
-    done = [result for result in results if result is not None]
-    assert len(done) == len(feeds)  # without a claim, every feed delivers
-    return done
+    results = Collected(len(feeds), on_result)
+    await fetch_shared(feeds, range(len(feeds)), settings, results.deliver, transport=transport)
+    return results.in_order()  # without a share, every feed delivers
 
 
 async def fetch_shared(

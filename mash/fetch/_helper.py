@@ -68,6 +68,29 @@ class Share:
         return bool(self.marks[i])
 
 
+class Collected:
+    """The results of a feed list by position: the first for each feed counts, and
+    ``on_result`` is called once per feed, as it arrives."""
+
+    def __init__(self, count: int, on_result: OnResult | None) -> None:
+        self._results: list[FetchResult | None] = [None] * count
+        self._on_result = on_result
+
+    def deliver(self, i: int, result: FetchResult) -> None:
+        if self._results[i] is None:  # of two results for one feed, the first counts
+            self._results[i] = result
+            if self._on_result is not None:
+                self._on_result(result)
+
+    def missing(self) -> list[int]:
+        return [i for i, result in enumerate(self._results) if result is None]
+
+    def in_order(self) -> list[FetchResult]:
+        done = [result for result in self._results if result is not None]
+        assert len(done) == len(self._results)  # every feed has delivered
+        return done
+
+
 def fetch_feeds_sync(
     feeds: Sequence[FeedState],
     settings: FetchSettings,
@@ -109,17 +132,10 @@ def fetch_feeds_sync(
     writer.close()
     if progress is not None:
         progress(f"a helper process (pid {process.pid}) shares the {len(feeds)} feeds")
-    results: list[FetchResult | None] = [None] * len(feeds)
-
-    def deliver(i: int, result: FetchResult) -> None:
-        if results[i] is None:  # of two results for one feed, the first counts
-            results[i] = result
-            if on_result is not None:
-                on_result(result)
-
+    results = Collected(len(feeds), on_result)
     ours = Share(marks, steal=odds[::-1])
     try:
-        helped = asyncio.run(_beside(feeds, evens, mine, ours, reader, deliver))
+        helped = asyncio.run(_beside(feeds, evens, mine, ours, reader, results.deliver))
     except BaseException:
         process.terminate()  # interrupted: the helper's results would have nowhere to go
         raise
@@ -132,11 +148,9 @@ def fetch_feeds_sync(
     if progress is not None:
         progress(f"the helper fetched {helped} of the {len(feeds)} feeds")
     # a helper that died may have marked feeds it never sent: they are fetched here
-    if missing := [i for i, result in enumerate(results) if result is None]:
-        asyncio.run(fetch_shared(feeds, missing, settings, deliver))
-    done = [result for result in results if result is not None]
-    assert len(done) == len(feeds)  # without a claim, every feed delivers
-    return done
+    if missing := results.missing():
+        asyncio.run(fetch_shared(feeds, missing, settings, results.deliver))
+    return results.in_order()
 
 
 async def _beside(
