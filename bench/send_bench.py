@@ -139,7 +139,9 @@ def realistic_issue(month: str = "2013-08", picks: int = 12) -> Issue:
 
 
 def render(issue: Issue) -> tuple[str, str]:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(ROOT / "templates"), autoescape=True)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(ROOT / "mash" / "templates"), autoescape=True
+    )
     return mail.render_email_html(issue, env), mail.render_email_text(issue, env)
 
 
@@ -151,7 +153,7 @@ def make_config(folder: Path, port: int) -> Config:
         db_path=folder / "mash.db",
         output_dir=folder / "output",
         editions_dir=folder,
-        templates_dir=ROOT / "templates",
+        templates_dir=ROOT / "mash" / "templates",
         subscribers_path=folder / "subscribers.csv",
         smtp=SmtpSettings(
             host="127.0.0.1",

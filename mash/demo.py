@@ -112,7 +112,7 @@ def write_demo_config(folder: Path, base: str) -> Path:
         "database": "data/mash.db",
         "output": ".",
         "editions": "editions",
-        "templates": str(ROOT / "templates"),
+        "templates": "templates",
     }
     path = folder / "feeds.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8")

@@ -16,7 +16,8 @@ from mash.mail import build_preview_eml, render_email_html, render_email_text
 from mash.records import Issue, RenderedIssue, SmtpSettings
 from mash.site import render_issue_page
 
-PACKAGED_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+# The defaults ship inside the package (see #20): a plain `pip install .` can build an issue.
+PACKAGED_TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
 def make_env(templates_dir: Path | None = None) -> jinja2.Environment:

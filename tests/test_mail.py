@@ -106,7 +106,7 @@ def make_issue(n_picks: int = 3, **changes: Any) -> Issue:
 @pytest.fixture(params=["plain", "strict"])
 def env(request: pytest.FixtureRequest) -> jinja2.Environment:
     """The brief's plain env, and one set up like mash.render.make_env (strict, trimmed)."""
-    loader = jinja2.FileSystemLoader(REPO / "templates")
+    loader = jinja2.FileSystemLoader(REPO / "mash" / "templates")
     if request.param == "plain":
         return jinja2.Environment(loader=loader, autoescape=True)
     return jinja2.Environment(
@@ -457,7 +457,7 @@ def test_non_ascii_round_trips_through_quoted_printable(env: jinja2.Environment)
 
 
 def test_text_is_the_same_with_and_without_trim_blocks() -> None:
-    loader = jinja2.FileSystemLoader(REPO / "templates")
+    loader = jinja2.FileSystemLoader(REPO / "mash" / "templates")
     plain = jinja2.Environment(loader=loader, autoescape=True)
     trimmed = jinja2.Environment(
         loader=loader,
@@ -476,7 +476,9 @@ def test_text_is_the_same_with_and_without_trim_blocks() -> None:
     )
 
 
-_PLAIN_ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(REPO / "templates"), autoescape=True)
+_PLAIN_ENV = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(REPO / "mash" / "templates"), autoescape=True
+)
 _ISSUE = make_issue(1)
 _HTML = mail.render_email_html(_ISSUE, _PLAIN_ENV)
 _TEXT = mail.render_email_text(_ISSUE, _PLAIN_ENV)

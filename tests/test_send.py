@@ -123,14 +123,16 @@ def make_config(tmp_path: Path, port: int, **smtp: Any) -> Config:
         db_path=tmp_path / "data" / "mash.db",
         output_dir=tmp_path / "output",
         editions_dir=tmp_path / "editions",
-        templates_dir=REPO / "templates",
+        templates_dir=REPO / "mash" / "templates",
         subscribers_path=tmp_path / "data" / "subscribers.csv",
         smtp=replace(settings, **smtp),
     )
 
 
 def rendered(issue: Issue) -> tuple[str, str]:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(REPO / "templates"), autoescape=True)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(REPO / "mash" / "templates"), autoescape=True
+    )
     return mail.render_email_html(issue, env), mail.render_email_text(issue, env)
 
 

@@ -41,7 +41,7 @@ from mash.site.build import _Writer
 from tests.browser import Browser, Page
 
 ROOT = Path(__file__).resolve().parents[1]
-TEMPLATES = ROOT / "templates"
+TEMPLATES = ROOT / "mash" / "templates"
 SITE_URL = "https://news.example.org/mash/"
 
 SECTIONS = (
