@@ -19,6 +19,7 @@ from mash import __version__, pipeline
 from mash.config import load_config
 from mash.errors import ConfigError, MashError
 from mash.records import Config
+from mash.urls import redact_url
 
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 Handler = Callable[[argparse.Namespace, Config], int]
@@ -38,7 +39,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _err(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+    # every line on stderr (progress, summaries, errors) hides URL passwords (see #21)
+    print(redact_url(text), file=sys.stderr, flush=True)
 
 
 # --- commands ---------------------------------------------------------------------------
@@ -236,9 +238,15 @@ def cmd_feeds(args: argparse.Namespace, config: Config) -> int:
     if args.action == "check":
         rows = pipeline.feeds_health(config)
         print(health.health_json(rows) if args.json else health.render_health_table(rows))
-        return 0
+        return 1 if any(r.status in ("failing", "retired") for r in rows) else 0
     if args.action == "export":
         print(opml.write_opml(config.feeds, config.newsletter.name), end="")
+        masked = sum(1 for f in config.feeds if redact_url(f.url) != f.url)
+        if masked:
+            _err(
+                f"warning: {masked} feed URLs carry a password, exported as ***; "
+                f"put it back by hand where you import this file"
+            )
         return 0
     if args.action == "import":
         specs = opml.read_opml(Path(args.file))
@@ -256,7 +264,7 @@ def cmd_feeds(args: argparse.Namespace, config: Config) -> int:
     for url in skipped:
         _err(f"already in {config.path.name}: {url}")
     for spec in added:
-        print(spec.url)
+        print(redact_url(spec.url))
     _err(f"added {len(added)} feeds to {config.path}")
     return 0
 
@@ -318,10 +326,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = fsub.add_parser("import", help="add the feeds of an OPML file (from any feed reader)")
     p.add_argument("file", help="the .opml file")
     p.set_defaults(handler=cmd_feeds)
-    p = fsub.add_parser("export", help="print the feeds as OPML 2.0")
+    p = fsub.add_parser("export", help="print the feeds as OPML 2.0 (URL passwords as ***)")
     p.set_defaults(handler=cmd_feeds)
-    p = fsub.add_parser("check", help="a health table of every feed, with the fix for each problem")
-    p.add_argument("--json", action="store_true", help="print a JSON list instead")
+    text = (
+        "a health table of every feed, with the fix for each problem; "
+        "exit status 1 when any feed is failing or retired"
+    )
+    p = fsub.add_parser("check", help=text, description=text)
+    p.add_argument("--json", action="store_true", help="print a JSON list instead (same exit)")
     p.set_defaults(handler=cmd_feeds)
 
     p = sub.add_parser("send", help="email a built issue to every subscriber, exactly once")

@@ -141,7 +141,10 @@ _FIXES = {
         "url: {old} with it, or remove the feed"
     ),
     "http-410": "remove the feed with url: {old} (410 Gone) or set retired: true",
-    "http-401": "the feed needs a login (401): remove url: {old}, mash reads public feeds only",
+    "http-401": (
+        "the feed needs a login (401): give it in the url, https://USER:PASSWORD@host/..., "
+        "(shown everywhere as ***), or remove url: {old}"
+    ),
     "http-403": "the site refuses mash (403): ask its owner to allow mash, or remove url: {old}",
     "http-403-blocked": (
         "the site blocks feed readers (bot protection): ask its owner to allow mash's "

@@ -18,6 +18,7 @@ from lxml import etree
 
 from mash.errors import ConfigError
 from mash.records import FeedSpec
+from mash.urls import redact_url
 
 MASH_NS = "https://github.com/monthly-mash/mash/opml"
 
@@ -103,7 +104,11 @@ def _house(outline: etree._Element) -> bool:
 
 
 def write_opml(feeds: Sequence[FeedSpec], title: str) -> str:
-    """Return an OPML 2.0 document listing ``feeds``; no dates, so output is reproducible."""
+    """Return an OPML 2.0 document listing ``feeds``; no dates, so output is reproducible.
+
+    A password in a feed's URL is written as ``***`` (see #21): an export is shared,
+    feeds.yaml is not. The caller warns that the export is not a complete copy.
+    """
     lines = [
         '<?xml version="1.0" encoding="UTF-8"?>',
         f'<opml version="2.0" xmlns:mash="{MASH_NS}">',
@@ -119,12 +124,13 @@ def write_opml(feeds: Sequence[FeedSpec], title: str) -> str:
 
 
 def _outline(feed: FeedSpec) -> str:
-    name = feed.name or feed.url
+    url = redact_url(feed.url)
+    name = feed.name or url
     attrs = [
         ("type", "rss"),
         ("text", name),
         ("title", name),
-        ("xmlUrl", feed.url),
+        ("xmlUrl", url),
     ]
     if feed.weight != 1.0:
         attrs.append(("mash:weight", repr(feed.weight)))

@@ -23,7 +23,13 @@ from mash.extract import feed_article
 from mash.records import FetchResult, ParsedFeed, Post
 from mash.sanitize import html_to_text, sanitize_html
 from mash.store import PostRow, post_rows
-from mash.urls import canonical_url, is_plain_url, is_plain_with_query, is_web_url
+from mash.urls import (
+    canonical_url,
+    is_plain_url,
+    is_plain_with_query,
+    is_web_url,
+    strip_credentials,
+)
 
 # A DOCTYPE with an internal subset lets feedparser's fallback parser expand one entity
 # without limit (billion laughs); feeds never need it (see #3).
@@ -386,7 +392,8 @@ def parse_job(result: FetchResult) -> ParseJob:
     that a worker imports only parsing and extraction (see #8).
     """
     try:
-        feed = parse_feed(result.content, result.final_url or result.url, result.content_type)
+        base = strip_credentials(result.final_url or result.url)  # links are published (#21)
+        feed = parse_feed(result.content, base, result.content_type)
         rows = post_rows([(p, feed_article(p)) for p in feed.posts])
     except ParseError as e:
         return None, [], (e.message, e.kind)

@@ -44,7 +44,7 @@ from mash.records import (
     Ranking,
 )
 from mash.store import Store
-from mash.urls import url_key
+from mash.urls import redact_url, url_key
 
 if TYPE_CHECKING:
     from concurrent.futures import ProcessPoolExecutor
@@ -154,11 +154,23 @@ def run_fetch(
         summary.feeds = len(states)
         done = 0
 
-        def on_result(result: FetchResult) -> None:
+        def tell(state: str, url: str) -> None:
             nonlocal done
             done += 1
-            state = "failed" if result.error else ("304" if result.not_modified else "ok")
-            say(f"[{done}/{len(states)}] {state} {result.url}")
+            say(f"[{done}/{len(states)}] {state} {redact_url(url)}")
+
+        def on_result(result: FetchResult) -> None:
+            # a download is told once parsed and stored: only then is it known to be a
+            # feed, so the line agrees with the summary (see #20)
+            if result.error:
+                tell(f"failed ({result.error_kind})", result.url)
+            elif result.not_modified:
+                tell("304", result.url)
+
+        def store_one(result: FetchResult, parsed: ParseJob | None) -> None:
+            outcome = _store_result(store, result, parsed, summary, now)
+            if not result.error:
+                tell(outcome, result.url)
 
         # feeds never fetched will answer 200: start the workers while the first
         # downloads run, not when their bodies arrive (see #8). A refresh, where most
@@ -167,7 +179,7 @@ def run_fetch(
         new_feeds = sum(1 for s in states if not (s.etag or s.last_modified))
         failing = store.failing_feeds()
         refresh, helper = _run_shape(
-            len(states), new_feeds, sum(1 for s in states if s.url in failing)
+            len(states), new_feeds, sum(1 for s in states if redact_url(s.url) in failing)
         )
         with _parser_pool(len(states), start=new_feeds >= _POOL_MIN_FEEDS and not refresh) as pool:
             waiting: dict[str, tuple[FetchResult, Future[ParseJob]]] = {}
@@ -181,7 +193,7 @@ def run_fetch(
                     url = finished.get()
                     result, job = waiting.pop(url)
                     stored.add(url)
-                    _store_result(store, result, _parsed(job), summary, now)
+                    store_one(result, _parsed(job))
 
             def on_result_parse(result: FetchResult) -> None:
                 on_result(result)
@@ -208,7 +220,7 @@ def run_fetch(
                 done_job = (
                     _parsed(entry[1]) if entry else _parse_job()(result) if result.ok else None
                 )
-                _store_result(store, result, done_job, summary, now)
+                store_one(result, done_job)
         if not feeds_only and config.fetch.fetch_pages:
             _fetch_articles(config, store, summary, say)
     summary.seconds = round(time.monotonic() - started, 2)
@@ -335,12 +347,14 @@ def _store_result(
     parsed: ParseJob | None,
     summary: FetchSummary,
     now: datetime,
-) -> None:
+) -> str:
+    """Store one feed's result; return its outcome for the progress line."""
     feed = store.feed_key(result.url)
     if result.error or parsed is None:
         error = result.error or f"unexpected HTTP status {result.status}"
-        _fail(store, feed, result, error, result.error_kind or "error", summary, now)
-        return
+        kind = result.error_kind or "error"
+        _fail(store, feed, result, error, kind, summary, now)
+        return f"failed ({kind})"
     feed_record, rows, problem = parsed
     if feed_record is None:
         message, kind = problem or ("not a feed", "not-a-feed")
@@ -353,10 +367,10 @@ def _store_result(
             if found:
                 message = f"{message}; it links to the feed {found}"
         _fail(store, feed, result, message, kind, summary, now, found)
-        return
+        return f"failed ({kind})"
     summary.fetched += 1
     if result.moved_to:
-        summary.moved.append((feed, result.moved_to))
+        summary.moved.append((feed, redact_url(result.moved_to)))
     warning = (
         (feed_record.error, feed_record.error_kind or "malformed") if feed_record.error else None
     )
@@ -365,6 +379,7 @@ def _store_result(
     summary.new_posts += store.save_feed_rows(
         feed, result, feed_record.title, feed_record.link, rows, now, warning
     )
+    return "ok"
 
 
 def _fail(
@@ -377,7 +392,7 @@ def _fail(
     now: datetime,
     discovered: str | None = None,
 ) -> None:
-    summary.failed.append((feed, kind, error))
+    summary.failed.append((feed, kind, redact_url(error)))
     failures = store.consecutive_failures(feed) + 1
     retry = None if failures < 2 else next_attempt_after(failures, now)
     store.record_failure(feed, result, error, kind, now, retry, discovered)
@@ -451,11 +466,12 @@ def feeds_health(config: Config, now: datetime | None = None) -> list[FeedHealth
         stats = store.post_stats(start, end)
     inputs = []
     for spec in config.feeds:
-        row = rows[spec.url]
-        count, last_post = stats.get(spec.url, (0, None))
+        key = redact_url(spec.url)  # the store's key, and all that is ever shown (see #21)
+        row = rows[key]
+        count, last_post = stats.get(key, (0, None))
         inputs.append(
             FeedHealthInput(
-                url=spec.url,
+                url=key,
                 name=spec.name,
                 last_status=row.last_status,
                 last_error=row.last_error,

@@ -17,11 +17,11 @@ from pathlib import Path
 
 from mash.errors import StoreError
 from mash.records import Article, FeedSpec, FeedState, FetchResult, Post, StoredPost
-from mash.urls import url_key
+from mash.urls import redact_url, restore_credentials, url_key
 
 SCHEMA = """
 CREATE TABLE feeds (
-    url TEXT PRIMARY KEY,            -- as in feeds.yaml (the key the editor knows)
+    url TEXT PRIMARY KEY,            -- as in feeds.yaml, any password masked (see #21)
     fetch_url TEXT,                  -- where it now lives after a permanent redirect
     title TEXT NOT NULL DEFAULT '',  -- the feed's own title
     link TEXT NOT NULL DEFAULT '',   -- the blog's home page
@@ -108,10 +108,29 @@ def _migrate_3(db: sqlite3.Connection) -> None:
     db.execute("DROP INDEX IF EXISTS posts_published")
 
 
+def _migrate_4(db: sqlite3.Connection) -> None:
+    # A password in a feed's URL was stored in clear in every column that quotes the URL
+    # (see #21). Mask it in place; the old bytes are zeroed, not left in free pages.
+    db.execute("PRAGMA secure_delete = ON")
+    db.execute("PRAGMA defer_foreign_keys = ON")  # posts.feed_url follows feeds.url below
+    db.create_function("mash_redact", 1, _redact_column, deterministic=True)
+    columns = ("url", "fetch_url", "link", "last_error", "moved_to", "discovered_url")
+    masked = ", ".join(f"{c} = mash_redact({c})" for c in columns)
+    db.execute(
+        f"UPDATE feeds SET {masked} WHERE " + " OR ".join(f"{c} LIKE '%@%'" for c in columns)
+    )
+    db.execute("UPDATE posts SET feed_url = mash_redact(feed_url) WHERE feed_url LIKE '%@%'")
+
+
+def _redact_column(value: str | None) -> str | None:
+    return redact_url(value) if value else value
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _migrate_1,
     _migrate_2,
     _migrate_3,
+    _migrate_4,
 )
 
 
@@ -235,15 +254,20 @@ class Store:
             with self.transaction() as db:
                 MIGRATIONS[number](db)
                 db.execute(f"PRAGMA user_version = {number + 1}")
+        if version < len(MIGRATIONS):
+            # the WAL may still hold the old pages of what a migration rewrote (see #21)
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     # --- feeds ------------------------------------------------------------------------
+    # A feed's key is its feeds.yaml URL with any password masked (redact_url): the store
+    # never holds a password, and the fetch takes the real URL from the config (see #21).
 
     def sync_feeds(self, feeds: Sequence[FeedSpec]) -> None:
         """Add the feeds of the config that the store does not know yet."""
         with self.transaction() as db:
             db.executemany(
                 "INSERT INTO feeds(url, fetch_url) VALUES (?, ?) ON CONFLICT(url) DO NOTHING",
-                [(f.url, f.url) for f in feeds],
+                [(key, key) for key in {redact_url(f.url): None for f in feeds}],
             )
 
     def feed_states(self, feeds: Sequence[FeedSpec], now: datetime) -> list[FeedState]:
@@ -251,19 +275,19 @@ class Store:
         rows = {r["url"]: r for r in self.db.execute("SELECT * FROM feeds")}
         states = []
         for feed in feeds:
-            row = rows.get(feed.url)
+            row = rows.get(redact_url(feed.url))
             if row is None:
                 states.append(FeedState(feed.url))
                 continue
             if row["retired"] or (row["next_attempt"] and _dt(row["next_attempt"]) > now):  # type: ignore[operator]
                 continue
-            states.append(
-                FeedState(row["fetch_url"] or feed.url, row["etag"], row["last_modified"])
-            )
+            moved = row["fetch_url"] if row["fetch_url"] != row["url"] else None
+            url = restore_credentials(moved, feed.url) if moved else feed.url
+            states.append(FeedState(url, row["etag"], row["last_modified"]))
         return states
 
     def failing_feeds(self) -> set[str]:
-        """Return the fetch URLs of the feeds whose last attempt failed (not retired)."""
+        """Return the fetch URLs (masked) of the feeds whose last attempt failed."""
         rows = self.db.execute(
             "SELECT COALESCE(fetch_url, url) FROM feeds WHERE consecutive_failures > 0"
             " AND NOT retired"
@@ -271,7 +295,8 @@ class Store:
         return {r[0] for r in rows}
 
     def feed_key(self, fetch_url: str) -> str:
-        """Return the feeds.yaml URL of a feed fetched at fetch_url."""
+        """Return the key (feeds.yaml URL, masked) of a feed fetched at fetch_url."""
+        fetch_url = redact_url(fetch_url)
         row = self.db.execute(
             "SELECT url FROM feeds WHERE fetch_url = ? OR url = ? LIMIT 1", (fetch_url, fetch_url)
         ).fetchone()
@@ -303,7 +328,7 @@ class Store:
     def consecutive_failures(self, feed: str) -> int:
         """Return how many fetches of feed failed in a row."""
         row = self.db.execute(
-            "SELECT consecutive_failures FROM feeds WHERE url = ?", (feed,)
+            "SELECT consecutive_failures FROM feeds WHERE url = ?", (redact_url(feed),)
         ).fetchone()
         return int(row[0]) if row else 0
 
@@ -326,13 +351,13 @@ class Store:
                    WHERE url = ?""",
                 (
                     result.status,
-                    error,
+                    redact_url(error),
                     kind,
                     _iso(now),
                     _iso(next_attempt),
                     result.status == 410,
-                    discovered,
-                    feed,
+                    discovered and redact_url(discovered),
+                    redact_url(feed),
                 ),
             )
 
@@ -376,8 +401,9 @@ class Store:
         warning: tuple[str, str] | None = None,
     ) -> int:
         """save_feed, with the posts already made rows (by post_rows, in a parse worker)."""
+        feed = redact_url(feed)
         with self.transaction() as db:
-            moved = result.moved_to
+            moved = result.moved_to and redact_url(result.moved_to)
             db.execute(
                 """UPDATE feeds SET fetch_url = COALESCE(?, fetch_url), title = ?, link = ?,
                    etag = ?, last_modified = ?, last_status = ?, last_error = ?,
@@ -387,11 +413,11 @@ class Store:
                 (
                     moved,
                     title,
-                    link,
+                    redact_url(link),
                     result.etag,
                     result.last_modified,
                     result.status,
-                    warning[0] if warning else None,
+                    redact_url(warning[0]) if warning else None,
                     warning[1] if warning else None,
                     _iso(now),
                     _iso(now),
@@ -527,7 +553,7 @@ class Store:
         self, start: datetime, end: datetime, feeds: Sequence[FeedSpec]
     ) -> list[StoredPost]:
         """Return posts dated in [start, end): feed date, else page date, else first seen."""
-        specs = {f.url: f for f in feeds}
+        specs = {redact_url(f.url): f for f in feeds}
         rows = self.db.execute(
             """SELECT p.*, f.title AS feed_title, v.views, v.source AS views_source
                FROM posts p JOIN feeds f ON f.url = p.feed_url
@@ -633,11 +659,14 @@ class Store:
         A path matches a post whose URL has that path; when several blogs have it, the
         house blog's post wins. Returns the number matched and the pages not matched.
         """
+        house_keys = {redact_url(url) for url in house}
         by_path: dict[str, list[tuple[bool, str]]] = {}
         for r in self.db.execute("SELECT url_key, feed_url FROM posts"):
             key = r["url_key"]
             path = "/" + key.split("/", 1)[1] if "/" in key else "/"
-            by_path.setdefault(path.rstrip("/") or "/", []).append((r["feed_url"] in house, key))
+            by_path.setdefault(path.rstrip("/") or "/", []).append(
+                (r["feed_url"] in house_keys, key)
+            )
         matched, missing, values = 0, [], []
         for page, views in rows:
             if page.startswith(("http://", "https://")):

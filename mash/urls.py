@@ -136,3 +136,53 @@ def url_key(url: str) -> str:
     host = parts.netloc.removeprefix("www.")
     path = parts.path.rstrip("/") or "/"
     return urlunsplit(("", host, path, parts.query, ""))[2:]
+
+
+# The user information of every absolute URL in a text: "scheme://" then the part before
+# the last "@" of the authority (as urlsplit reads it), with no "/", "?", "#" or space.
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/?#\s@]*(?:@[^/?#\s@]*)*)@")
+
+
+def _mask(match: re.Match[str]) -> str:
+    user, colon, _password = match.group(2).partition(":")
+    if not colon:  # a user and no password is often a token (https://TOKEN@host/): hide it
+        return f"{match.group(1)}***@"
+    return f"{match.group(1)}{user}:***@"
+
+
+def redact_url(text: str) -> str:
+    """Return text with the password of every URL in it shown as ``***`` (see #21).
+
+    ``https://alice:pw@host/feed`` becomes ``https://alice:***@host/feed``; a user
+    without a password (often a token) becomes ``***``. Works on one URL or on a
+    message quoting several; text without credentials comes back as it is. The
+    result is for showing and storing, never for fetching.
+    """
+    if "@" not in text:
+        return text
+    return _USERINFO.sub(_mask, text)
+
+
+def strip_credentials(url: str) -> str:
+    """Return url without its user and password: the base for a feed's relative links,
+    which are published, so the login of a feed never reaches a reader (see #21)."""
+    if "@" not in url:
+        return url
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def restore_credentials(url: str, original: str) -> str:
+    """Return url with the credentials of original when url carries them masked.
+
+    The store keeps a moved feed's address as redact_url left it. The password of the
+    feed's url in feeds.yaml goes back only to that same user, host and port.
+    """
+    if "***@" not in url or "@" not in original:
+        return url
+    here, real = urlsplit(url), urlsplit(original)
+    if here.netloc != urlsplit(redact_url(original)).netloc:
+        return url
+    return urlunsplit(here._replace(netloc=real.netloc))

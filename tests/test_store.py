@@ -21,7 +21,7 @@ def test_a_version_1_database_is_migrated_in_place(tmp_path: Path) -> None:
         version = store.db.execute("PRAGMA user_version").fetchone()[0]
         indexes = {r[1] for r in store.db.execute("PRAGMA index_list(feeds)")}
         post_indexes = {r[1] for r in store.db.execute("PRAGMA index_list(posts)")}
-        assert version == len(MIGRATIONS) == 3
+        assert version == len(MIGRATIONS) == 4
         assert "feeds_fetch_url" in indexes
         assert "posts_published" not in post_indexes  # no query could use it (migration 3)
         assert store.feed_key("https://a.example/feed") == "https://a.example/feed"

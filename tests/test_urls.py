@@ -8,7 +8,16 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mash.urls import canonical_url, is_plain_url, is_plain_with_query, is_web_url, url_key
+from mash.urls import (
+    canonical_url,
+    is_plain_url,
+    is_plain_with_query,
+    is_web_url,
+    redact_url,
+    restore_credentials,
+    strip_credentials,
+    url_key,
+)
 
 
 def test_tracking_parameters_removed_and_others_kept() -> None:
@@ -132,3 +141,49 @@ def test_host_key_fast_path_gives_what_urlsplit_gives() -> None:
         assert host_key(url) == expected, url
         if url_problem(url) is None:
             assert urlsplit(url).scheme in ("http", "https") and urlsplit(url).hostname, url
+
+
+# --- credentials in URLs (see #21) ---------------------------------------------------------
+
+
+def test_redact_url_masks_the_password_and_keeps_the_rest() -> None:
+    assert redact_url("https://alice:pw@host/feed") == "https://alice:***@host/feed"
+    assert redact_url("HTTP://alice:p@ss@host:81/f?a=b@c") == "HTTP://alice:***@host:81/f?a=b@c"
+    assert redact_url("https://TOKEN123@host/feed") == "https://***@host/feed"  # a bare token
+    for plain in ("https://host/a@b", "mailto:x@example.org", "x@example.org", "no url"):
+        assert redact_url(plain) == plain
+    message = "redirect loop: https://a:pw@h/x -> https://a:pw@h/y -> https://h/x"
+    assert (
+        redact_url(message)
+        == "redirect loop: https://a:***@h/x -> https://a:***@h/y -> https://h/x"
+    )
+
+
+secrets = st.text(
+    st.characters(blacklist_characters="/?#@ \t\r\n\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0"), min_size=4
+)
+
+
+@given(slugs, secrets, slugs, st.sampled_from(["", " and more", "; it links to x"]))
+def test_redacted_text_never_holds_the_password(
+    user: str, password: str, path: str, tail: str
+) -> None:
+    url = f"https://{user}:{password}@blog.example/{path}"
+    shown = redact_url(f"failed: {url}{tail}")
+    assert f":{password}@" not in shown and shown == redact_url(shown)
+    assert urlsplit(redact_url(url)).password == "***"
+    assert urlsplit(redact_url(url)).hostname == "blog.example"
+
+
+def test_strip_and_restore_credentials() -> None:
+    feed = "https://alice:pw@host/feed"
+    assert strip_credentials(feed) == "https://host/feed"
+    assert strip_credentials("https://host/a@b") == "https://host/a@b"
+    # a moved feed's stored (masked) address gets the password back, for that login only
+    assert (
+        restore_credentials("https://alice:***@host/new?x=1", feed)
+        == "https://alice:pw@host/new?x=1"
+    )
+    assert restore_credentials("https://alice:***@other/new", feed) == "https://alice:***@other/new"
+    assert restore_credentials("https://bob:***@host/new", feed) == "https://bob:***@host/new"
+    assert restore_credentials("https://host/new", feed) == "https://host/new"
