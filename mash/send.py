@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
+import ipaddress
 import os
 import smtplib
 import ssl
@@ -301,6 +302,10 @@ def smtp_connector(smtp: SmtpSettings, environ: Mapping[str, str]) -> Connector:
         else:
             conn = smtplib.SMTP(smtp.host, smtp.port, timeout=TIMEOUT)
         try:
+            # the address connected to decides, not the name: nothing is sent before
+            peer = conn.sock.getpeername()[0] if conn.sock else "?"
+            if refusal := auth_in_clear_refusal(smtp, peer):
+                raise ConfigError(refusal)
             conn.ehlo()
             if smtp.security == "starttls":
                 conn.starttls(context=context)
@@ -313,6 +318,30 @@ def smtp_connector(smtp: SmtpSettings, environ: Mapping[str, str]) -> Connector:
         return conn
 
     return connect
+
+
+def auth_in_clear_refusal(smtp: SmtpSettings, peer: str) -> str | None:
+    """Return why the login must not go to ``peer`` (an IP address), or None if it may.
+
+    Only ``security: none`` with a user sends the password unencrypted; that is allowed
+    to a loopback address alone, a relay on this machine (see #21).
+    """
+    if smtp.security != "none" or not smtp.user:
+        return None
+    try:
+        address = ipaddress.ip_address(peer.partition("%")[0])
+    except ValueError:
+        address = None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    if address is not None and address.is_loopback:
+        return None
+    return (
+        f"smtp.security is none, so the password of {smtp.user} would go to "
+        f"{smtp.host} ({peer}) unencrypted; set smtp.security: starttls (usually port "
+        f"587) or tls (port 465) in the config (none with a user only works with a "
+        f"server on this machine, a loopback address)"
+    )
 
 
 class _Session:

@@ -34,6 +34,7 @@ from mash.records import Config, Issue, SmtpSettings
 from mash.send import (
     RateLimiter,
     SendReport,
+    auth_in_clear_refusal,
     load_email,
     plan_send,
     send_issue,
@@ -736,6 +737,46 @@ def test_tls_and_login_with_the_password_from_the_environment(
         report = send(config, environ={**ENVIRON, "MASH_SMTP_PASSWORD": "pw"})
     assert report.sent == tuple(s.email for s in people(2))
     assert sorted(collector.recipients()) == [s.email for s in people(2)]
+
+
+def test_login_without_encryption_goes_only_to_a_loopback_address(tmp_path: Path) -> None:
+    """security: none with a user: allowed to 127.0.0.1, refused elsewhere (see #21)."""
+    collector, port = Collector(), free_port()
+    logins: list[str] = []
+
+    def login(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
+        logins.append(mechanism)
+        return check_login(server, session, envelope, mechanism, data)
+
+    controller = Controller(
+        collector,
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=login,
+        auth_require_tls=False,
+        auth_exclude_mechanism=["LOGIN"],
+    )
+    controller.start()
+    try:
+        config = make_config(tmp_path, port, security="none", user="mailer")
+        save_subscribers(config.subscribers_path, people(2))
+        report = send(config, environ={**ENVIRON, "MASH_SMTP_PASSWORD": "pw"})
+    finally:
+        controller.stop()
+    assert logins == ["PLAIN"] and report.sent == tuple(s.email for s in people(2))
+
+
+@pytest.mark.parametrize("peer", ["192.0.2.25", "10.0.0.5", "2001:db8::25", "::ffff:192.0.2.25"])
+def test_login_without_encryption_to_another_host_is_refused(peer: str) -> None:
+    smtp = SmtpSettings(host="mail.example.org", port=25, security="none", user="mailer")
+    refusal = auth_in_clear_refusal(smtp, peer)
+    assert refusal is not None and peer in refusal and "mail.example.org" in refusal
+    assert "smtp.security: starttls" in refusal and "tls (port 465)" in refusal
+    for fine in (replace(smtp, security="starttls"), replace(smtp, security="tls")):
+        assert auth_in_clear_refusal(fine, peer) is None
+    assert auth_in_clear_refusal(replace(smtp, user=""), peer) is None  # no login to leak
+    for loopback in ("127.0.0.1", "127.3.4.5", "::1", "::ffff:127.0.0.1"):
+        assert auth_in_clear_refusal(smtp, loopback) is None
 
 
 def test_untrusted_certificate_is_refused(certificate: tuple[Path, Path], tmp_path: Path) -> None:
