@@ -7,6 +7,7 @@ before any work is done. Relative paths resolve against the config file's folder
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -56,6 +57,36 @@ _PATH_KEYS = {
 }
 
 
+# Bounds on what feeds.yaml may ask for (see #21): a few kilobytes of YAML (aliases
+# repeat a node without repeating its bytes) must not make a run take gigabytes.
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
+MAX_FEEDS = 10_000
+MAX_TEXT = 10_000  # characters of any one setting
+MAX_URL = 4_096
+MAX_LINKS = 100
+MAX_TOPIC_EXAMPLES = 100
+MAX_TOPIC_EXAMPLE = 20_000  # characters: a long post
+
+# (smallest, largest) of each number setting; all must be finite.
+_NUMBERS: dict[str, tuple[float, float]] = {
+    "weight": (0, 100),
+    "volume_start": (1, 1_000_000),
+    "picks_min": (1, 100),
+    "picks_max": (1, 100),
+    "per_blog_cap": (1, 100),
+    "blurb_chars": (20, 5_000),
+    "fetch.concurrency": (1, 1_000),
+    "fetch.per_host": (1, 100),
+    "fetch.connect_timeout": (0.1, 300),
+    "fetch.read_timeout": (0.1, 600),
+    "fetch.deadline": (0.1, 3_600),
+    "fetch.max_bytes": (1_024, 1 << 30),
+    "fetch.retries": (0, 10),
+    "smtp.port": (1, 65_535),
+    "smtp.rate_per_second": (0, 10_000),  # 0: no limit
+}
+
+
 class _Doc:
     """A YAML node with the file name, so every check can say where it failed."""
 
@@ -96,19 +127,38 @@ class _Doc:
         finally:
             _SCALARS.constructed_objects.clear()  # its cache would keep every node alive
 
-    def text(self, what: str) -> str:
+    def text(self, what: str, limit: int = MAX_TEXT) -> str:
         value = self.scalar()
         if value is None:
             return ""
         if not isinstance(value, str | int | float):
             raise self.fail(f"{what} must be text")
-        return str(value)
+        text = str(value)
+        if len(text) > limit:
+            raise self.fail(f"{what} is {len(text):,} characters long; at most {limit:,}")
+        return text
 
-    def number(self, what: str, minimum: float = 0) -> float:
+    def number(self, what: str, whole: bool = False) -> float:
+        """Return a finite number within the bounds _NUMBERS gives ``what``."""
+        low, high = _NUMBERS.get(what, (0, math.inf))
         value = self.scalar()
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
-            raise self.fail(f"{what} must be a number of at least {minimum:g}, not {value!r}")
+        kind = "a whole number" if whole else "a number"
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or not low <= value <= high
+            or (whole and value != int(value))
+        ):
+            raise self.fail(f"{what} must be {kind} from {low:g} to {high:g}, not {value!r}")
         return float(value)
+
+    def items(self, what: str, limit: int) -> list[_Doc]:
+        """Return the items of a list of at most ``limit``."""
+        items = self.sequence(what)
+        if len(items) > limit:
+            raise self.fail(f"{what} has {len(items):,} items; at most {limit:,}")
+        return items
 
     def flag(self, what: str) -> bool:
         value = self.scalar()
@@ -127,7 +177,11 @@ def load_config(path: Path | str) -> Config:
     """Read feeds.yaml; raise ConfigError naming file and line on any problem."""
     path = Path(path)
     try:
-        source = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"the config file is over {MAX_CONFIG_BYTES:,} bytes", str(path))
+        source = data.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError("config file not found; pass --config PATH", str(path)) from None
     except (OSError, UnicodeDecodeError) as e:
@@ -169,7 +223,7 @@ def _build_config(doc: _Doc, path: Path) -> Config:
 def _feeds(doc: _Doc) -> tuple[FeedSpec, ...]:
     feeds: list[FeedSpec] = []
     seen: dict[str, int] = {}
-    for item in doc.sequence("feeds"):
+    for item in doc.items("feeds", MAX_FEEDS):
         if isinstance(item.node, yaml.ScalarNode):
             fields: dict[str, _Doc] = {"url": item}
         else:
@@ -180,7 +234,7 @@ def _feeds(doc: _Doc) -> tuple[FeedSpec, ...]:
             raise fields[key].fail(f"unknown feed key {key!r} (use url, name, weight, house)")
         if "url" not in fields:
             raise item.fail("a feed needs a 'url:'")
-        url = fields["url"].text("url").strip()
+        url = fields["url"].text("url", MAX_URL).strip()
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise fields["url"].fail(f"feed url must start with http:// or https://, not {url!r}")
@@ -206,13 +260,14 @@ def _newsletter(doc: _Doc) -> Newsletter:
     values: dict[str, Any] = {}
     for key, value in fields.items():
         if key == "links":
-            values["links"] = tuple(_link(item) for item in value.sequence("links"))
+            values["links"] = tuple(_link(item) for item in value.items("links", MAX_LINKS))
         elif key == "sections":
             values["sections"] = _sections(value)
         elif key == "topic_examples":
-            values[key] = tuple(item.text(key) for item in value.sequence(key))
+            examples = value.items(key, MAX_TOPIC_EXAMPLES)
+            values[key] = tuple(item.text(key, MAX_TOPIC_EXAMPLE) for item in examples)
         elif key in ("volume_start", "picks_min", "picks_max", "per_blog_cap", "blurb_chars"):
-            values[key] = int(value.number(key, minimum=1))
+            values[key] = int(value.number(key, whole=True))
         elif hasattr(defaults, key):
             values[key] = value.text(key).strip()
         else:
@@ -227,7 +282,7 @@ def _link(doc: _Doc) -> Link:
     fields = doc.mapping("a link")
     if "url" not in fields:
         raise doc.fail("a link needs 'label:' and 'url:'")
-    url = fields["url"].text("url")
+    url = fields["url"].text("url", MAX_URL)
     label = fields["label"].text("label") if "label" in fields else url
     return Link(label=label, url=url)
 
@@ -279,9 +334,9 @@ def _settings(doc: _Doc | None, kind: type[Any], what: str) -> Any:
         if isinstance(current, bool):
             values[key] = value.flag(key)
         elif isinstance(current, int):
-            values[key] = int(value.number(key))
+            values[key] = int(value.number(f"{what}.{key}", whole=True))
         elif isinstance(current, float):
-            values[key] = value.number(key)
+            values[key] = value.number(f"{what}.{key}")
         else:
             values[key] = value.text(key)
     return kind(**values)

@@ -90,3 +90,80 @@ def test_cli_exits_2_on_bad_month(tmp_path: Path) -> None:
 def test_missing_config_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "nope.yaml")
+
+
+# --- bounded input (see #21) -----------------------------------------------------------
+
+
+def test_ten_thousand_big_topic_examples_by_alias_are_refused_at_load(tmp_path: Path) -> None:
+    """A ~150 KB file naming one 100 KB string 10,000 times (a YAML alias each) (#21)."""
+    big = '"' + "customer service " * 6_000 + '"'
+    many = "[&b " + big + ", *b" * 9_999 + "]"
+    path = write(tmp_path, GOOD.replace("  editor: Dana\n", f"  topic_examples: {many}\n"))
+    assert path.stat().st_size < 160_000
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value).startswith(f"{path}:3: ")
+    assert "topic_examples has 10,000 items; at most 100" in str(caught.value)
+    one = write(tmp_path, GOOD.replace("  editor: Dana\n", f"  topic_examples: [{big}]\n"))
+    with pytest.raises(ConfigError) as caught:
+        load_config(one)
+    assert str(caught.value).startswith(f"{one}:3: ")
+    assert "topic_examples is 102,000 characters long; at most 20,000" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "words"),
+    [
+        ("fetch:\n  deadline", ".inf", "fetch.deadline must be a number from 0.1 to 3600, not inf"),
+        ("fetch:\n  deadline", ".nan", "not nan"),
+        ("fetch:\n  deadline", "0", "not 0"),
+        ("fetch:\n  read_timeout", "-1", "fetch.read_timeout must be"),
+        ("fetch:\n  connect_timeout", ".inf", "fetch.connect_timeout"),
+        ("fetch:\n  concurrency", "0", "fetch.concurrency must be a whole number from 1"),
+        ("fetch:\n  per_host", "2.5", "fetch.per_host must be a whole number"),
+        ("fetch:\n  max_bytes", "1e400", "fetch.max_bytes"),
+        ("fetch:\n  max_bytes", "0", "fetch.max_bytes"),
+        ("fetch:\n  retries", "1000000", "fetch.retries must be a whole number from 0 to 10"),
+        ("smtp:\n  rate_per_second", "-.inf", "smtp.rate_per_second"),
+        ("smtp:\n  port", "70000", "smtp.port"),
+        ("newsletter:\n  picks_max", "0", "picks_max must be a whole number from 1 to 100"),
+        ("newsletter:\n  blurb_chars", ".inf", "blurb_chars"),
+        ("newsletter:\n  name", '"' + "x" * 10_001 + '"', "name is 10,001 characters long"),
+    ],
+)
+def test_numbers_must_be_finite_and_in_range(
+    tmp_path: Path, setting: str, value: str, words: str
+) -> None:
+    path = write(tmp_path, f"feeds:\n  - https://example.org/feed/\n{setting}: {value}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value).startswith(f"{path}:4: ") and words in str(caught.value)
+
+
+def test_sensible_numbers_still_load(tmp_path: Path) -> None:
+    text = (
+        "feeds:\n  - url: https://example.org/feed/\n    weight: 0\n"
+        "fetch: {deadline: 0.5, retries: 0, max_bytes: 1048576, concurrency: 1}\n"
+        "smtp: {rate_per_second: 0, port: 465}\n"
+    )
+    config = load_config(write(tmp_path, text))
+    assert config.fetch.deadline == 0.5 and config.fetch.retries == 0
+    assert config.smtp.rate_per_second == 0 and config.feeds[0].weight == 0
+
+
+def test_too_many_feeds_and_too_large_a_file_are_refused(tmp_path: Path) -> None:
+    urls = ", ".join(f"https://blog{i}.example/feed" for i in range(10_001))
+    with pytest.raises(ConfigError, match="feeds has 10,001 items; at most 10,000"):
+        load_config(write(tmp_path, f"feeds: [{urls}]\n"))
+    big = GOOD + "# " + "x" * (4 * 1024 * 1024) + "\n"
+    with pytest.raises(ConfigError, match="over 4,194,304 bytes"):
+        load_config(write(tmp_path, big))
+
+
+def test_cli_exits_2_on_an_infinite_deadline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, GOOD + "fetch:\n  deadline: .inf\n")
+    assert main(["--config", str(path), "fetch"]) == 2
+    assert f"{path}:13: fetch.deadline must be" in capsys.readouterr().err
