@@ -225,8 +225,11 @@ def cmd_subscribers(args: argparse.Namespace, config: Config) -> int:
         listed = subs.list_subscribers(path)
         for problem in listed.problems:
             _err(f"skipped {problem}")
-        for sub in listed.subscribers:
-            print(f"{sub.email}\t{sub.name}\t{sub.status}")
+        for sub in listed.subscribers:  # pasted into a spreadsheet: no formulas (see #21)
+            print(
+                f"{subs.spreadsheet_safe(sub.email)}\t{subs.spreadsheet_safe(sub.name)}\t"
+                f"{sub.status}"
+            )
         _err(f"{len(listed.active)} subscribed of {len(listed.subscribers)}")
     return 0
 

@@ -1,5 +1,8 @@
 """The subscribers CSV (email, name, status): read, validate, import, add, remove, list.
 
+Names hold no control characters; a cell a spreadsheet would run as a formula is
+written with a leading ``'`` and read back without it (see #21).
+
 The file lives outside the repo by default (data/subscribers.csv, git-ignored). A bad
 row is reported as ``file:line: problem`` and skipped; it never stops a send. Writes go
 to a temporary file in the same folder, then ``os.replace``. Opt-outs recorded by the
@@ -29,6 +32,11 @@ FIELDS = ("email", "name", "status")
 # without SMTPUTF8 or quoting. Stricter than RFC 5321 on purpose.
 _LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
 _LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+# What a name may not hold once its whitespace is flattened: control characters (C0,
+# DEL, C1) and the bidirectional overrides that make a name read backwards (see #21).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# A cell starting with one of these is a formula to a spreadsheet (OWASP, CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,33 @@ def validate_email(address: str) -> str:
     if labels[-1].isdigit():
         raise ValueError(f"not an email address (numeric domain): {text!r}")
     return f"{local}@{domain.lower()}"
+
+
+def clean_name(name: str) -> str:
+    """Return name with its whitespace flattened; ValueError if a control character is left."""
+    flat = " ".join(name.split())
+    if control := _CONTROL.search(flat):
+        raise ValueError(f"the name has a control character (U+{ord(control.group()):04X})")
+    return flat
+
+
+def spreadsheet_safe(value: str) -> str:
+    """Return value so that a spreadsheet shows it as text, never runs it as a formula.
+
+    A leading ``'`` goes before ``=``, ``+``, ``-``, ``@``, tab or CR (OWASP's advice), and
+    before a value that already starts with quotes and then one of those, so that
+    ``_from_cell`` gives back exactly the value (see #21).
+    """
+    return "'" + value if value.lstrip("'").startswith(_FORMULA_START) else value
+
+
+def _from_cell(value: str) -> str:
+    """Undo spreadsheet_safe."""
+    return (
+        value[1:]
+        if value.startswith("'") and value.lstrip("'").startswith(_FORMULA_START)
+        else value
+    )
 
 
 def address_key(address: str) -> str:
@@ -123,15 +158,14 @@ def _columns(rows: list[list[str]]) -> tuple[dict[str, int], int]:
 def _row(row: list[str], columns: dict[str, int]) -> Subscriber:
     def cell(field: str) -> str:
         index = columns.get(field)
-        return row[index].strip() if index is not None and index < len(row) else ""
+        return _from_cell(row[index].strip()) if index is not None and index < len(row) else ""
 
     email = validate_email(cell("email"))
     status = cell("status").lower()
     status = _STATUS_ALIASES.get(status, status)
     if status not in STATUSES:
         raise ValueError(f"unknown status {status!r} (use {', '.join(STATUSES)})")
-    name = " ".join(cell("name").split())
-    return Subscriber(email=email, name=name, status=status)
+    return Subscriber(email=email, name=clean_name(cell("name")), status=status)
 
 
 def save_subscribers(path: Path, subscribers: Iterable[Subscriber]) -> None:
@@ -140,7 +174,7 @@ def save_subscribers(path: Path, subscribers: Iterable[Subscriber]) -> None:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(FIELDS)
     for s in subscribers:
-        writer.writerow([s.email, s.name, s.status])
+        writer.writerow([spreadsheet_safe(s.email), spreadsheet_safe(s.name), s.status])
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -170,7 +204,7 @@ def _existing(path: Path) -> SubscriberList:
 
 def add_subscriber(path: Path, email: str, name: str = "") -> Subscriber:
     """Add an address, or re-subscribe it (an explicit add is consent); ValueError if bad."""
-    new = Subscriber(validate_email(email), " ".join(name.split()), SUBSCRIBED)
+    new = Subscriber(validate_email(email), clean_name(name), SUBSCRIBED)
     current = list(_existing(path).subscribers)
     for i, s in enumerate(current):
         if address_key(s.email) == address_key(new.email):

