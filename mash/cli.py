@@ -393,12 +393,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as e:
         _err(f"mash: config error: {e}")
         if args.debug:
-            traceback.print_exc()
+            _err(traceback.format_exc().rstrip())  # masked too (see #21)
         return 2
     except MashError as e:
         _err(f"mash: {e}")
         if args.debug:
-            traceback.print_exc()
+            _err(traceback.format_exc().rstrip())  # masked too (see #21)
         return e.exit_status
     except BrokenPipeError:  # `mash posts | head`
         sys.stderr.close()

@@ -192,3 +192,20 @@ def test_a_store_holding_a_full_url_is_masked_and_still_matches(
     assert_hidden(store_bytes(tmp_path), err)
     rows = sqlite3.connect(db).execute("SELECT feed_url, count(*) FROM posts GROUP BY 1")
     assert list(rows) == [(f"http://{USER}:***@127.0.0.1:{port}/feed.xml", 2)]
+
+
+def test_errors_and_tracebacks_mask_the_password(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with login_server() as (port, _requests):
+        pass  # the port is closed now: nothing listens there
+    url = f"http://{USER}:{PASSWORD}@127.0.0.1:{port}/feed.xml"
+    config = str(write_config(tmp_path, ["https://example.org/feed"]))
+    status, out, err = run(capsys, "--config", config, "--debug", "feeds", "add", url)
+    assert status == 1 and "Traceback" in err and "FetchError" in err
+    assert f"{USER}:***@127.0.0.1:{port}/feed.xml" in err
+    assert_hidden(out, err)
+    twice = str(write_config(tmp_path, [url, url]))  # a config error quotes the URL
+    status, out, err = run(capsys, "--config", twice, "fetch")
+    assert status == 2 and "listed twice" in err
+    assert_hidden(out, err)
