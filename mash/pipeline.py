@@ -681,8 +681,8 @@ def issue_to_send(config: Config, month: str, allow_draft: bool = False) -> Issu
     from mash.edition import draft_reasons, read_edition
 
     path = config.editions_dir / f"{month}.md"
-    try:
-        unwritten = draft_reasons(read_edition(config.editions_dir, month))
+    try:  # what is still unwritten now, to say what to edit
+        unwritten = draft_reasons(read_edition(config.editions_dir, month, strict=False))
     except MashError:
         unwritten = []
     if not path.exists():
