@@ -127,7 +127,9 @@ def cmd_posts(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_draft(args: argparse.Namespace, config: Config) -> int:
     month = args.month or pipeline.last_complete_month(datetime.now(UTC))
-    path = pipeline.write_draft(config, month)
+    path, problems = pipeline.write_draft(config, month)
+    for problem in problems:
+        _err(f"warning: {problem}")
     _err(f"wrote the draft of {month}; edit it, then run `mash build --month {month}`")
     print(path)
     return 0
@@ -181,7 +183,10 @@ def cmd_send(args: argparse.Namespace, config: Config) -> int:
     from mash import send
 
     month = args.month or pipeline.last_complete_month(datetime.now(UTC))
-    issue = pipeline.built_issue(config, month)
+    # a proof of a draft is how the editor reads it; a real send (or its dry run) is not
+    issue = pipeline.issue_to_send(config, month, allow_draft=args.force or bool(args.proof))
+    if issue.draft:
+        _err(f"warning: the issue of {month} is a draft (its theme or essay is unwritten)")
     html, text = send.load_email(config.output_dir, month)
     report = send.send_issue(
         config,
@@ -348,6 +353,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also send to recipients a crashed run may or may not have mailed",
     )
+    p.add_argument(
+        "--force", action="store_true", help="send (or dry-run) the issue even if it is a draft"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(handler=cmd_send)
 
@@ -391,7 +399,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         status: int = args.handler(args, config)
         return status
     except ConfigError as e:
-        _err(f"mash: config error: {e}")
+        for line in str(e).splitlines():  # an edition's problems: one a line
+            _err(f"mash: config error: {line}")
         if args.debug:
             _err(traceback.format_exc().rstrip())  # masked too (see #21)
         return 2

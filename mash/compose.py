@@ -1,21 +1,17 @@
 """Compose an issue: the ranking plus the editor's edition becomes an Issue (pure).
 
-Also reads and writes ``editions/YYYY-MM.md``: YAML front matter (theme, pins, drops,
-order, blurbs, listening pick, shortlist) then the editorial in Markdown.
+The edition file itself is read, checked and drafted by ``mash.edition``.
 """
 
 from __future__ import annotations
 
-import calendar
-import re
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import markdown
-import yaml
 
-from mash.errors import ConfigError
+from mash.dates import month_name
+from mash.edition import draft_reasons
 from mash.records import (
     Edition,
     Issue,
@@ -28,98 +24,6 @@ from mash.records import (
 )
 from mash.sanitize import html_to_text, sanitize_html
 from mash.urls import url_key
-
-_FRONT = re.compile(r"\A---\s*\n(.*?)\n---\s*(?:\n|\Z)", re.DOTALL)
-_EDITION_KEYS = {
-    "theme",
-    "pins",
-    "drops",
-    "order",
-    "blurbs",
-    "listening",
-    "listening_blurb",
-    "shortlist",
-    "title",
-}
-
-
-def month_name(month: str) -> str:
-    """Return "October 2026" for "2026-10"."""
-    year, number = month.split("-")
-    return f"{calendar.month_name[int(number)]} {year}"
-
-
-def parse_edition(text: str, month: str, path: Path | None = None) -> Edition:
-    """Parse an edition file's text; raise ConfigError naming file and line."""
-    where = str(path) if path else f"edition {month}"
-    meta: dict[str, Any] = {}
-    body = text
-    found = _FRONT.match(text)
-    if found:
-        try:
-            loaded = yaml.safe_load(found.group(1)) or {}
-        except yaml.MarkedYAMLError as e:
-            line = e.problem_mark.line + 2 if e.problem_mark else None
-            raise ConfigError(f"front matter is not valid YAML: {e.problem}", where, line) from None
-        if not isinstance(loaded, dict):
-            raise ConfigError("front matter must be key: value lines", where, 2)
-        meta, body = loaded, text[found.end() :]
-    unknown = set(meta) - _EDITION_KEYS
-    if unknown:
-        key = sorted(unknown)[0]
-        raise ConfigError(f"unknown front-matter key {key!r}", where, _line_of(text, key))
-    return Edition(
-        month=month,
-        theme=str(meta.get("theme") or "").strip(),
-        editorial_md=body.strip(),
-        pins=_urls(meta, "pins", where, text),
-        drops=_urls(meta, "drops", where, text),
-        order=_urls(meta, "order", where, text),
-        blurbs=_blurbs(meta, where, text),
-        listening=str(meta["listening"]).strip() if meta.get("listening") else None,
-        listening_blurb=str(meta.get("listening_blurb") or "").strip(),
-        path=path,
-    )
-
-
-def _line_of(text: str, key: str) -> int | None:
-    for number, line in enumerate(text.splitlines(), 1):
-        if line.startswith(f"{key}:"):
-            return number
-    return None
-
-
-def _urls(meta: dict[str, Any], key: str, where: str, text: str) -> tuple[str, ...]:
-    value = meta.get(key) or []
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list):
-        raise ConfigError(f"{key} must be a list of post URLs", where, _line_of(text, key))
-    out = []
-    for item in value:
-        url = item.get("url") if isinstance(item, dict) else item
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            raise ConfigError(f"{key}: {item!r} is not a post URL", where, _line_of(text, key))
-        out.append(url.strip())
-    return tuple(out)
-
-
-def _blurbs(meta: dict[str, Any], where: str, text: str) -> tuple[tuple[str, str], ...]:
-    value = meta.get("blurbs") or {}
-    if not isinstance(value, dict):
-        raise ConfigError("blurbs must map post URL: blurb", where, _line_of(text, "blurbs"))
-    return tuple((str(k).strip(), " ".join(str(v).split())) for k, v in value.items())
-
-
-def read_edition(editions_dir: Path, month: str) -> Edition:
-    """Read editions/YYYY-MM.md, or an empty edition when the editor wrote none."""
-    path = editions_dir / f"{month}.md"
-    try:
-        return parse_edition(path.read_text(encoding="utf-8"), month, path)
-    except FileNotFoundError:
-        return Edition(month=month)
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"edition is not UTF-8 text ({e.reason})", str(path)) from None
 
 
 def render_editorial(md: str) -> str:
@@ -169,20 +73,19 @@ def _pick(item: ScoredPost, blurb: str) -> Pick:
 def compose_issue(
     ranking: Ranking, edition: Edition, newsletter: Newsletter, volume: int
 ) -> tuple[Issue, list[str]]:
-    """Build the Issue; return it with warnings about front-matter entries not matched."""
+    """Build the Issue; return it with a warning when the edition is still a draft.
+
+    The edition's entries are checked against the month's posts before this
+    (``edition.read_edition`` with the month's URLs).
+    """
     warnings: list[str] = []
-    known = {url_key(c.post.url): c for c in ranking.candidates}
-    for key, urls in (
-        ("pins", edition.pins),
-        ("drops", edition.drops),
-        ("order", edition.order),
-        ("blurbs", tuple(u for u, _ in edition.blurbs)),
-    ):
-        for url in urls:
-            if url_key(url) not in known:
-                warnings.append(f"{key}: {url} matches no post of {edition.month}")
-    if edition.listening and url_key(edition.listening) not in known:
-        warnings.append(f"listening: {edition.listening} matches no post of {edition.month}")
+    unwritten = draft_reasons(edition)
+    if unwritten:
+        where = edition.path or f"editions/{edition.month}.md (none yet: `mash draft` starts one)"
+        warnings.append(
+            f"this issue is a draft: {where}: {'; '.join(unwritten)}. "
+            "`mash send` refuses it until you write them and build again"
+        )
     blurbs = {url_key(u): b for u, b in edition.blurbs}
     picks = _ordered(ranking.picks, edition.order)
     theme = edition.theme or _theme_from(edition.editorial_md) or "the Customer"
@@ -214,6 +117,7 @@ def compose_issue(
         listening=listening,
         sections=sections,
         web_url=_web_url(newsletter.site_url, edition.month),
+        draft=bool(unwritten),
     )
     return issue, warnings
 
@@ -229,8 +133,9 @@ def _web_url(site_url: str, month: str) -> str:
 
 
 def _ordered(picks: Sequence[ScoredPost], order: Sequence[str]) -> list[ScoredPost]:
+    """Return the picks with the editor's order first, the rest as rank listed them."""
     rank = {url_key(u): i for i, u in enumerate(order)}
-    return sorted(picks, key=lambda p: (rank.get(url_key(p.post.url), len(rank)), -p.score))
+    return sorted(picks, key=lambda p: rank.get(url_key(p.post.url), len(rank)))
 
 
 def _theme_from(md: str) -> str:
@@ -238,48 +143,3 @@ def _theme_from(md: str) -> str:
         if line.startswith("#"):
             return line.lstrip("#").strip()
     return ""
-
-
-def draft_edition(ranking: Ranking, existing: Edition, shortlist_size: int = 20) -> str:
-    """Return the text of editions/YYYY-MM.md with the ranked shortlist in its front matter.
-
-    Keeps everything the editor already wrote (theme, pins, drops, order, blurbs,
-    listening, editorial); only the shortlist is refreshed.
-    """
-    shortlist = [
-        {
-            "url": c.post.url,
-            "title": c.post.title,
-            "blog": c.post.blog,
-            "score": c.score,
-            "status": c.status,
-            "blurb": c.blurb,
-        }
-        for c in ranking.candidates
-        if c.status in ("picked", "listening", "out")
-        and not c.reason.startswith(("duplicate", "promotional", "off-topic"))
-    ][:shortlist_size]
-    meta: dict[str, Any] = {
-        "theme": existing.theme or "the Customer's Invisible Rules",
-        "pins": list(existing.pins),
-        "drops": list(existing.drops),
-        "order": list(existing.order),
-        "blurbs": dict(existing.blurbs),
-        "listening": existing.listening
-        or (ranking.listening.post.url if ranking.listening else None),
-    }
-    if existing.listening_blurb:
-        meta["listening_blurb"] = existing.listening_blurb
-    meta["shortlist"] = shortlist
-    editorial = existing.editorial_md or _STARTER.format(month=month_name(ranking.month))
-    front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=100)
-    return f"---\n{front}---\n\n{editorial.strip()}\n"
-
-
-_STARTER = """\
-Write this month's essay here, in Markdown. A few paragraphs on one idea about the
-customer that the {month} posts made you think about.
-
-The shortlist above is the ranking: reorder it with `order:`, keep a post with `pins:`,
-remove one with `drops:`, and write your own blurb under `blurbs:` (URL: text).
-"""

@@ -6,10 +6,12 @@ before any work is done. Relative paths resolve against the config file's folder
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -55,6 +57,65 @@ _PATH_KEYS = {
     "templates": "templates",
     "subscribers": "data/subscribers.csv",
 }
+
+
+def did_you_mean(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str:
+    """Return "did you mean 'x'?" for the choice closest to word, or "" when none is close."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=cutoff)
+    return f"did you mean {close[0]!r}?" if close else ""
+
+
+def _unknown(what: str, key: str, known: Iterable[str]) -> str:
+    """Return the message for an unknown key, with the closest known one where it fits."""
+    known = list(known)
+    hint = did_you_mean(key, known) or f"one of {', '.join(known)}"
+    return f"unknown {what} {key!r} ({hint})"
+
+
+def _field_names(record: Any) -> list[str]:
+    return [f.name for f in dataclasses.fields(record)]
+
+
+def yaml_error_at(e: yaml.MarkedYAMLError, source: str = "") -> tuple[int | None, str]:
+    """Return the 0-based line to fix for a YAML error in source, and the error in words.
+
+    An unclosed quote or bracket is noticed only where the file ends or the next token
+    is, many lines later: the line to fix is where it opened (see #20).
+    """
+    problem = e.problem or "not valid YAML"
+    context = e.context or ""
+    if e.context_mark and context.startswith(("while scanning", "while parsing a flow")):
+        if "end of stream" in problem:
+            problem = f"{context}, {problem} (the end of the file)"
+        elif e.problem_mark and e.problem_mark.line != e.context_mark.line:
+            problem = f"{context}, {problem} (on line {e.problem_mark.line + 1})"
+        return e.context_mark.line, problem
+    if e.problem_mark is None:
+        return None, problem
+    quote = _quote_before(source, e.problem_mark.index)
+    if quote is not None:  # 'Monthly Mash ... editor's: the quote closed lines later
+        end = quote.end_mark.line + 1
+        return quote.start_mark.line, f"{problem} (the quote opened here closes on line {end})"
+    return e.problem_mark.line, problem
+
+
+def _quote_before(source: str, index: int) -> yaml.Token | None:
+    """Return the token before index when it is a quoted text over several lines."""
+    last = None
+    try:
+        for token in yaml.scan(source, Loader=yaml.SafeLoader):
+            if token.end_mark.index > index:
+                break
+            last = token
+    except yaml.YAMLError:
+        pass
+    if (
+        isinstance(last, yaml.ScalarToken)
+        and last.style in ("'", '"')
+        and last.end_mark.line > last.start_mark.line
+    ):
+        return last
+    return None
 
 
 # Bounds on what feeds.yaml may ask for (see #21): a few kilobytes of YAML (aliases
@@ -189,8 +250,9 @@ def load_config(path: Path | str) -> Config:
     try:
         node = yaml.compose(source, Loader=_LOADER)
     except yaml.MarkedYAMLError as e:
-        line = e.problem_mark.line + 1 if e.problem_mark else None
-        raise ConfigError(f"not valid YAML: {e.problem}", str(path), line) from None
+        at, problem = yaml_error_at(e, source)
+        line = at + 1 if at is not None else None
+        raise ConfigError(f"not valid YAML: {problem}", str(path), line) from None
     if node is None:
         raise ConfigError("the config file is empty", str(path), 1)
     return _build_config(_Doc(node, str(path)), path.resolve())
@@ -198,10 +260,11 @@ def load_config(path: Path | str) -> Config:
 
 def _build_config(doc: _Doc, path: Path) -> Config:
     top = doc.mapping("the config file")
-    unknown = set(top) - {"newsletter", "feeds", "paths", "fetch", "smtp"}
+    sections = ("newsletter", "feeds", "paths", "fetch", "smtp")
+    unknown = set(top) - set(sections)
     if unknown:
         key = sorted(unknown)[0]
-        raise top[key].fail(f"unknown top-level key {key!r}")
+        raise top[key].fail(_unknown("top-level key", key, sections))
     if "feeds" not in top:
         raise doc.fail("missing 'feeds:' (the list of blogs to read)")
     newsletter = _newsletter(top["newsletter"]) if "newsletter" in top else Newsletter()
@@ -231,7 +294,7 @@ def _feeds(doc: _Doc) -> tuple[FeedSpec, ...]:
         unknown = set(fields) - {"url", "name", "weight", "house", "retired"}
         if unknown:
             key = sorted(unknown)[0]
-            raise fields[key].fail(f"unknown feed key {key!r} (use url, name, weight, house)")
+            raise fields[key].fail(_unknown("feed key", key, ("url", "name", "weight", "house")))
         if "url" not in fields:
             raise item.fail("a feed needs a 'url:'")
         url = fields["url"].text("url", MAX_URL).strip()
@@ -271,7 +334,7 @@ def _newsletter(doc: _Doc) -> Newsletter:
         elif hasattr(defaults, key):
             values[key] = value.text(key).strip()
         else:
-            raise value.fail(f"unknown newsletter key {key!r}")
+            raise value.fail(_unknown("newsletter key", key, _field_names(defaults)))
     newsletter = Newsletter(**values)
     if newsletter.picks_min > newsletter.picks_max:
         raise doc.fail("newsletter picks_min is larger than picks_max")
@@ -291,7 +354,7 @@ def _sections(doc: _Doc) -> tuple[Section, ...]:
     fields = doc.mapping("sections")
     for key, value in fields.items():
         if key not in SECTION_KEYS:
-            raise value.fail(f"unknown section {key!r} (one of {', '.join(SECTION_KEYS)})")
+            raise value.fail(_unknown("section", key, SECTION_KEYS))
     sections = []
     for default in DEFAULT_SECTIONS:
         if default.key not in fields:
@@ -308,7 +371,7 @@ def _paths(doc: _Doc | None, base: Path) -> dict[str, Path]:
     given = doc.mapping("paths") if doc is not None else {}
     for key, value in given.items():
         if key not in _PATH_KEYS:
-            raise value.fail(f"unknown path {key!r} (one of {', '.join(_PATH_KEYS)})")
+            raise value.fail(_unknown("path", key, _PATH_KEYS))
     resolved = {
         key: base / (given[key].text(key) if key in given else default)
         for key, default in _PATH_KEYS.items()
@@ -329,7 +392,7 @@ def _settings(doc: _Doc | None, kind: type[Any], what: str) -> Any:
     values: dict[str, Any] = {}
     for key, value in doc.mapping(what).items():
         if not hasattr(defaults, key):
-            raise value.fail(f"unknown {what} setting {key!r}")
+            raise value.fail(_unknown(f"{what} setting", key, _field_names(defaults)))
         current = getattr(defaults, key)
         if isinstance(current, bool):
             values[key] = value.flag(key)

@@ -12,6 +12,7 @@ UTC. Posts whose dates cannot be trusted are flagged, never silently placed:
 
 from __future__ import annotations
 
+import calendar
 from datetime import datetime, timedelta
 
 from mash.records import StoredPost
@@ -44,3 +45,9 @@ def date_flags(post: StoredPost, now: datetime) -> tuple[str, ...]:
     if feed is not None and page is not None and abs(feed - page) > TOLERANCE:
         flags.append(f"dates disagree (feed {feed:%Y-%m-%d}, page {page:%Y-%m-%d})")
     return tuple(flags)
+
+
+def month_name(month: str) -> str:
+    """Return "October 2026" for "2026-10"."""
+    year, number = month.split("-")
+    return f"{calendar.month_name[int(number)]} {year}"

@@ -2,6 +2,7 @@
 
 MashError
  ├── ConfigError          bad feeds.yaml, edition or arguments (exit status 2)
+ │    └── EditionError    an edition file's problems, each with file and line
  ├── FeedError(url)
  │    ├── FetchError      the feed could not be fetched
  │    └── ParseError      the bytes are not a usable feed
@@ -9,12 +10,19 @@ MashError
  ├── StoreError           the SQLite store failed
  ├── RenderError(template)
  ├── BuildError           an issue could not be built (exit status 1)
+ │    └── DraftError      the built issue is still a draft: not sent without --force
  └── SendError(address)
 
 Each error holds its subject, so ``str(e)`` reads ``message: 'subject': cause``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mash.records import Problem
 
 
 class MashError(Exception):
@@ -51,6 +59,19 @@ class ConfigError(MashError):
 
     def __str__(self) -> str:
         return f"{self.where}: {self.message}" if self.where else self.message
+
+
+class EditionError(ConfigError):
+    """An edition file has problems; ``problems`` holds each, ``str(e)`` one a line."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        first = problems[0]
+        message = first.message + (f" ({first.hint})" if first.hint else "")
+        super().__init__(message, first.file, first.line)
+        self.problems = tuple(problems)
+
+    def __str__(self) -> str:
+        return "\n".join(str(p) for p in self.problems)
 
 
 class FeedError(MashError):
@@ -92,6 +113,14 @@ class RenderError(MashError):
 
 class BuildError(MashError):
     """The issue could not be built."""
+
+
+class DraftError(BuildError):
+    """The built issue is a draft (placeholder theme or essay); ``path`` is its edition file."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
 
 
 class SendError(MashError):

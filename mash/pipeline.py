@@ -30,7 +30,15 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from mash.config import add_feeds_to_file
-from mash.errors import BuildError, ExtractError, FetchError, MashError, ParseError
+from mash.errors import (
+    BuildError,
+    ConfigError,
+    DraftError,
+    ExtractError,
+    FetchError,
+    MashError,
+    ParseError,
+)
 from mash.health import FeedHealth, FeedHealthInput, feed_health, next_attempt_after
 from mash.records import (
     Config,
@@ -41,6 +49,7 @@ from mash.records import (
     Issue,
     ParsedFeed,
     Post,
+    Problem,
     Ranking,
 )
 from mash.store import Store
@@ -535,7 +544,7 @@ def add_feeds(config: Config, feeds: Sequence[FeedSpec]) -> tuple[list[FeedSpec]
 
 def rank_month(config: Config, month: str, store: Store, now: datetime | None = None) -> Ranking:
     """Rank a month's stored posts with the editor's edition."""
-    from mash.compose import read_edition
+    from mash.edition import read_edition
     from mash.rank import blog_key, rank_posts, syndicated_from
 
     start, end = month_bounds(month)
@@ -548,7 +557,8 @@ def rank_month(config: Config, month: str, store: Store, now: datetime | None = 
         around = store.posts_between(start - _NEARBY, start, config.feeds)
         around += store.posts_between(end, end + _NEARBY, config.feeds)
         nearby = [p for p in around if blog_key(p.blog) in named]
-    edition = read_edition(config.editions_dir, month)
+    # what can be read: the callers check the edition in full, with the month's posts
+    edition = read_edition(config.editions_dir, month, strict=False)
     history = store.featured_before(month)
     now = now or _now()
     return rank_posts(posts, config.newsletter, edition, history, start, end, now, nearby=nearby)
@@ -559,7 +569,8 @@ _NEARBY = timedelta(days=31)
 
 def build_month(config: Config, month: str, now: datetime | None = None) -> BuildResult:
     """Build a month's issue and write output/YYYY-MM/; the issue is kept in the store."""
-    from mash.compose import compose_issue, read_edition
+    from mash.compose import compose_issue
+    from mash.edition import read_edition
     from mash.render import make_env, render_issue
 
     now = now or _now()
@@ -568,9 +579,12 @@ def build_month(config: Config, month: str, now: datetime | None = None) -> Buil
         if not ranking.picks and ranking.listening is None:
             raise BuildError(
                 f"no posts to build the issue of {month} from; run `mash fetch` first "
-                f"(or check the month: posts stored: {store.count_posts()})"
+                f"(or check the month: {_months_with_posts(store)})"
             )
-        edition = read_edition(config.editions_dir, month)
+        # every post the edition names must be one of the month's (see #20)
+        edition = read_edition(
+            config.editions_dir, month, urls=[c.post.url for c in ranking.candidates]
+        )
         volume = store.volume_for(month, config.newsletter.volume_start)
         issue, warnings = compose_issue(ranking, edition, config.newsletter, volume)
         rendered = render_issue(issue, make_env(config.templates_dir), config.smtp)
@@ -608,14 +622,39 @@ def _write(path: Path, content: bytes) -> Path:
     return path
 
 
-def write_draft(config: Config, month: str) -> Path:
-    """Write editions/YYYY-MM.md with the ranked shortlist, keeping the editor's choices."""
-    from mash.compose import draft_edition, read_edition
+def _months_with_posts(store: Store) -> str:
+    months = store.posts_per_month()
+    if not months:
+        return "no posts are stored yet; run `mash fetch` first"
+    return "months with posts: " + ", ".join(f"{m} ({n})" for m, n in months)
+
+
+def write_draft(config: Config, month: str) -> tuple[Path, list[Problem]]:
+    """Write editions/YYYY-MM.md with a fresh shortlist; return it with the edition's problems.
+
+    Only the shortlist changes in a file the editor has begun: every other byte stays.
+    A month with no posts gets no draft (see #20).
+    """
+    from mash.edition import draft_edition, edition_problems
 
     with Store(config.db_path) as store:
         ranking = rank_month(config, month, store)
-    existing = read_edition(config.editions_dir, month)
-    return _write(config.editions_dir / f"{month}.md", draft_edition(ranking, existing).encode())
+        if not ranking.candidates:
+            raise BuildError(
+                f"no posts stored for {month}; {_months_with_posts(store)}; use --month"
+            )
+    path = config.editions_dir / f"{month}.md"
+    try:
+        existing: str | None = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        existing = None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"edition is not UTF-8 text ({e.reason})", str(path)) from None
+    text = draft_edition(ranking, existing, path)
+    urls = [c.post.url for c in ranking.candidates]
+    problems = edition_problems(text, month, path, urls)
+    _write(path, text.encode())
+    return path, problems
 
 
 def built_issues(config: Config) -> list[Issue]:
@@ -646,6 +685,35 @@ def built_issue(config: Config, month: str) -> Issue:
     return issue_from_json(data, config.newsletter, source=str(path))
 
 
+def issue_to_send(config: Config, month: str, allow_draft: bool = False) -> Issue:
+    """Return the built issue of month for `mash send`; a draft only with allow_draft.
+
+    A draft is an issue whose edition still had `mash draft`'s placeholder theme or
+    essay, or no essay, when it was built (see #20).
+    """
+    issue = built_issue(config, month)
+    if not issue.draft or allow_draft:
+        return issue
+    from mash.edition import draft_reasons, read_edition
+
+    path = config.editions_dir / f"{month}.md"
+    try:  # what is still unwritten now, to say what to edit
+        unwritten = draft_reasons(read_edition(config.editions_dir, month, strict=False))
+    except MashError:
+        unwritten = []
+    if not path.exists():
+        what = "there is no edition file: `mash draft` starts one; write its theme and essay"
+    elif unwritten:
+        what = f"{'; '.join(unwritten)}: write the theme and the essay there"
+    else:
+        what = "it was built before the theme and essay were written"
+    raise DraftError(
+        str(path),
+        f"the built issue of {month} is a draft ({what}); then run "
+        f"`mash build --month {month}` and send again (--force sends it as it is)",
+    )
+
+
 def build_site_from_output(
     config: Config, out_dir: Path | None = None, draft: Issue | None = None
 ) -> SiteReport:
@@ -667,12 +735,13 @@ def build_site_from_output(
 
 def draft_issue(config: Config, month: str) -> Issue:
     """Compose the month's issue without writing anything (for previews)."""
-    from mash.compose import compose_issue, read_edition
+    from mash.compose import compose_issue
+    from mash.edition import read_edition
 
     with Store(config.db_path) as store:
         ranking = rank_month(config, month, store)
         volume = store.volume_for(month, config.newsletter.volume_start)
-    edition = read_edition(config.editions_dir, month)
+    edition = read_edition(config.editions_dir, month, [c.post.url for c in ranking.candidates])
     issue, _ = compose_issue(ranking, edition, config.newsletter, volume)
     return issue
 

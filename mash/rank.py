@@ -746,10 +746,8 @@ def rank_posts(
             )
         elif key in drops:
             item = _decided(item, status="out", reason="dropped by the editor")
-        elif key in pins:
-            item = _decided(
-                item, status="pinned", reason="pinned by the editor", score=item.score + 100
-            )
+        elif key in pins:  # a status, not a boost: its score stays its own (see #20)
+            item = _decided(item, status="pinned", reason="pinned by the editor")
         elif item.status == "out":
             pass
         elif key in featured:
@@ -816,8 +814,9 @@ def _decided(item: ScoredPost, status: str, reason: str, score: float | None = N
     )
 
 
-def _rank_order(item: ScoredPost) -> tuple[float, int]:
-    return -item.score, item.post.id
+def _rank_order(item: ScoredPost) -> tuple[bool, float, int]:
+    """Pinned posts first, then by score: the editor's pins are never cut."""
+    return item.status != "pinned", -item.score, item.post.id
 
 
 def _select(decided: Sequence[ScoredPost], newsletter: Newsletter) -> list[ScoredPost]:

@@ -277,7 +277,7 @@ class Ranking:
 
 @dataclass(frozen=True)
 class Edition:
-    """The editor's editions/YYYY-MM.md; made by compose.read_edition, used by rank/compose."""
+    """The editor's editions/YYYY-MM.md; made by edition.read_edition, used by rank/compose."""
 
     month: str
     theme: str = ""
@@ -333,6 +333,7 @@ class Issue:
     listening: Listening | None
     sections: tuple[Section, ...]
     web_url: str = ""
+    draft: bool = False  # the edition's theme or essay is still mash draft's placeholder
 
 
 @dataclass(frozen=True)
@@ -344,3 +345,20 @@ class RenderedIssue:
     email_text: str
     web_html: str
     eml: bytes
+
+
+# --- checks (edition.edition_problems makes them; cli shows them) ------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in a file the editor writes: where it is, what, and what may fix it."""
+
+    file: str
+    line: int | None
+    message: str
+    hint: str = ""  # e.g. "did you mean 'pins'?"
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.message}" + (f" ({self.hint})" if self.hint else "")

@@ -608,6 +608,15 @@ class Store:
     def count_posts(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM posts").fetchone()[0])
 
+    def posts_per_month(self) -> list[tuple[str, int]]:
+        """Return (YYYY-MM, posts) of every month with posts, by posts_between's dates."""
+        rows = self.db.execute(
+            """SELECT substr(COALESCE(published, page_published, first_seen), 1, 7) AS month,
+                      count(*) AS posts
+               FROM posts GROUP BY month ORDER BY month"""
+        )
+        return [(r["month"], r["posts"]) for r in rows]
+
     # --- issues -----------------------------------------------------------------------
 
     def volume_for(self, month: str, start: int) -> int:

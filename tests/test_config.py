@@ -60,7 +60,7 @@ def test_shipped_configs_are_valid() -> None:
         (GOOD.replace("https://example.org/feed/", "ftp://example.org/feed/"), 5, "http://"),
         (GOOD.replace("house: true", "house: maybe"), 9, "true or false"),
         (GOOD.replace("    name: Example\n", "    nmae: Example\n"), 6, "unknown feed key 'nmae'"),
-        (GOOD.replace("  editor: Dana\n", "  editor: [Dana\n"), 4, "not valid YAML"),
+        (GOOD.replace("  editor: Dana\n", "  editor: [Dana\n"), 3, "not valid YAML"),  # where [ is
         (GOOD.replace("paths:", "  - url: https://example.org/feed/\npaths:"), 10, "listed twice"),
         ("newsletter:\n  name: x\n", 1, "missing 'feeds:'"),
     ],
@@ -72,6 +72,42 @@ def test_bad_config_names_file_and_line(tmp_path: Path, text: str, line: int, wo
     assert caught.value.line == line
     assert words in str(caught.value)
     assert str(caught.value).startswith(f"{path}:{line}: ")
+
+
+@pytest.mark.parametrize(
+    ("line", "text"),
+    [
+        (2, '  name: "Monthly Mash\n'),  # the quote is noticed at the end of the file
+        (2, "  name: 'Monthly Mash\n"),
+        (2, "  name: [Monthly Mash\n"),
+        (2, "  name: {a: Monthly Mash\n"),
+        (2, "  name: Monthly: Mash\n"),
+    ],
+)
+def test_yaml_errors_are_reported_on_the_line_to_fix(tmp_path: Path, line: int, text: str) -> None:
+    feeds = "".join(f"  - url: https://example.org/{n}/feed/\n" for n in range(50))
+    path = write(tmp_path, f"newsletter:\n{text}  editor: Dana's\nfeeds:\n{feeds}")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.line == line, str(caught.value)
+    assert str(caught.value).startswith(f"{path}:{line}: not valid YAML: ")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "words"),
+    [
+        ("  editor: Dana\n", "  editor: Dana\n  picks_maxx: 9\n", "did you mean 'picks_max'?"),
+        ("paths:", "fetch:\n  retires: 1\npaths:", "did you mean 'retries'?"),
+        ("    weight: 2", "    wieght: 2", "unknown feed key 'wieght' (did you mean 'weight'?)"),
+        ("paths:", "path:", "unknown top-level key 'path' (did you mean 'paths'?)"),
+        ("  database:", "  databse:", "unknown path 'databse' (did you mean 'database'?)"),
+        ("  database:", "  zzz:", "unknown path 'zzz' (one of database, output, editions"),
+    ],
+)
+def test_unknown_keys_get_did_you_mean(tmp_path: Path, old: str, new: str, words: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, GOOD.replace(old, new)))
+    assert words in str(caught.value)
 
 
 def test_cli_exits_2_on_bad_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -208,7 +208,8 @@ def test_unmatched_front_matter_is_reported(
     workspace: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     set_edition(workspace, "2026-10", {"theme": "x", "pins": ["https://nowhere.example/p"]})
-    build(workspace, "2026-10")
+    # an error, not a warning: the issue would go out without the editor's pin (see #20)
+    assert mash(["--config", str(workspace), "build", "--month", "2026-10"]) == 2
     assert "pins: https://nowhere.example/p matches no post of 2026-10" in capsys.readouterr().err
 
 

@@ -604,7 +604,13 @@ def test_issue_json_round_trips_a_full_issue() -> None:
         "picks",
         "listening",
         "sections",
+        "draft",
     }
+    assert data["draft"] is False
+    draft = replace(issue, draft=True)
+    assert issue_from_json(json.loads(json.dumps(issue_to_json(draft))), issue.newsletter) == draft
+    del data["draft"]  # an issue.json built before #20 is not a draft
+    assert issue_from_json(data, issue.newsletter) == issue
     assert data["picks"][0]["published"] == "2026-10-02T09:30:00+00:00"
     assert data["sections"][0] == {
         "key": "title",

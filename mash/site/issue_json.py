@@ -71,6 +71,7 @@ def issue_to_json(issue: Issue) -> dict[str, Any]:
         "sections": [
             {"key": s.key, "heading": s.heading, "tagline": s.tagline} for s in issue.sections
         ],
+        "draft": issue.draft,
     }
 
 
@@ -151,4 +152,5 @@ def issue_from_json(
         listening=_listening_from_json(f.data.get("listening"), f"{source}.listening"),
         sections=sections,
         web_url=f.get("web_url", str, ""),
+        draft=f.get("draft", bool, False),
     )
