@@ -24,6 +24,7 @@ import css_inline
 import jinja2
 
 from mash.errors import RenderError, SendError
+from mash.plaintext import essay_text
 from mash.records import Issue, Listening, Newsletter, Pick, Section, SmtpSettings
 
 GMAIL_CLIP_BYTES = 102 * 1024
@@ -120,6 +121,18 @@ def default_unsubscribe_url(newsletter: Newsletter) -> str:
     return f"mailto:{newsletter.sender}?subject=unsubscribe"
 
 
+def list_unsubscribe_mailto(smtp: SmtpSettings, newsletter: Newsletter) -> str:
+    """Return the list's mailto unsubscribe link: ``smtp.unsubscribe_mailto`` if set.
+
+    The built email.html and email.txt carry it (see #20: they named the sender); a
+    bare address becomes ``mailto:ADDRESS?subject=unsubscribe``.
+    """
+    mailto = _clean(smtp.unsubscribe_mailto)
+    if not mailto:
+        return default_unsubscribe_url(newsletter)
+    return mailto if mailto.startswith("mailto:") else f"mailto:{mailto}?subject=unsubscribe"
+
+
 def email_size_warning(html: str) -> str | None:
     """Return None when the email is under Gmail's ~102 KB clipping limit, else what to cut."""
     size = len(html.encode("utf-8"))
@@ -204,7 +217,7 @@ def build_preview_eml(issue: Issue, html: str, text: str, smtp: SmtpSettings) ->
         to_name=newsletter.editor if newsletter.editor_email else "Reader",
         smtp=smtp,
         unsubscribe_url=smtp.unsubscribe_url,
-        unsubscribe_mailto=smtp.unsubscribe_mailto or default_unsubscribe_url(newsletter),
+        unsubscribe_mailto=list_unsubscribe_mailto(smtp, newsletter),
         message_id=make_message_id(issue.month, "preview", newsletter.sender),
         date=_issue_date(issue.month),
     )
@@ -284,7 +297,8 @@ def _html_context(issue: Issue, unsubscribe_url: str) -> dict[str, Any]:
 def _text_context(issue: Issue, unsubscribe_url: str) -> dict[str, Any]:
     context = _base_context(issue, unsubscribe_url)
     context["welcome"] = _wrap(issue.newsletter.welcome)
-    context["editorial"] = "\n\n".join(_wrap(p) for p in _paragraphs(issue.editorial_text))
+    # from the HTML, not editorial_text: lists, emphasis and link URLs survive (see #20)
+    context["editorial"] = essay_text(issue.editorial_html, width=TEXT_WIDTH)
     context["picks"] = [_text_item(p, f"{n}. ") for n, p in enumerate(issue.picks, 1)]
     context["listening"] = _text_item(issue.listening, "") if issue.listening else None
     context["about_paragraphs"] = [_wrap(p) for p in context["about_paragraphs"]]

@@ -522,3 +522,55 @@ def test_no_header_can_be_injected(name: str, title: str, sender_name: str) -> N
     assert parsed["To"].addresses[0].addr_spec == "ann@example.com"
     assert parsed["From"].addresses[0].addr_spec == "mash@example.org"
     assert [p.get_content_type() for p in parsed.iter_parts()] == ["text/plain", "text/html"]
+
+
+# --- the essay in the text part (see #20) -----------------------------------------------
+
+HARD_WRAPPED_ESSAY = """\
+Every customer carries a set of rules they never tell you
+about. They expect you to know them anyway, and they are
+*right* to.
+
+What the posts asked:
+
+- how to find the rules before they
+  are broken
+- who writes them down
+
+1. Listen first.
+2. Then [read the post](https://example.org/x) again.
+"""
+
+
+def test_text_part_keeps_the_essays_paragraphs_lists_emphasis_and_links(
+    env: jinja2.Environment,
+) -> None:
+    from mash.compose import render_editorial
+
+    html = render_editorial(HARD_WRAPPED_ESSAY)
+    text = mail.render_email_text(make_issue(editorial_html=html), env)
+    essay = text.split("=\n\n", 1)[1].split("\n\nTHE MONTH IN", 1)[0]
+    paragraphs = essay.split("\n\n")
+    # one paragraph, reflowed at 72 columns: not one paragraph per source line
+    assert paragraphs[0] == (
+        "Every customer carries a set of rules they never tell you about. They\n"
+        "expect you to know them anyway, and they are *right* to."
+    )
+    assert "What the posts asked:" in paragraphs
+    assert "  * how to find the rules before they are broken\n  * who writes them down" in essay
+    assert "  1. Listen first.\n  2. Then [read the post][1] again." in essay
+    assert re.search(r"^ *\[1\]: https://example\.org/x$", essay, re.MULTILINE)
+    assert max(len(line) for line in text.splitlines()) <= 72
+
+
+def test_editorial_text_is_one_line_per_paragraph_without_marks() -> None:
+    from mash.compose import _paragraph_text, render_editorial
+
+    text = _paragraph_text(render_editorial(HARD_WRAPPED_ESSAY))
+    first = text.split("\n\n")[0]
+    assert first == (
+        "Every customer carries a set of rules they never tell you about. They expect "
+        "you to know them anyway, and they are right to."
+    )
+    assert "https://" not in text and "*right*" not in text
+    assert "Then read the post again." in text
