@@ -289,9 +289,22 @@ def _html_context(issue: Issue, unsubscribe_url: str) -> dict[str, Any]:
     context = _base_context(issue, unsubscribe_url)
     context["preheader"] = preheader(issue.editorial_text)
     context["preheader_spacer"] = "&#847;&zwnj;&nbsp;" * 60
-    context["picks"] = [_item(p) for p in issue.picks]
+    context["picks"] = [_item(p) | _thumbnail(p, issue.newsletter.site_url) for p in issue.picks]
     context["listening"] = _item(issue.listening) if issue.listening else None
     return context
+
+
+def _thumbnail(pick: Pick, site_url: str) -> dict[str, Any]:
+    """Return the pick's image as the email shows it: the site's copy, or none (see #20).
+
+    Never the source blog's image (an SVG mail clients do not show, or gone when the
+    blog moves); with no site URL the email has no thumbnails.
+    """
+    thumb = pick.thumbnail
+    if thumb is None or not site_url.startswith(("http://", "https://")):
+        return {"image": "", "image_width": 0, "image_height": 0}
+    url = f"{site_url.rstrip('/')}/{thumb.path}"
+    return {"image": url, "image_width": thumb.width, "image_height": thumb.height}
 
 
 def _text_context(issue: Issue, unsubscribe_url: str) -> dict[str, Any]:
@@ -330,7 +343,6 @@ def _item(post: Pick | Listening) -> dict[str, Any]:
         "date": format_date(post.published),
         "byline": _byline(post),
         "blurb": post.blurb,
-        "image": getattr(post, "image", ""),
     }
 
 

@@ -20,7 +20,16 @@ from hypothesis import strategies as st
 
 from mash import mail
 from mash.errors import RenderError, SendError
-from mash.records import Issue, Link, Listening, Newsletter, Pick, Section, SmtpSettings
+from mash.records import (
+    Issue,
+    Link,
+    Listening,
+    Newsletter,
+    Pick,
+    Section,
+    SmtpSettings,
+    Thumbnail,
+)
 from tests.browser import Browser, Page
 
 REPO = Path(__file__).resolve().parents[1]
@@ -236,16 +245,27 @@ class _ImageTags(HTMLParser):
             self.found.append(dict(attrs))
 
 
-def test_images_have_width_height_and_alt(env: jinja2.Environment) -> None:
+def test_images_are_the_sites_thumbnails_with_width_height_and_alt(
+    env: jinja2.Environment,
+) -> None:
     issue = make_issue()
-    picks = (replace(issue.picks[0], image="https://img.example/a.jpg"), *issue.picks[1:])
-    html = mail.render_email_html(replace(issue, picks=picks), env)
+    first = replace(
+        issue.picks[0],
+        image="https://img.example/a.svg",
+        thumbnail=Thumbnail("images/0123abcd.png", 96, 48),
+    )
+    second = replace(issue.picks[1], image="https://img.example/b.jpg")  # not stored: none
+    issue = replace(issue, picks=(first, second, *issue.picks[2:]))
     images = _ImageTags()
-    images.feed(html)
-    assert len(images.found) == 1
-    for attrs in images.found:
-        assert (attrs.get("width") or "").isdigit() and (attrs.get("height") or "").isdigit()
-        assert attrs.get("alt") == "Post number 1: what <customers> & agents learn"
+    images.feed(mail.render_email_html(issue, env))
+    assert images.found == [
+        images.found[0] | {"src": "https://example.org/mash/images/0123abcd.png"}
+    ]
+    attrs = images.found[0]
+    assert (attrs.get("width"), attrs.get("height")) == ("96", "48")
+    assert attrs.get("alt") == "Post number 1: what <customers> & agents learn"
+    no_site = replace(issue, newsletter=replace(issue.newsletter, site_url=""))
+    assert "<img" not in mail.render_email_html(no_site, env)
 
 
 def test_fonts_are_web_safe(env: jinja2.Environment) -> None:
