@@ -87,8 +87,10 @@ def _is_svg(content: bytes) -> bool:
 
 
 def _rasterise(content: bytes, image_url: str) -> Image.Image:
-    import cairosvg  # imported here: it loads libcairo, which only this step needs
-
+    try:  # imported here: it loads libcairo, which only this step needs
+        import cairosvg
+    except OSError as e:  # no libcairo2 on the machine: SVGs are left out, with this reason
+        raise ExtractError(image_url, "an SVG needs libcairo2 (apt-get install libcairo2)") from e
     try:
         png = cairosvg.svg2png(
             bytestring=_HSL.sub(_rgb, content), output_width=DISPLAY_WIDTH * DENSITY

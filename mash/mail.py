@@ -38,6 +38,10 @@ _A_TAG = re.compile(r"<a\b[^>]*>", re.IGNORECASE)
 _HREF = re.compile(r'\bhref="[^"]*"', re.IGNORECASE)
 _UNSUB_LINE = re.compile(r"^(Unsubscribe: ).*$", re.MULTILINE)
 _STYLE_ATTR = re.compile(r'\sstyle="[^"]*"')
+# A "word" long enough to widen a table cell past a phone's screen (a URL as link text).
+_LONG_WORD = re.compile(r"\S{28,}")
+_BREAK_AFTER = frozenset("/-_.?&=#")
+_ZWSP = "\u200b"
 
 
 class _HeaderClasses(HeaderRegistry):
@@ -243,6 +247,42 @@ def list_id(smtp: SmtpSettings, newsletter: Newsletter) -> str:
 # --- helpers ---------------------------------------------------------------------------
 
 
+def _breakable_html(fragment: str) -> str:
+    """Let long words in an HTML fragment's text break: zero-width spaces (see #20).
+
+    Mail clients in caniemail's data do not support ``overflow-wrap``, and a long
+    unbroken word (a URL as link text) widens its table cell past a phone's screen.
+    Only text is changed, never an attribute such as a link's href.
+    """
+    if not _LONG_WORD.search(fragment):
+        return fragment
+    from bs4 import BeautifulSoup
+    from bs4.element import NavigableString
+
+    soup = BeautifulSoup(fragment, "html.parser")
+    for text in soup.find_all(string=_LONG_WORD):
+        parent = text.parent
+        if type(text) is NavigableString and parent and parent.name not in ("pre", "code"):
+            text.replace_with(_break_words(str(text)))
+    return str(soup)
+
+
+def _break_words(text: str) -> str:
+    return _LONG_WORD.sub(lambda m: _break_word(m.group(0)), text)
+
+
+def _break_word(word: str, every: int = 20) -> str:
+    out: list[str] = []
+    run = 0
+    for character in word:
+        out.append(character)
+        run += 1
+        if character in _BREAK_AFTER or run >= every:
+            out.append(_ZWSP)
+            run = 0
+    return "".join(out).rstrip(_ZWSP)
+
+
 def _charset_first(html: str) -> str:
     """Move the charset meta back to the top of <head> (css-inline puts <style> first)."""
     meta = '<meta charset="utf-8">'
@@ -289,9 +329,18 @@ def _html_context(issue: Issue, unsubscribe_url: str) -> dict[str, Any]:
     context = _base_context(issue, unsubscribe_url)
     context["preheader"] = preheader(issue.editorial_text)
     context["preheader_spacer"] = "&#847;&zwnj;&nbsp;" * 60
-    context["picks"] = [_item(p) | _thumbnail(p, issue.newsletter.site_url) for p in issue.picks]
-    context["listening"] = _item(issue.listening) if issue.listening else None
+    context["editorial_html"] = _breakable_html(issue.editorial_html)
+    site_url = issue.newsletter.site_url
+    context["picks"] = [_breakable_item(p) | _thumbnail(p, site_url) for p in issue.picks]
+    context["listening"] = _breakable_item(issue.listening) if issue.listening else None
+    context["about_paragraphs"] = [_break_words(p) for p in context["about_paragraphs"]]
     return context
+
+
+def _breakable_item(post: Pick | Listening) -> dict[str, Any]:
+    item = _item(post)
+    broken = {key: _break_words(item[key]) for key in ("title", "byline", "blurb")}
+    return item | broken | {"alt": post.title}
 
 
 def _thumbnail(pick: Pick, site_url: str) -> dict[str, Any]:
