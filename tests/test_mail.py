@@ -425,22 +425,41 @@ def test_email_does_not_overflow_in_chromium(
     width: int,
     media_queries: bool,
 ) -> None:
-    """Also without the <style> block, as Gmail's apps show mail of non-Google accounts."""
+    """Also without the <style> block, as Gmail's apps show mail of non-Google accounts.
+
+    Two picks have thumbnails, served from a local "site" as `mash build` stores them.
+    """
+    from mash.demo import DEMO, serve_folder
+    from mash.images import display_size, make_thumbnail
+
+    chart = (DEMO / "site" / "helpdesk-diaries" / "images" / "fcr-vs-repeat.svg").read_bytes()
+    made = make_thumbnail(chart, "https://blog.example/chart.svg")
+    (tmp_path / "site" / "images").mkdir(parents=True)
+    (tmp_path / "site" / "images" / f"chart{made.extension}").write_bytes(made.content)
+    thumb = Thumbnail(f"images/chart{made.extension}", *display_size(made.width, made.height))
     issue = make_issue(12)
+    picks = tuple(
+        replace(p, thumbnail=thumb if i in (0, 2) else None) for i, p in enumerate(issue.picks)
+    )
     long_url = "https://example.org/" + "averyveryverylongpathsegment" * 6
     editorial = EDITORIAL_HTML + f'<p>See <a href="{long_url}">{long_url}</a>.</p>'
-    html = mail.render_email_html(replace(issue, editorial_html=editorial), env)
-    if not media_queries:
-        html = re.sub(r"<style>.*?</style>", "", html, count=1, flags=re.S)
-    email = tmp_path / "email.html"
-    email.write_text(html, encoding="utf-8")
-    page = Page(browser, email.as_uri(), width)
+    with serve_folder(tmp_path / "site") as base:
+        newsletter = replace(issue.newsletter, site_url=f"{base}/")
+        issue = replace(issue, editorial_html=editorial, picks=picks, newsletter=newsletter)
+        html = mail.render_email_html(issue, env)
+        if not media_queries:
+            html = re.sub(r"<style>.*?</style>", "", html, count=1, flags=re.S)
+        email = tmp_path / "email.html"
+        email.write_text(html, encoding="utf-8")
+        page = Page(browser, email.as_uri(), width)
     try:
-        scroll_width, inner_width = page.evaluate(
-            "[document.documentElement.scrollWidth, window.innerWidth]"
+        scroll_width, inner_width, loaded = page.evaluate(
+            "[document.documentElement.scrollWidth, window.innerWidth,"
+            " [...document.images].filter(i => i.complete && i.naturalWidth > 0).length]"
         )
         assert inner_width == width
         assert scroll_width <= inner_width
+        assert loaded == 2
         if media_queries:
             page.screenshot(screenshots / f"email-{width}.png")
         else:
