@@ -26,7 +26,15 @@ browser:  ## install Debian's chromium for the browser tests (skipped where not 
 	  && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "chromium not installed: the browser tests will be skipped"; }
 
-test: $(STAMP) browser  ## ruff, mypy, pytest: exactly what CI runs
+# The caniemail check (tests/test_mail.py) runs @jsx-email/doiuse-email with node, as
+# locked in tests/js/package-lock.json; without node it is skipped with that reason.
+JS_STAMP := tests/js/node_modules/.installed
+$(JS_STAMP): tests/js/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --prefix tests/js --no-audit --no-fund --quiet && touch $@; \
+	else echo "no node/npm: the caniemail check will be skipped"; fi
+
+test: $(STAMP) browser $(JS_STAMP)  ## ruff, mypy, pytest: exactly what CI runs
 	$(BIN)/ruff check mash tests
 	$(BIN)/ruff format --check mash tests
 	$(BIN)/mypy

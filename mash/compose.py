@@ -12,6 +12,7 @@ import markdown
 
 from mash.dates import month_name
 from mash.edition import draft_reasons
+from mash.plaintext import essay_text
 from mash.records import (
     Edition,
     Issue,
@@ -22,7 +23,7 @@ from mash.records import (
     ScoredPost,
     Section,
 )
-from mash.sanitize import html_to_text, sanitize_html
+from mash.sanitize import sanitize_html
 from mash.urls import url_key
 
 
@@ -123,8 +124,12 @@ def compose_issue(
 
 
 def _paragraph_text(html: str) -> str:
-    """Return the plain text of html with a blank line between blocks."""
-    return "\n\n".join(line.strip() for line in html_to_text(html).splitlines() if line.strip())
+    """Return the essay's words: one line per paragraph or list item, a blank line apart.
+
+    No emphasis marks or URLs (previews and summaries read it); the text part makes its
+    own from the HTML (mash.plaintext). Hard-wrapped source lines are joined (see #20).
+    """
+    return essay_text(html, marks=False)
 
 
 def _web_url(site_url: str, month: str) -> str:

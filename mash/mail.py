@@ -24,6 +24,7 @@ import css_inline
 import jinja2
 
 from mash.errors import RenderError, SendError
+from mash.plaintext import essay_text
 from mash.records import Issue, Listening, Newsletter, Pick, Section, SmtpSettings
 
 GMAIL_CLIP_BYTES = 102 * 1024
@@ -37,6 +38,10 @@ _A_TAG = re.compile(r"<a\b[^>]*>", re.IGNORECASE)
 _HREF = re.compile(r'\bhref="[^"]*"', re.IGNORECASE)
 _UNSUB_LINE = re.compile(r"^(Unsubscribe: ).*$", re.MULTILINE)
 _STYLE_ATTR = re.compile(r'\sstyle="[^"]*"')
+# A "word" long enough to widen a table cell past a phone's screen (a URL as link text).
+_LONG_WORD = re.compile(r"\S{28,}")
+_BREAK_AFTER = frozenset("/-_.?&=#")
+_ZWSP = "\u200b"
 
 
 class _HeaderClasses(HeaderRegistry):
@@ -118,6 +123,18 @@ def personalise_text(text: str, unsubscribe_url: str) -> str:
 def default_unsubscribe_url(newsletter: Newsletter) -> str:
     """Return the mailto unsubscribe link used before a recipient is known."""
     return f"mailto:{newsletter.sender}?subject=unsubscribe"
+
+
+def list_unsubscribe_mailto(smtp: SmtpSettings, newsletter: Newsletter) -> str:
+    """Return the list's mailto unsubscribe link: ``smtp.unsubscribe_mailto`` if set.
+
+    The built email.html and email.txt carry it (see #20: they named the sender); a
+    bare address becomes ``mailto:ADDRESS?subject=unsubscribe``.
+    """
+    mailto = _clean(smtp.unsubscribe_mailto)
+    if not mailto:
+        return default_unsubscribe_url(newsletter)
+    return mailto if mailto.startswith("mailto:") else f"mailto:{mailto}?subject=unsubscribe"
 
 
 def email_size_warning(html: str) -> str | None:
@@ -204,7 +221,7 @@ def build_preview_eml(issue: Issue, html: str, text: str, smtp: SmtpSettings) ->
         to_name=newsletter.editor if newsletter.editor_email else "Reader",
         smtp=smtp,
         unsubscribe_url=smtp.unsubscribe_url,
-        unsubscribe_mailto=smtp.unsubscribe_mailto or default_unsubscribe_url(newsletter),
+        unsubscribe_mailto=list_unsubscribe_mailto(smtp, newsletter),
         message_id=make_message_id(issue.month, "preview", newsletter.sender),
         date=_issue_date(issue.month),
     )
@@ -228,6 +245,42 @@ def list_id(smtp: SmtpSettings, newsletter: Newsletter) -> str:
 
 
 # --- helpers ---------------------------------------------------------------------------
+
+
+def _breakable_html(fragment: str) -> str:
+    """Let long words in an HTML fragment's text break: zero-width spaces (see #20).
+
+    Mail clients in caniemail's data do not support ``overflow-wrap``, and a long
+    unbroken word (a URL as link text) widens its table cell past a phone's screen.
+    Only text is changed, never an attribute such as a link's href.
+    """
+    if not _LONG_WORD.search(fragment):
+        return fragment
+    from bs4 import BeautifulSoup
+    from bs4.element import NavigableString
+
+    soup = BeautifulSoup(fragment, "html.parser")
+    for text in soup.find_all(string=_LONG_WORD):
+        parent = text.parent
+        if type(text) is NavigableString and parent and parent.name not in ("pre", "code"):
+            text.replace_with(_break_words(str(text)))
+    return str(soup)
+
+
+def _break_words(text: str) -> str:
+    return _LONG_WORD.sub(lambda m: _break_word(m.group(0)), text)
+
+
+def _break_word(word: str, every: int = 20) -> str:
+    out: list[str] = []
+    run = 0
+    for character in word:
+        out.append(character)
+        run += 1
+        if character in _BREAK_AFTER or run >= every:
+            out.append(_ZWSP)
+            run = 0
+    return "".join(out).rstrip(_ZWSP)
 
 
 def _charset_first(html: str) -> str:
@@ -276,15 +329,38 @@ def _html_context(issue: Issue, unsubscribe_url: str) -> dict[str, Any]:
     context = _base_context(issue, unsubscribe_url)
     context["preheader"] = preheader(issue.editorial_text)
     context["preheader_spacer"] = "&#847;&zwnj;&nbsp;" * 60
-    context["picks"] = [_item(p) for p in issue.picks]
-    context["listening"] = _item(issue.listening) if issue.listening else None
+    context["editorial_html"] = _breakable_html(issue.editorial_html)
+    site_url = issue.newsletter.site_url
+    context["picks"] = [_breakable_item(p) | _thumbnail(p, site_url) for p in issue.picks]
+    context["listening"] = _breakable_item(issue.listening) if issue.listening else None
+    context["about_paragraphs"] = [_break_words(p) for p in context["about_paragraphs"]]
     return context
+
+
+def _breakable_item(post: Pick | Listening) -> dict[str, Any]:
+    item = _item(post)
+    broken = {key: _break_words(item[key]) for key in ("title", "byline", "blurb")}
+    return item | broken | {"alt": post.title}
+
+
+def _thumbnail(pick: Pick, site_url: str) -> dict[str, Any]:
+    """Return the pick's image as the email shows it: the site's copy, or none (see #20).
+
+    Never the source blog's image (an SVG mail clients do not show, or gone when the
+    blog moves); with no site URL the email has no thumbnails.
+    """
+    thumb = pick.thumbnail
+    if thumb is None or not site_url.startswith(("http://", "https://")):
+        return {"image": "", "image_width": 0, "image_height": 0}
+    url = f"{site_url.rstrip('/')}/{thumb.path}"
+    return {"image": url, "image_width": thumb.width, "image_height": thumb.height}
 
 
 def _text_context(issue: Issue, unsubscribe_url: str) -> dict[str, Any]:
     context = _base_context(issue, unsubscribe_url)
     context["welcome"] = _wrap(issue.newsletter.welcome)
-    context["editorial"] = "\n\n".join(_wrap(p) for p in _paragraphs(issue.editorial_text))
+    # from the HTML, not editorial_text: lists, emphasis and link URLs survive (see #20)
+    context["editorial"] = essay_text(issue.editorial_html, width=TEXT_WIDTH)
     context["picks"] = [_text_item(p, f"{n}. ") for n, p in enumerate(issue.picks, 1)]
     context["listening"] = _text_item(issue.listening, "") if issue.listening else None
     context["about_paragraphs"] = [_wrap(p) for p in context["about_paragraphs"]]
@@ -316,7 +392,6 @@ def _item(post: Pick | Listening) -> dict[str, Any]:
         "date": format_date(post.published),
         "byline": _byline(post),
         "blurb": post.blurb,
-        "image": getattr(post, "image", ""),
     }
 
 

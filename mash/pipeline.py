@@ -17,12 +17,13 @@ import fcntl
 import json
 import os
 import queue
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import BrokenExecutor, Future
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -51,6 +52,7 @@ from mash.records import (
     Post,
     Problem,
     Ranking,
+    Thumbnail,
 )
 from mash.store import Store
 from mash.urls import redact_url, url_key
@@ -587,6 +589,8 @@ def build_month(config: Config, month: str, now: datetime | None = None) -> Buil
         )
         volume = store.volume_for(month, config.newsletter.volume_start)
         issue, warnings = compose_issue(ranking, edition, config.newsletter, volume)
+        issue, missing = _with_thumbnails(config, issue, store)
+        warnings += missing
         rendered = render_issue(issue, make_env(config.templates_dir), config.smtp)
         folder = config.output_dir / month
         files = (
@@ -599,6 +603,58 @@ def build_month(config: Config, month: str, now: datetime | None = None) -> Buil
         featured = [p.url for p in issue.picks] + ([issue.listening.url] if issue.listening else [])
         store.save_issue(month, volume, issue.title, featured, now)
     return BuildResult(issue, ranking, folder, files, tuple(warnings))
+
+
+def _with_thumbnails(config: Config, issue: Issue, store: Store) -> tuple[Issue, list[str]]:
+    """Give each pick's lead image a thumbnail under output/site/images/; return warnings.
+
+    Fetched here, at build, for the issue's picks only and once: a thumbnail already
+    stored is reused without the network, so re-running `mash build` is offline and
+    quick. With no http(s) site URL, no thumbnails (the email could not link them).
+    A failed download or an unusable image leaves that pick without one (see #20).
+    """
+    if not config.newsletter.site_url.startswith(("http://", "https://")):
+        return issue, []
+    site = config.output_dir / "site"
+    images = {p.image for p in issue.picks if p.image.startswith(("http://", "https://"))}
+    found = {url: thumb for url in images if (thumb := _stored_thumbnail(site, url))}
+    missing = sorted(images - set(found))
+    warnings = []
+    if missing:
+        from mash.fetch import fetch_pages
+
+        hosts = frozenset(h for row in store.feed_rows() if (h := urlsplit(row.fetch_url).hostname))
+        results = asyncio.run(fetch_pages(missing, config.fetch, hosts))
+        for url, result in zip(missing, results, strict=True):
+            try:
+                found[url] = _store_thumbnail(site, url, result)
+            except ExtractError as e:
+                warnings.append(f"no thumbnail for {url}: {e.message}")
+    picks = tuple(replace(p, thumbnail=found.get(p.image)) for p in issue.picks)
+    return replace(issue, picks=picks), warnings
+
+
+def _stored_thumbnail(site: Path, image_url: str) -> Thumbnail | None:
+    from mash.images import EXTENSIONS, display_size, read_size, thumbnail_stem
+
+    stem = thumbnail_stem(image_url)
+    for extension in EXTENSIONS:
+        path = site / f"{stem}{extension}"
+        size = read_size(path.read_bytes()) if path.is_file() else None
+        if size is not None:
+            return Thumbnail(f"{stem}{extension}", *display_size(*size))
+    return None
+
+
+def _store_thumbnail(site: Path, image_url: str, result: FetchResult) -> Thumbnail:
+    from mash.images import display_size, make_thumbnail, thumbnail_stem
+
+    if not result.ok:
+        raise ExtractError(image_url, result.error or "download failed")
+    made = make_thumbnail(result.content, image_url)
+    path = f"{thumbnail_stem(image_url)}{made.extension}"
+    _write(site / path, made.content)
+    return Thumbnail(path, *display_size(made.width, made.height))
 
 
 def _issue_json(issue: Issue, ranking: Ranking) -> bytes:
@@ -724,12 +780,12 @@ def build_site_from_output(
     issues = built_issues(config)
     if not issues and draft is None:
         raise BuildError("no issue has been built yet; run `mash build` first")
+    site = config.output_dir / "site"
+    if out_dir is not None and (site / "images").is_dir() and out_dir.resolve() != site.resolve():
+        # the thumbnails `mash build` stored go wherever the site goes (see #20)
+        shutil.copytree(site / "images", out_dir / "images", dirs_exist_ok=True)
     return build_site(
-        issues,
-        out_dir or config.output_dir / "site",
-        make_env(config.templates_dir),
-        config.newsletter,
-        draft=draft,
+        issues, out_dir or site, make_env(config.templates_dir), config.newsletter, draft=draft
     )
 
 

@@ -292,6 +292,19 @@ class Edition:
 
 
 @dataclass(frozen=True)
+class Thumbnail:
+    """A pick's lead image as `mash build` stored it under output/site/ (see #20).
+
+    ``path`` is relative to the site's root ("images/<hash>.jpg"); ``width`` and
+    ``height`` are the CSS pixels the email shows it at (the file has twice as many).
+    """
+
+    path: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
 class Pick:
     """One post in the roundup of an issue."""
 
@@ -303,6 +316,7 @@ class Pick:
     blurb: str
     score: float
     image: str = ""
+    thumbnail: Thumbnail | None = None
 
 
 @dataclass(frozen=True)

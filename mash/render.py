@@ -12,7 +12,12 @@ from pathlib import Path
 import jinja2
 
 from mash.errors import RenderError
-from mash.mail import build_preview_eml, render_email_html, render_email_text
+from mash.mail import (
+    build_preview_eml,
+    list_unsubscribe_mailto,
+    render_email_html,
+    render_email_text,
+)
 from mash.records import Issue, RenderedIssue, SmtpSettings
 from mash.site import render_issue_page
 
@@ -39,8 +44,9 @@ def make_env(templates_dir: Path | None = None) -> jinja2.Environment:
 def render_issue(issue: Issue, env: jinja2.Environment, smtp: SmtpSettings) -> RenderedIssue:
     """Render every file of an issue; a template error becomes RenderError naming it."""
     try:
-        html = render_email_html(issue, env)
-        text = render_email_text(issue, env)
+        mailto = list_unsubscribe_mailto(smtp, issue.newsletter)
+        html = render_email_html(issue, env, unsubscribe_url=mailto)
+        text = render_email_text(issue, env, unsubscribe_url=mailto)
         web = render_issue_page(issue, env, root="../site/")  # output/site/ beside it
     except jinja2.TemplateError as e:
         name = getattr(e, "name", None) or getattr(e, "filename", None) or "template"

@@ -20,7 +20,16 @@ from hypothesis import strategies as st
 
 from mash import mail
 from mash.errors import RenderError, SendError
-from mash.records import Issue, Link, Listening, Newsletter, Pick, Section, SmtpSettings
+from mash.records import (
+    Issue,
+    Link,
+    Listening,
+    Newsletter,
+    Pick,
+    Section,
+    SmtpSettings,
+    Thumbnail,
+)
 from tests.browser import Browser, Page
 
 REPO = Path(__file__).resolve().parents[1]
@@ -236,16 +245,27 @@ class _ImageTags(HTMLParser):
             self.found.append(dict(attrs))
 
 
-def test_images_have_width_height_and_alt(env: jinja2.Environment) -> None:
+def test_images_are_the_sites_thumbnails_with_width_height_and_alt(
+    env: jinja2.Environment,
+) -> None:
     issue = make_issue()
-    picks = (replace(issue.picks[0], image="https://img.example/a.jpg"), *issue.picks[1:])
-    html = mail.render_email_html(replace(issue, picks=picks), env)
+    first = replace(
+        issue.picks[0],
+        image="https://img.example/a.svg",
+        thumbnail=Thumbnail("images/0123abcd.png", 96, 48),
+    )
+    second = replace(issue.picks[1], image="https://img.example/b.jpg")  # not stored: none
+    issue = replace(issue, picks=(first, second, *issue.picks[2:]))
     images = _ImageTags()
-    images.feed(html)
-    assert len(images.found) == 1
-    for attrs in images.found:
-        assert (attrs.get("width") or "").isdigit() and (attrs.get("height") or "").isdigit()
-        assert attrs.get("alt") == "Post number 1: what <customers> & agents learn"
+    images.feed(mail.render_email_html(issue, env))
+    assert images.found == [
+        images.found[0] | {"src": "https://example.org/mash/images/0123abcd.png"}
+    ]
+    attrs = images.found[0]
+    assert (attrs.get("width"), attrs.get("height")) == ("96", "48")
+    assert attrs.get("alt") == "Post number 1: what <customers> & agents learn"
+    no_site = replace(issue, newsletter=replace(issue.newsletter, site_url=""))
+    assert "<img" not in mail.render_email_html(no_site, env)
 
 
 def test_fonts_are_web_safe(env: jinja2.Environment) -> None:
@@ -405,22 +425,41 @@ def test_email_does_not_overflow_in_chromium(
     width: int,
     media_queries: bool,
 ) -> None:
-    """Also without the <style> block, as Gmail's apps show mail of non-Google accounts."""
+    """Also without the <style> block, as Gmail's apps show mail of non-Google accounts.
+
+    Two picks have thumbnails, served from a local "site" as `mash build` stores them.
+    """
+    from mash.demo import DEMO, serve_folder
+    from mash.images import display_size, make_thumbnail
+
+    chart = (DEMO / "site" / "helpdesk-diaries" / "images" / "fcr-vs-repeat.svg").read_bytes()
+    made = make_thumbnail(chart, "https://blog.example/chart.svg")
+    (tmp_path / "site" / "images").mkdir(parents=True)
+    (tmp_path / "site" / "images" / f"chart{made.extension}").write_bytes(made.content)
+    thumb = Thumbnail(f"images/chart{made.extension}", *display_size(made.width, made.height))
     issue = make_issue(12)
+    picks = tuple(
+        replace(p, thumbnail=thumb if i in (0, 2) else None) for i, p in enumerate(issue.picks)
+    )
     long_url = "https://example.org/" + "averyveryverylongpathsegment" * 6
     editorial = EDITORIAL_HTML + f'<p>See <a href="{long_url}">{long_url}</a>.</p>'
-    html = mail.render_email_html(replace(issue, editorial_html=editorial), env)
-    if not media_queries:
-        html = re.sub(r"<style>.*?</style>", "", html, count=1, flags=re.S)
-    email = tmp_path / "email.html"
-    email.write_text(html, encoding="utf-8")
-    page = Page(browser, email.as_uri(), width)
+    with serve_folder(tmp_path / "site") as base:
+        newsletter = replace(issue.newsletter, site_url=f"{base}/")
+        issue = replace(issue, editorial_html=editorial, picks=picks, newsletter=newsletter)
+        html = mail.render_email_html(issue, env)
+        if not media_queries:
+            html = re.sub(r"<style>.*?</style>", "", html, count=1, flags=re.S)
+        email = tmp_path / "email.html"
+        email.write_text(html, encoding="utf-8")
+        page = Page(browser, email.as_uri(), width)
     try:
-        scroll_width, inner_width = page.evaluate(
-            "[document.documentElement.scrollWidth, window.innerWidth]"
+        scroll_width, inner_width, loaded = page.evaluate(
+            "[document.documentElement.scrollWidth, window.innerWidth,"
+            " [...document.images].filter(i => i.complete && i.naturalWidth > 0).length]"
         )
         assert inner_width == width
         assert scroll_width <= inner_width
+        assert loaded == 2
         if media_queries:
             page.screenshot(screenshots / f"email-{width}.png")
         else:
@@ -522,3 +561,194 @@ def test_no_header_can_be_injected(name: str, title: str, sender_name: str) -> N
     assert parsed["To"].addresses[0].addr_spec == "ann@example.com"
     assert parsed["From"].addresses[0].addr_spec == "mash@example.org"
     assert [p.get_content_type() for p in parsed.iter_parts()] == ["text/plain", "text/html"]
+
+
+# --- the essay in the text part (see #20) -----------------------------------------------
+
+HARD_WRAPPED_ESSAY = """\
+Every customer carries a set of rules they never tell you
+about. They expect you to know them anyway, and they are
+*right* to.
+
+What the posts asked:
+
+- how to find the rules before they
+  are broken
+- who writes them down
+
+1. Listen first.
+2. Then [read the post](https://example.org/x) again.
+"""
+
+
+def test_text_part_keeps_the_essays_paragraphs_lists_emphasis_and_links(
+    env: jinja2.Environment,
+) -> None:
+    from mash.compose import render_editorial
+
+    html = render_editorial(HARD_WRAPPED_ESSAY)
+    text = mail.render_email_text(make_issue(editorial_html=html), env)
+    essay = text.split("=\n\n", 1)[1].split("\n\nTHE MONTH IN", 1)[0]
+    paragraphs = essay.split("\n\n")
+    # one paragraph, reflowed at 72 columns: not one paragraph per source line
+    assert paragraphs[0] == (
+        "Every customer carries a set of rules they never tell you about. They\n"
+        "expect you to know them anyway, and they are *right* to."
+    )
+    assert "What the posts asked:" in paragraphs
+    assert "  * how to find the rules before they are broken\n  * who writes them down" in essay
+    assert "  1. Listen first.\n  2. Then [read the post][1] again." in essay
+    assert re.search(r"^ *\[1\]: https://example\.org/x$", essay, re.MULTILINE)
+    assert max(len(line) for line in text.splitlines()) <= 72
+
+
+def test_editorial_text_is_one_line_per_paragraph_without_marks() -> None:
+    from mash.compose import _paragraph_text, render_editorial
+
+    text = _paragraph_text(render_editorial(HARD_WRAPPED_ESSAY))
+    first = text.split("\n\n")[0]
+    assert first == (
+        "Every customer carries a set of rules they never tell you about. They expect "
+        "you to know them anyway, and they are right to."
+    )
+    assert "https://" not in text and "*right*" not in text
+    assert "Then read the post again." in text
+
+
+# --- caniemail: what Gmail, Apple Mail, Outlook and Yahoo do not support (see #20) -------
+
+JS = REPO / "tests" / "js"
+EMAIL_CLIENTS = ("gmail.*", "apple-mail.*", "outlook.*", "yahoo.*")
+# Every feature caniemail flags for those clients is here, with where the email keeps
+# working without it; test_flagged_features_fall_back_* check each fallback.
+ENHANCEMENTS = {
+    "@media": "narrow-screen and dark-mode rules only; inlined styles give the light, fluid email",
+    "<body> element": "the 100% wrapper table repeats the body's background",
+    "display:none": "the preheader is also 1px text in the background colour",
+    "role attribute": "role=presentation on layout tables is for screen readers only",
+}
+
+
+@pytest.fixture(scope="session")
+def doiuse_email() -> Path:
+    """tests/js with @jsx-email/doiuse-email installed from its lock file (npm ci)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("node and npm are absent: the caniemail check needs them")
+    if not (JS / "node_modules" / "@jsx-email" / "doiuse-email").is_dir():
+        command = ["npm", "ci", "--prefix", str(JS), "--no-audit", "--no-fund", "--quiet"]
+        subprocess.run(command, check=True, capture_output=True, timeout=300)
+    return JS / "doiuse.mjs"
+
+
+def caniemail_errors(script: Path, email: Path) -> dict[str, set[str]]:
+    """Return {feature: {client, ...}} for each feature caniemail says a client lacks."""
+    import json
+    import subprocess
+
+    run = subprocess.run(
+        ["node", str(script), str(email), *EMAIL_CLIENTS],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    errors: dict[str, set[str]] = {}
+    for line in json.loads(run.stdout)["errors"]:
+        match = re.fullmatch(r"`(.+)` is not supported by `(.+)`", line)
+        assert match, line
+        errors.setdefault(match.group(1), set()).add(match.group(2))
+    return errors
+
+
+@pytest.fixture
+def built_email(workspace: Path) -> Path:
+    """The demo's October email.html as `mash build` writes it (with a thumbnail)."""
+    from mash.cli import main as mash
+
+    assert mash(["--config", str(workspace), "build", "--month", "2026-10"]) == 0
+    return workspace.parent / "2026-10" / "email.html"
+
+
+def test_every_feature_caniemail_flags_is_a_known_enhancement(
+    doiuse_email: Path, built_email: Path
+) -> None:
+    errors = caniemail_errors(doiuse_email, built_email)
+    assert errors, "the check found nothing at all: is it running?"
+    unexpected = {f: sorted(c) for f, c in errors.items() if f not in ENHANCEMENTS}
+    assert not unexpected, f"remove these or make them enhancements with a fallback: {unexpected}"
+
+
+def test_flagged_features_fall_back_in_the_markup(built_email: Path) -> None:
+    """<body>, display:none and role: each has its fallback in the inlined markup."""
+    html = built_email.read_text(encoding="utf-8")
+    styles = re.search(r"<style>(.*?)</style>", html, re.S)
+    assert styles and html.count("<style>") == 1 + html.count("<!--[if mso]>\n<style>")
+    # @media: the only rules left in <style> are @media blocks (all else is inlined)
+    outside = re.sub(r"@media[^{]*\{(?:[^{}]*\{[^{}]*\})*\s*\}", "", styles.group(1))
+    assert outside.strip() == "", outside
+    body = re.search(r'<body[^>]*style="([^"]*)"', html)
+    wrapper = re.search(r'<table[^>]*class="wrapper"[^>]*style="([^"]*)"', html)
+    assert body and wrapper
+    background = re.search(r"background-color:\s*(#\w+)", body.group(1))
+    assert background and f"background-color: {background.group(1)}" in wrapper.group(1)
+    # display:none: inline only on the preheader, which is also invisible without it
+    hidden = re.findall(r'<(\w+)[^>]*style="[^"]*display:\s*none[^"]*"[^>]*>', html)
+    assert hidden == ["div"]
+    preheader = re.search(r'<div class="preheader" style="([^"]*)"', html)
+    assert preheader
+    for rule in ("font-size: 1px", "line-height: 1px", "max-height: 0", "mso-hide: all"):
+        assert rule in preheader.group(1)
+    assert f"color: {background.group(1)}" in preheader.group(1)
+    # role: only role="presentation", only on tables, where it changes no layout
+    roles = re.findall(r"<(\w+)[^>]*\brole=\"([^\"]*)\"", html)
+    assert roles and set(roles) == {("table", "presentation")}
+
+
+@pytest.mark.parametrize("width", [600, 375])
+def test_flagged_features_fall_back_in_chromium(
+    browser: Browser, built_email: Path, tmp_path: Path, width: int
+) -> None:
+    """Without its <style> (@media: Outlook, Gmail's mobile web), the email is light and fits;
+    with it, dark mode turns it dark (the enhancement works where it is supported)."""
+    html = built_email.read_text(encoding="utf-8")
+    bare = tmp_path / "no-style.html"
+    bare.write_text(re.sub(r"<style>.*?</style>", "", html, count=1, flags=re.S), "utf-8")
+    probe = (
+        "[document.documentElement.scrollWidth, window.innerWidth,"
+        " getComputedStyle(document.querySelector('.container')).backgroundColor,"
+        " getComputedStyle(document.querySelector('.pick-body')).color,"
+        " document.querySelectorAll('img.thumb').length]"
+    )
+    for path, scheme, background, text in (
+        (bare, "dark", "rgb(255, 255, 255)", "rgb(34, 34, 34)"),
+        (built_email, "light", "rgb(255, 255, 255)", "rgb(34, 34, 34)"),
+        (built_email, "dark", "rgb(27, 31, 36)", "rgb(230, 230, 230)"),
+    ):
+        page = Page(browser, path.as_uri(), width)
+        try:
+            browser.call(
+                "Emulation.setEmulatedMedia",
+                page.session,
+                features=[{"name": "prefers-color-scheme", "value": scheme}],
+            )
+            scroll, inner, container, colour, thumbs = page.evaluate(probe)
+            assert scroll <= inner == width, (path.name, scheme)
+            assert (container, colour) == (background, text), (path.name, scheme)
+            assert thumbs >= 1
+        finally:
+            page.close()
+
+
+def test_long_words_break_in_text_but_never_in_links(env: jinja2.Environment) -> None:
+    """overflow-wrap is gone (caniemail): zero-width spaces let a long URL text wrap."""
+    url = "https://example.org/" + "averyveryverylongpathsegment" * 3
+    editorial = f'<p>See <a href="{url}">{url}</a> and <code>{url}</code>.</p>'
+    html = mail.render_email_html(make_issue(editorial_html=editorial), env)
+    assert f'href="{url}"' in html
+    shown = re.search(r'<a href="https://example.org/a[^"]*"[^>]*>([^<]*)</a>', html)
+    assert shown and "\u200b" in shown.group(1) and shown.group(1).replace("\u200b", "") == url
+    assert max(len(part) for part in shown.group(1).split("\u200b")) <= 20
+    assert f"{url}</code>" in html  # code is left as written

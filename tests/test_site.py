@@ -25,7 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mash.errors import BuildError, RenderError
-from mash.records import Issue, Link, Listening, Newsletter, Pick, Section
+from mash.records import Issue, Link, Listening, Newsletter, Pick, Section, Thumbnail
 from mash.site import (
     SiteReport,
     build_site,
@@ -112,6 +112,7 @@ def make_pick(month: str, number: int) -> Pick:
         blurb=blurb,
         score=round(1.0 - number / 20, 3),
         image="https://images.example.com/lead.jpg" if number == 1 else "",
+        thumbnail=Thumbnail("images/lead.jpg", 96, 64) if number == 1 else None,
     )
 
 
@@ -272,12 +273,9 @@ def test_issue_page_meta_describes_the_issue(site: SiteReport) -> None:
     assert description == (
         "Customers keep rules they never tell us. This month is about learning them. Listen first."
     )
-    assert attr(soup.find("meta", property="og:image"), "content") == (
-        "https://images.example.com/lead.jpg"
-    )
-    assert attr(soup.find("meta", attrs={"name": "twitter:card"}), "content") == (
-        "summary_large_image"
-    )
+    # the thumbnail mash build stored on the site, never the blog's own image (see #20)
+    assert attr(soup.find("meta", property="og:image"), "content") == SITE_URL + "images/lead.jpg"
+    assert attr(soup.find("meta", attrs={"name": "twitter:card"}), "content") == "summary"
     assert attr(soup.find("meta", property="og:image:alt"), "content") == POSTS[1][0]
     assert attr(soup.find("meta", property="article:published_time"), "content") == (
         "2026-09-20T00:00:00+00:00"
@@ -288,7 +286,7 @@ def test_issue_page_meta_describes_the_issue(site: SiteReport) -> None:
 
 def test_pages_without_a_pick_image_use_the_small_card(tmp_path: Path) -> None:
     issue = make_issue("2026-10", 22)
-    issue = replace(issue, picks=tuple(replace(p, image="") for p in issue.picks))
+    issue = replace(issue, picks=tuple(replace(p, thumbnail=None) for p in issue.picks))
     soup = BeautifulSoup(render_issue_page(issue, make_env()), "html.parser")
     assert soup.find("meta", property="og:image") is None
     assert attr(soup.find("meta", attrs={"name": "twitter:card"}), "content") == "summary"
@@ -346,10 +344,10 @@ def test_sections_are_never_hard_coded(tmp_path: Path) -> None:
         "Ranked by crust.",
         "Our own loaf",
         "Who bakes this",
-        "Small print",
     ):
         assert expected in text
     assert "Customer Service Blogging" not in text and "Someone Was Listening" not in text
+    assert "Small print" not in text  # the footer section is the email's alone (see #20)
 
 
 def test_text_from_feeds_and_config_is_escaped_everywhere(tmp_path: Path) -> None:

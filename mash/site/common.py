@@ -91,11 +91,16 @@ def headline(issue: Issue) -> str:
 
 
 def first_image(issue: Issue) -> str:
-    """Return the first pick's image when it is an absolute http(s) URL."""
-    if not issue.picks:
+    """Return the URL of the first pick's thumbnail on the site, or "".
+
+    Never the source blog's own image: it may be an SVG, and it breaks when the blog
+    moves (see #20).
+    """
+    thumbnail = issue.picks[0].thumbnail if issue.picks else None
+    site = issue.newsletter.site_url.strip()
+    if thumbnail is None or urlsplit(site).scheme not in ("http", "https"):
         return ""
-    image = issue.picks[0].image.strip()
-    return image if urlsplit(image).scheme in ("http", "https") else ""
+    return f"{site.rstrip('/')}/{thumbnail.path}"
 
 
 def sections_of(issue: Issue) -> dict[str, Section]:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mash.errors import BuildError
-from mash.records import Issue, Listening, Newsletter, Pick, Section
+from mash.records import Issue, Listening, Newsletter, Pick, Section, Thumbnail
 from mash.site.common import split_month
 
 
@@ -39,7 +39,21 @@ def _pick_to_json(pick: Pick) -> dict[str, Any]:
         "blurb": pick.blurb,
         "score": pick.score,
         "image": pick.image,
+        "thumbnail": _thumbnail_to_json(pick.thumbnail),
     }
+
+
+def _thumbnail_to_json(thumbnail: Thumbnail | None) -> dict[str, Any] | None:
+    if thumbnail is None:
+        return None
+    return {"path": thumbnail.path, "width": thumbnail.width, "height": thumbnail.height}
+
+
+def _thumbnail_from_json(data: Any, where: str) -> Thumbnail | None:
+    if data is None:
+        return None
+    f = _Fields(data, where)
+    return Thumbnail(f.get("path", str), f.get("width", int), f.get("height", int))
 
 
 def _listening_to_json(post: Listening | None) -> dict[str, Any] | None:
@@ -111,6 +125,7 @@ def _pick_from_json(f: _Fields) -> Pick:
         blurb=f.get("blurb", str, ""),
         score=f.get("score", float, 0.0),
         image=f.get("image", str, ""),
+        thumbnail=_thumbnail_from_json(f.data.get("thumbnail"), f"{f.where}.thumbnail"),
     )
 
 
