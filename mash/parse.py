@@ -18,6 +18,7 @@ import fastfeedparser
 import feedparser
 from lxml import etree
 
+from mash.blurb import lifted_from
 from mash.errors import ParseError
 from mash.extract import feed_article
 from mash.records import FetchResult, ParsedFeed, Post
@@ -33,6 +34,7 @@ _DOCTYPE = re.compile(rb"<!DOCTYPE[^>\[]*(\[.*?\])?\s*>", re.IGNORECASE | re.DOT
 # a tenth of the cost of a regex over the feed (see #8).
 _XML_ILLEGAL = bytes(range(0x09)) + b"\x0b\x0c" + bytes(range(0x0E, 0x20))
 _SUMMARY_LIMIT = 20_000
+_EXCERPT_LIMIT = 2_000
 _XML_ENCODING = re.compile(rb"<\?xml[^>]*encoding\s*=\s*[\"']([A-Za-z0-9._-]+)")
 _STRICT = etree.XMLParser(resolve_entities=False, no_network=True, recover=False)
 _RSS2 = re.compile(rb"<rss\b[^>]*\bversion\s*=\s*[\"']2\.0", re.IGNORECASE)
@@ -319,6 +321,7 @@ def _post(entry: _Entry, feed_url: str, feed_link: str) -> Post | None:
     # The summary serves only where there is no content (then it is the text), so it is
     # not kept beside content: half the sanitising, a tenth less to store (see #8).
     summary = "" if content else sanitize_html(entry.summary.strip()[:_SUMMARY_LIMIT], link)
+    excerpt = _excerpt(entry.summary, content, link) if content and entry.summary else ""
     return Post(
         feed_url=feed_url,
         guid=(entry.guid or link)[:2000],
@@ -331,7 +334,21 @@ def _post(entry: _Entry, feed_url: str, feed_link: str) -> Post | None:
         content_html=content,
         comments=entry.comments,
         categories=tuple(_plain(t)[:80] for t in entry.tags),
+        excerpt=excerpt,
     )
+
+
+def _excerpt(summary: str, content: str, link: str) -> str:
+    """Return the plain text of a summary given beside content, unless it is content's opening.
+
+    WordPress puts a hand-written excerpt there, else the post's first 55 words: only
+    the former is kept (see #20). The opening is looked for in content's first part,
+    so the check costs little; blurb.author_summary checks the whole text later.
+    """
+    rough = html_to_text(summary[:_EXCERPT_LIMIT])
+    if not rough.strip() or lifted_from(rough, html_to_text(content[: 2 * len(rough) + 2000])):
+        return ""
+    return " ".join(html_to_text(sanitize_html(summary[:_EXCERPT_LIMIT], link)).split())
 
 
 def _entry_link(entry: _Entry, feed_link: str) -> str:
