@@ -15,6 +15,7 @@ from typing import Any
 import markdown
 import yaml
 
+from mash.blurb import EDITOR, QUOTE
 from mash.errors import ConfigError
 from mash.records import (
     Edition,
@@ -152,8 +153,16 @@ def _fill(template: str, values: dict[str, Any]) -> str:
         return template
 
 
-def _pick(item: ScoredPost, blurb: str) -> Pick:
+def _blurb(item: ScoredPost, editor: str) -> tuple[str, str]:
+    """Return the blurb and its source: the editor's, else the one rank chose (see #20)."""
+    if editor:
+        return editor, EDITOR
+    return item.blurb, item.blurb_source or QUOTE
+
+
+def _pick(item: ScoredPost, editor: str) -> Pick:
     post = item.post
+    blurb, source = _blurb(item, editor)
     return Pick(
         url=post.url,
         title=post.title,
@@ -163,6 +172,7 @@ def _pick(item: ScoredPost, blurb: str) -> Pick:
         blurb=blurb,
         score=item.score,
         image=post.image,
+        blurb_source=source,
     )
 
 
@@ -191,16 +201,18 @@ def compose_issue(
     listening = None
     if ranking.listening is not None:
         post = ranking.listening.post
+        blurb, source = _blurb(
+            ranking.listening, edition.listening_blurb or blurbs.get(url_key(post.url), "")
+        )
         listening = Listening(
             url=post.url,
             title=post.title,
             blog=post.blog,
             author=post.author,
             published=post.published,
-            blurb=edition.listening_blurb
-            or blurbs.get(url_key(post.url))
-            or ranking.listening.blurb,
+            blurb=blurb,
             reason=ranking.listening_reason,
+            blurb_source=source,
         )
     issue = Issue(
         newsletter=newsletter,
@@ -210,7 +222,7 @@ def compose_issue(
         theme=theme,
         editorial_html=editorial_html,
         editorial_text=_paragraph_text(editorial_html),
-        picks=tuple(_pick(p, blurbs.get(url_key(p.post.url)) or p.blurb) for p in picks),
+        picks=tuple(_pick(p, blurbs.get(url_key(p.post.url), "")) for p in picks),
         listening=listening,
         sections=sections,
         web_url=_web_url(newsletter.site_url, edition.month),
@@ -247,14 +259,7 @@ def draft_edition(ranking: Ranking, existing: Edition, shortlist_size: int = 20)
     listening, editorial); only the shortlist is refreshed.
     """
     shortlist = [
-        {
-            "url": c.post.url,
-            "title": c.post.title,
-            "blog": c.post.blog,
-            "score": c.score,
-            "status": c.status,
-            "blurb": c.blurb,
-        }
+        shortlist_entry(c)
         for c in ranking.candidates
         if c.status in ("picked", "listening", "out")
         and not c.reason.startswith(("duplicate", "promotional", "off-topic"))
@@ -274,6 +279,19 @@ def draft_edition(ranking: Ranking, existing: Edition, shortlist_size: int = 20)
     editorial = existing.editorial_md or _STARTER.format(month=month_name(ranking.month))
     front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=100)
     return f"---\n{front}---\n\n{editorial.strip()}\n"
+
+
+def shortlist_entry(item: ScoredPost) -> dict[str, Any]:
+    """Return one post of the draft's shortlist, with the blurb the issue would show."""
+    return {
+        "url": item.post.url,
+        "title": item.post.title,
+        "blog": item.post.blog,
+        "score": item.score,
+        "status": item.status,
+        "blurb": item.blurb,
+        "blurb_source": item.blurb_source,
+    }
 
 
 _STARTER = """\
