@@ -11,6 +11,7 @@ import re
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from html import unescape
 from typing import Any
 from urllib.parse import urljoin
 
@@ -18,7 +19,6 @@ import fastfeedparser
 import feedparser
 from lxml import etree
 
-from mash.blurb import lifted_from
 from mash.errors import ParseError
 from mash.extract import feed_article
 from mash.records import FetchResult, ParsedFeed, Post
@@ -35,6 +35,9 @@ _DOCTYPE = re.compile(rb"<!DOCTYPE[^>\[]*(\[.*?\])?\s*>", re.IGNORECASE | re.DOT
 _XML_ILLEGAL = bytes(range(0x09)) + b"\x0b\x0c" + bytes(range(0x0E, 0x20))
 _SUMMARY_LIMIT = 20_000
 _EXCERPT_LIMIT = 2_000
+# a summary's opening is looked for in the content's (see _excerpt)
+_OPENING_CHARS, _CONTENT_CHARS = 120, 600
+_TAG = re.compile(r"<[^>]*>?")
 _XML_ENCODING = re.compile(rb"<\?xml[^>]*encoding\s*=\s*[\"']([A-Za-z0-9._-]+)")
 _STRICT = etree.XMLParser(resolve_entities=False, no_network=True, recover=False)
 _RSS2 = re.compile(rb"<rss\b[^>]*\bversion\s*=\s*[\"']2\.0", re.IGNORECASE)
@@ -342,13 +345,19 @@ def _excerpt(summary: str, content: str, link: str) -> str:
     """Return the plain text of a summary given beside content, unless it is content's opening.
 
     WordPress puts a hand-written excerpt there, else the post's first 55 words: only
-    the former is kept (see #20). The opening is looked for in content's first part,
-    so the check costs little; blurb.author_summary checks the whole text later.
+    the former is kept (see #20). Only the summary's first words are looked for, in
+    content's first part, with tags cut out roughly: it runs for every entry, so it
+    must cost little (see #8); blurb.author_summary checks the whole text later.
     """
-    rough = html_to_text(summary[:_EXCERPT_LIMIT])
-    if not rough.strip() or lifted_from(rough, html_to_text(content[: 2 * len(rough) + 2000])):
+    opening = " ".join(_rough_text(summary[:_OPENING_CHARS]).split())
+    head = opening[:80].rpartition(" ")[0]  # whole words: an automatic one may cut the last
+    if not head or head in " ".join(_rough_text(content[:_CONTENT_CHARS]).split()):
         return ""
     return " ".join(html_to_text(sanitize_html(summary[:_EXCERPT_LIMIT], link)).split())
+
+
+def _rough_text(html: str) -> str:
+    return unescape(_TAG.sub(" ", html)) if "<" in html or "&" in html else html
 
 
 def _entry_link(entry: _Entry, feed_link: str) -> str:
