@@ -246,6 +246,9 @@ _POINTING_PHRASE = re.compile(
     r"not that\b|which is why\b)",
     re.IGNORECASE,
 )
+# A short label and a colon opens an item of a list the text before introduced
+# ("One good thing: a call that went well.", "Routing: ...").
+_LIST_LABEL = re.compile(r"^\S+(?:\s+\S+){0,2}:\s")
 # A reference to another part of the text, wherever it stands.
 _NEEDS_CONTEXT = re.compile(
     r"\b(?:the former|the latter|as (?:i|we) (?:said|mentioned|noted)|mentioned (?:above|earlier)"
@@ -267,14 +270,17 @@ def stands_alone(sentence: str) -> bool:
 
     False when it opens on a word that points back (a pronoun, "this/that/such",
     "here", "but/so/also/however/then/and/or/yet/instead", "the trick", a bare number
-    such as "Five from ..."), has a third-person pronoun or "also" among its first six
-    words, refers to another part of the text ("the former", "see below"), or does not
-    open on a capital letter. Does not judge whether the sentence is worth quoting.
+    such as "Five from ..."), opens on a list item's label ("One good thing: ..."), has
+    a third-person pronoun or "also" among its first six words, refers to another part
+    of the text ("the former", "see below"), or does not open on a capital letter.
+    Does not judge whether the sentence is worth quoting.
     """
     text = sentence.lstrip(_LEADING_MARKS)
     if not text or not (text[0].isupper() or text[0].isdigit()):
         return False
-    if text[0].isdigit() or _POINTING_PHRASE.match(text) or _NEEDS_CONTEXT.search(text):
+    if text[0].isdigit() or _POINTING_PHRASE.match(text) or _LIST_LABEL.match(text):
+        return False
+    if _NEEDS_CONTEXT.search(text):
         return False
     first = words(text[:120])[:_EARLY_WORDS]
     if not first:

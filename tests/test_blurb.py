@@ -93,6 +93,10 @@ POINTING_BACK = [
     "Instead, the team reads twenty customer comments aloud each month.",
     "The first reply decides whether it is also a bad ending for the customer.",
     "Most of them never call back once the refund has been refused.",
+    "One good thing: a conversation that went well, so the next shift starts well.",
+    "Routing: the model assigns the right team most of the time.",
+    "As we said, the survey asked about the agent and never about the policy.",
+    "The former cut the queue in half within a month of the change.",
 ]
 STANDING_ALONE = [
     "Great agents give a second answer right after the policy answer.",

@@ -490,14 +490,15 @@ def _blurbed(issue: dict[str, Any]) -> list[dict[str, Any]]:
 def test_blurbs_are_the_editors_the_authors_summary_or_a_quote_that_stands_alone(
     workspace: Path, truth: list[dict[str, Any]], demo_base: str
 ) -> None:
-    issue = build(workspace, "2026-10")
-    items = _blurbed(issue)
-    assert {item["blurb_source"] for item in items} <= {"editor", "summary", "quote"}
-    for item in items:
-        assert not item["blurb"].startswith(LIFTED_OPENINGS), item["blurb"]
-        if item["blurb_source"] == "quote":
-            first, *rest = split_sentences(item["blurb"])
-            assert stands_alone(first) and len(rest) <= 1, item["blurb"]
+    for month in ("2026-09", "2026-10"):
+        issue = build(workspace, month)
+        items = _blurbed(issue)
+        assert {item["blurb_source"] for item in items} <= {"editor", "summary", "quote"}
+        for item in items:
+            assert not item["blurb"].startswith(LIFTED_OPENINGS), item["blurb"]
+            if item["blurb_source"] == "quote":
+                first, *rest = split_sentences(item["blurb"])
+                assert stands_alone(first) and len(rest) <= 1, item["blurb"]
     # the editor's own blurb, from the edition file
     edition = (DEMO / "editions" / "2026-10.md").read_text().replace("{{BASE}}", demo_base)
     ((url, mine),) = yaml.safe_load(edition.split("---")[1])["blurbs"].items()
