@@ -429,6 +429,7 @@ def truth_records(blogs: list[Blog]) -> list[dict[str, Any]]:
                     "feed_has_full_content": blog.mode == "full",
                     "feed_has_date": bool(labels.get("feed_date", True)),
                     "short": bool(labels.get("short", False)),
+                    "author_summary": post.meta.get("excerpt") or post.meta.get("description"),
                     "word_count": len(post.expected.split()),
                     "expected_text": post.expected,
                 }

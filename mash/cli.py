@@ -111,6 +111,7 @@ def cmd_posts(args: argparse.Namespace, config: Config) -> int:
                 "reason": c.reason,
                 "duplicate_of": c.duplicate_of,
                 "blurb": c.blurb,
+                "blurb_source": c.blurb_source,
             }
             for c in ranking.candidates
         ]
@@ -122,6 +123,8 @@ def cmd_posts(args: argparse.Namespace, config: Config) -> int:
         print(f"{c.status:9} {c.score:6.3f}  {c.post.title[:70]}  [{c.post.blog}]")
         print(f"          {parts}")
         print(f"          {c.reason}  {c.post.url}")
+        if c.blurb:  # the blurb: the editor's, the author's summary, or a quote
+            print(f"          blurb ({c.blurb_source}): {c.blurb}")
     return 0
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import markdown
 
+from mash.blurb import EDITOR, QUOTE
 from mash.dates import month_name
 from mash.edition import draft_reasons
 from mash.plaintext import essay_text
@@ -57,8 +58,16 @@ def _fill(template: str, values: dict[str, Any]) -> str:
         return template
 
 
-def _pick(item: ScoredPost, blurb: str) -> Pick:
+def _blurb(item: ScoredPost, editor: str) -> tuple[str, str]:
+    """Return the blurb and its source: the editor's, else the one rank chose (see #20)."""
+    if editor:
+        return editor, EDITOR
+    return item.blurb, item.blurb_source or QUOTE
+
+
+def _pick(item: ScoredPost, editor: str) -> Pick:
     post = item.post
+    blurb, source = _blurb(item, editor)
     return Pick(
         url=post.url,
         title=post.title,
@@ -68,6 +77,7 @@ def _pick(item: ScoredPost, blurb: str) -> Pick:
         blurb=blurb,
         score=item.score,
         image=post.image,
+        blurb_source=source,
     )
 
 
@@ -95,16 +105,18 @@ def compose_issue(
     listening = None
     if ranking.listening is not None:
         post = ranking.listening.post
+        blurb, source = _blurb(
+            ranking.listening, edition.listening_blurb or blurbs.get(url_key(post.url), "")
+        )
         listening = Listening(
             url=post.url,
             title=post.title,
             blog=post.blog,
             author=post.author,
             published=post.published,
-            blurb=edition.listening_blurb
-            or blurbs.get(url_key(post.url))
-            or ranking.listening.blurb,
+            blurb=blurb,
             reason=ranking.listening_reason,
+            blurb_source=source,
         )
     issue = Issue(
         newsletter=newsletter,
@@ -114,7 +126,7 @@ def compose_issue(
         theme=theme,
         editorial_html=editorial_html,
         editorial_text=_paragraph_text(editorial_html),
-        picks=tuple(_pick(p, blurbs.get(url_key(p.post.url)) or p.blurb) for p in picks),
+        picks=tuple(_pick(p, blurbs.get(url_key(p.post.url), "")) for p in picks),
         listening=listening,
         sections=sections,
         web_url=_web_url(newsletter.site_url, edition.month),

@@ -368,6 +368,7 @@ def shortlist_entry(item: ScoredPost) -> dict[str, Any]:
         "score": round(item.score, 3),
         "status": item.status,
         "blurb": item.blurb,
+        "blurb_source": item.blurb_source,
     }
 
 

@@ -23,6 +23,7 @@ from typing import Any
 import css_inline
 import jinja2
 
+from mash.blurb import EDITOR
 from mash.errors import RenderError, SendError
 from mash.plaintext import essay_text
 from mash.records import Issue, Listening, Newsletter, Pick, Section, SmtpSettings
@@ -392,6 +393,11 @@ def _item(post: Pick | Listening) -> dict[str, Any]:
         "date": format_date(post.published),
         "byline": _byline(post),
         "blurb": post.blurb,
+        # the author's words (a summary or a quote) are shown as theirs: quoted and
+        # attributed; the editor's are his own voice, plain (see #20)
+        "blurb_source": post.blurb_source,
+        "quoted": post.blurb_source != EDITOR,
+        "attribution": post.author or post.blog,
     }
 
 
@@ -400,8 +406,9 @@ def _text_item(post: Pick | Listening, number: str) -> dict[str, Any]:
     indent = " " * 3
     title = textwrap.fill(post.title, TEXT_WIDTH, initial_indent=number, subsequent_indent=indent)
     item["title"] = title[len(number) :]
+    blurb = f"“{post.blurb}”" if item["quoted"] and post.blurb else post.blurb
     item["blurb"] = textwrap.fill(
-        post.blurb, TEXT_WIDTH, initial_indent=indent, subsequent_indent=indent
+        blurb, TEXT_WIDTH, initial_indent=indent, subsequent_indent=indent
     )
     return item
 

@@ -11,6 +11,7 @@ import re
 import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from html import unescape
 from typing import Any
 from urllib.parse import urljoin
 
@@ -39,6 +40,10 @@ _DOCTYPE = re.compile(rb"<!DOCTYPE[^>\[]*(\[.*?\])?\s*>", re.IGNORECASE | re.DOT
 # a tenth of the cost of a regex over the feed (see #8).
 _XML_ILLEGAL = bytes(range(0x09)) + b"\x0b\x0c" + bytes(range(0x0E, 0x20))
 _SUMMARY_LIMIT = 20_000
+_EXCERPT_LIMIT = 2_000
+# a summary's opening is looked for in the content's (see _excerpt)
+_OPENING_CHARS, _CONTENT_CHARS = 120, 600
+_TAG = re.compile(r"<[^>]*>?")
 _XML_ENCODING = re.compile(rb"<\?xml[^>]*encoding\s*=\s*[\"']([A-Za-z0-9._-]+)")
 _STRICT = etree.XMLParser(resolve_entities=False, no_network=True, recover=False)
 _RSS2 = re.compile(rb"<rss\b[^>]*\bversion\s*=\s*[\"']2\.0", re.IGNORECASE)
@@ -325,6 +330,7 @@ def _post(entry: _Entry, feed_url: str, feed_link: str) -> Post | None:
     # The summary serves only where there is no content (then it is the text), so it is
     # not kept beside content: half the sanitising, a tenth less to store (see #8).
     summary = "" if content else sanitize_html(entry.summary.strip()[:_SUMMARY_LIMIT], link)
+    excerpt = _excerpt(entry.summary, content, link) if content and entry.summary else ""
     return Post(
         feed_url=feed_url,
         guid=(entry.guid or link)[:2000],
@@ -337,7 +343,27 @@ def _post(entry: _Entry, feed_url: str, feed_link: str) -> Post | None:
         content_html=content,
         comments=entry.comments,
         categories=tuple(_plain(t)[:80] for t in entry.tags),
+        excerpt=excerpt,
     )
+
+
+def _excerpt(summary: str, content: str, link: str) -> str:
+    """Return the plain text of a summary given beside content, unless it is content's opening.
+
+    WordPress puts a hand-written excerpt there, else the post's first 55 words: only
+    the former is kept (see #20). Only the summary's first words are looked for, in
+    content's first part, with tags cut out roughly: it runs for every entry, so it
+    must cost little (see #8); blurb.author_summary checks the whole text later.
+    """
+    opening = " ".join(_rough_text(summary[:_OPENING_CHARS]).split())
+    head = opening[:80].rpartition(" ")[0]  # whole words: an automatic one may cut the last
+    if not head or head in " ".join(_rough_text(content[:_CONTENT_CHARS]).split()):
+        return ""
+    return " ".join(html_to_text(sanitize_html(summary[:_EXCERPT_LIMIT], link)).split())
+
+
+def _rough_text(html: str) -> str:
+    return unescape(_TAG.sub(" ", html)) if "<" in html or "&" in html else html
 
 
 def _entry_link(entry: _Entry, feed_link: str) -> str:

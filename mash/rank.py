@@ -23,7 +23,7 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from mash.blurb import choose_blurb, words
+from mash.blurb import blog_wide_descriptions, blurb_of, words
 from mash.dates import date_flags
 from mash.records import Edition, Newsletter, Ranking, ScoredPost, StoredPost
 from mash.tokens import HashSet, Words, hash_words, keep_freed_memory, phrase_hash, word_hashes
@@ -717,9 +717,9 @@ def rank_posts(
 
     ``history`` is (month, featured URLs) of earlier issues, newest first. ``nearby``
     are posts of the neighbouring weeks, never candidates: where a syndicated copy of
-    this month names its original's blog, the original may be among them. Does not
-    read the editor's order or blurbs beyond pins, drops and the listening pick:
-    compose applies order and blurbs.
+    this month names its original's blog, the original may be among them. Reads the
+    editor's pins, drops, listening pick and blurbs (so `mash posts` and the draft show
+    the issue's blurbs); compose applies the order.
     """
     profile = topic_profile(newsletter)
     features, counts = features_of(posts, profile)
@@ -783,13 +783,7 @@ def rank_posts(
                 item, status="out", reason=_cut_reason(item, picks_per_blog, newsletter)
             )
         final.append(item)
-    # blurbs cost a sentence scan each: only for the issue and the editor's shortlist
-    final = [
-        replace(s, blurb=choose_blurb(s.post.text, s.post.title, newsletter.blurb_chars))
-        if s.status in ("picked", "listening") or n < SHORTLIST
-        else s
-        for n, s in enumerate(final)
-    ]
+    final = _with_blurbs(final, edition, newsletter, blog_wide_descriptions(posts))
     ordered_picks = tuple(s for s in final if s.status == "picked")
     chosen = next((s for s in final if s.status == "listening"), None)
     return Ranking(
@@ -799,6 +793,27 @@ def rank_posts(
         listening=chosen,
         listening_reason=listening_reason if chosen else "",
     )
+
+
+def _with_blurbs(
+    final: Sequence[ScoredPost], edition: Edition, newsletter: Newsletter, blog_wide: frozenset[str]
+) -> list[ScoredPost]:
+    """Give the issue's posts and the editor's shortlist their blurbs (blurb.blurb_of).
+
+    Only those: a blurb costs a sentence scan. The editor's blurb (``blurbs:``, and
+    ``listening_blurb:`` for the listening post) comes first, as in the issue.
+    """
+    editor = {url_key(u): b for u, b in edition.blurbs}
+    out = []
+    for n, item in enumerate(final):
+        if item.status in ("picked", "listening") or n < SHORTLIST:
+            own = editor.get(url_key(item.post.url), "")
+            if item.status == "listening":
+                own = edition.listening_blurb or own
+            blurb, source = blurb_of(item.post, newsletter.blurb_chars, own, blog_wide)
+            item = replace(item, blurb=blurb, blurb_source=source)
+        out.append(item)
+    return out
 
 
 def _decided(item: ScoredPost, status: str, reason: str, score: float | None = None) -> ScoredPost:
@@ -811,6 +826,7 @@ def _decided(item: ScoredPost, status: str, reason: str, score: float | None = N
         reason,
         item.blurb,
         item.duplicate_of,
+        item.blurb_source,
     )
 
 

@@ -168,6 +168,8 @@ class Post:
 
     HTML fields are already sanitised. ``content_html`` is empty when the feed
     carries a summary only; ``summary_html`` is empty when it carries content.
+    ``excerpt`` is the plain text of a summary the feed carries beside the content
+    that is not the content's opening: a hand-written excerpt (see #20).
     """
 
     feed_url: str
@@ -181,6 +183,7 @@ class Post:
     content_html: str = ""
     comments: int | None = None
     categories: tuple[str, ...] = ()
+    excerpt: str = ""
 
 
 @dataclass(frozen=True)
@@ -214,6 +217,7 @@ class Article:
     word_count: int = 0
     reading_minutes: int = 0
     comment_count: int | None = None
+    description: str = ""  # the page's description or og:description, plain text
 
 
 # --- store -> rank -> compose ---------------------------------------------------------
@@ -249,6 +253,8 @@ class StoredPost:
     updated: datetime | None = None
     page_published: datetime | None = None  # the date shown on the page
     source_reason: str = ""
+    excerpt: str = ""  # the feed's hand-written excerpt (Post.excerpt)
+    page_description: str = ""  # the page's description (Article.description)
 
 
 @dataclass(frozen=True)
@@ -262,6 +268,7 @@ class ScoredPost:
     reason: str
     blurb: str = ""
     duplicate_of: str | None = None
+    blurb_source: str = ""  # "editor" | "summary" | "quote"; "" while there is no blurb
 
 
 @dataclass(frozen=True)
@@ -317,6 +324,9 @@ class Pick:
     score: float
     image: str = ""
     thumbnail: Thumbnail | None = None
+    # "editor": the editor's words, shown plain; "summary" or "quote": the author's, shown
+    # quoted. issue.json files from before #20 read as "editor": shown as they were sent.
+    blurb_source: str = "editor"
 
 
 @dataclass(frozen=True)
@@ -330,6 +340,7 @@ class Listening:
     published: datetime | None
     blurb: str
     reason: str
+    blurb_source: str = "editor"  # as Pick.blurb_source
 
 
 @dataclass(frozen=True)

@@ -126,11 +126,19 @@ def _redact_column(value: str | None) -> str | None:
     return redact_url(value) if value else value
 
 
+def _migrate_5(db: sqlite3.Connection) -> None:
+    # the author's own summary, for blurbs (#20): a hand-written excerpt the feed gives
+    # beside the full content, and the page's description (both plain text)
+    db.execute("ALTER TABLE posts ADD COLUMN excerpt TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE posts ADD COLUMN page_description TEXT NOT NULL DEFAULT ''")
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _migrate_1,
     _migrate_2,
     _migrate_3,
     _migrate_4,
+    _migrate_5,
 )
 
 
@@ -166,7 +174,7 @@ def _dt(value: str | None) -> datetime | None:
 # A post as its posts row, but for the feed and the first-seen time (which the store
 # adds): guid, url, url_key, title, author, published, updated, summary_html,
 # content_html, html, text, source, source_reason, comments, categories, word_count,
-# first_published. Plain tuples: cheap to send back from a parse worker (see #8).
+# first_published, excerpt. Plain tuples: cheap to send back from a parse worker (see #8).
 PostRow = tuple[object, ...]
 
 
@@ -201,6 +209,7 @@ def _post_row(post: Post, article: Article | None) -> PostRow:
         json.dumps(list(post.categories)),
         words,
         published,
+        post.excerpt,
     )
 
 
@@ -462,8 +471,8 @@ class Store:
             guid, key = row[0], row[2]
             post_id = known.get(f"g:{guid}") or known.get(f"u:{key}")
             if post_id is not None:
-                # title, author, published, updated, summary, content, comments
-                updates.append((*row[3:9], row[13], post_id))
+                # title, author, published, updated, summary, content, comments, excerpt
+                updates.append((*row[3:9], row[13], row[17], post_id))
                 continue
             if guid in seen or key in seen:
                 continue  # the same entry twice in one feed
@@ -472,14 +481,14 @@ class Store:
         db.executemany(
             """UPDATE posts SET title = ?, author = ?, published = COALESCE(?, published),
                updated = ?, summary_html = ?, content_html = ?,
-               comments = COALESCE(?, comments) WHERE id = ?""",
+               comments = COALESCE(?, comments), excerpt = ? WHERE id = ?""",
             updates,
         )
         db.executemany(
             """INSERT INTO posts (feed_url, guid, url, url_key, title, author, published,
                updated, first_seen, summary_html, content_html, html, text, source,
-               source_reason, comments, categories, word_count, first_published)
-               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+               source_reason, comments, categories, word_count, first_published, excerpt)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
             new_rows,
         )
         return len(new_rows)
@@ -509,6 +518,7 @@ class Store:
             content_html=r["content_html"],
             comments=r["comments"],
             categories=tuple(json.loads(r["categories"])),
+            excerpt=r["excerpt"],
         )
 
     def save_article(self, post: Post, article: Article) -> None:
@@ -518,7 +528,7 @@ class Store:
                 """UPDATE posts SET html = ?, text = ?, source = ?, source_reason = ?,
                    page_comments = ?, image = ?, canonical = ?, language = ?, word_count = ?,
                    page_published = ?, author = CASE WHEN author = '' THEN ? ELSE author END,
-                   page_attempts = page_attempts + 1
+                   page_description = ?, page_attempts = page_attempts + 1
                    WHERE feed_url = ? AND guid = ?""",
                 (
                     article.html,
@@ -532,6 +542,7 @@ class Store:
                     article.word_count,
                     _iso(article.published),
                     article.author,
+                    article.description,
                     post.feed_url,
                     post.guid,
                 ),
@@ -603,6 +614,8 @@ class Store:
             updated=_dt(r["updated"]),
             page_published=_dt(r["page_published"]),
             source_reason=r["source_reason"],
+            excerpt=r["excerpt"],
+            page_description=r["page_description"],
         )
 
     def count_posts(self) -> int:

@@ -7,6 +7,7 @@ import filecmp
 import html
 import importlib.util
 import json
+import re
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -121,6 +122,30 @@ def test_truth_covers_every_post(truth: list[dict[str, Any]], feeds: dict[str, A
     assert len({r["url"] for r in truth}) == len(truth)
     in_feeds = {_page_url(e.link) for f in feeds.values() for e in f.entries}
     assert in_feeds == {r["url"] for r in truth}
+
+
+def test_written_summaries_are_where_the_labels_say(
+    built: Path, truth: list[dict[str, Any]], feeds: dict[str, Any]
+) -> None:
+    """A hand-written summary is in the page's description (and the feed's, for an excerpt);
+    every other description is the body's first words, cut (see #20)."""
+    summaries = {_page_url(e.link): e.get("summary", "") for f in feeds.values() for e in f.entries}
+    written = [r for r in truth if r["author_summary"]]
+    assert len(written) == 3 and {r["month"] for r in written} == {"2026-10"}
+    for record in truth:
+        page = (built / "site" / _local_path(record["url"])).read_text("utf-8")
+        match = re.search(r'<meta name="description" content="([^"]*)">', page)
+        assert match, record["url"]
+        description = html.unescape(match.group(1))
+        if record["author_summary"]:
+            assert description == record["author_summary"]
+            assert not record["expected_text"].startswith(description[:40])
+        else:
+            assert description.endswith("…") and record["expected_text"].startswith(
+                description[:40]
+            )
+    excerpts = [r for r in written if summaries[r["url"]] == r["author_summary"]]
+    assert [r["feed_has_full_content"] for r in excerpts] == [True, True]
 
 
 def test_exactly_one_house_blog(truth: list[dict[str, Any]]) -> None:

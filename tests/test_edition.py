@@ -295,7 +295,8 @@ def test_draft_keeps_everything_but_the_shortlist_byte_for_byte(workspace: Path)
     assert "listening" not in front  # never chosen for him
     urls = [row["url"] for row in front["shortlist"]]
     assert len(urls) >= 8 and "https://stale.example/old/" not in urls
-    assert {"url", "title", "blog", "score", "status", "blurb"} == set(front["shortlist"][0])
+    keys = {"url", "title", "blog", "score", "status", "blurb", "blurb_source"}
+    assert keys == set(front["shortlist"][0])
     # a second run changes nothing, and the edition builds as written
     assert run(workspace, "draft", "--month", MONTH) == 0
     assert path.read_text() == after

@@ -255,6 +255,22 @@ def test_feed_metadata_wins_over_the_page() -> None:
     assert article.updated == datetime(2024, 5, 15, 8, 0, tzinfo=UTC)
 
 
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        ('<meta name="description" content="Written  for\n it.">', "Written for it."),
+        ('<meta property="og:description" content="From Open Graph.">', "From Open Graph."),
+        ('<meta name="description" content="&lt;b&gt;Bold&lt;/b&gt; words.">', "Bold words."),
+        ("", ""),
+    ],
+)
+def test_the_pages_description_is_kept_as_plain_text(head: str, expected: str) -> None:
+    """The page's description is a candidate for the author's own summary (see #20)."""
+    html = f"<html><head>{head}</head><body><article><p>{LONG_TEXT}</p></article></body></html>"
+    article = extract_article(post(summary_html="<p>T …</p>"), html, "https://blog.example/p/1")
+    assert article.description == expected
+
+
 def test_feed_comment_count_is_used_without_a_page() -> None:
     article = extract_article(post(summary_html="<p>T …</p>", comments=7), None, None)
     assert article.comment_count == 7

@@ -7,6 +7,7 @@ import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -132,3 +133,43 @@ def test_fast_path_agrees_with_feedparser_on_the_feed_farm(farm: str) -> None:
             body = response.read()
         problems += _same(parse_feed(body, url), parse_feed_slow(body, url))
     assert problems == []
+
+
+# --- the author's hand-written excerpt beside the full content (see #20) -----------------
+
+_BODY = "<p>Every support conversation has a first answer. It is the policy answer.</p>" * 8
+_RSS = """<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel>
+<title>B</title><link>https://b.example/</link>
+<item><title>Written</title><link>https://b.example/written</link><guid>w</guid>
+<description><![CDATA[Great agents add a <b>second</b> answer.<script>alert(1)</script>
+What it sounds like.]]></description>
+<content:encoded><![CDATA[{body}]]></content:encoded></item>
+<item><title>Automatic</title><link>https://b.example/auto</link><guid>a</guid>
+<description><![CDATA[Every support conversation has a first answer. It is the [&#8230;]]]>
+</description>
+<content:encoded><![CDATA[{body}]]></content:encoded></item>
+<item><title>Summary only</title><link>https://b.example/summary</link><guid>s</guid>
+<description><![CDATA[A hand-written summary with no content beside it.]]></description></item>
+</channel></rss>
+"""
+_ATOM = """<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>B</title><id>b</id><updated>2026-10-01T00:00:00Z</updated>
+<entry><id>w</id><title>Written</title><link href="https://b.example/written"/>
+<updated>2026-10-01T00:00:00Z</updated>
+<summary type="text">Great agents add a second answer. What it sounds like.</summary>
+<content type="html">{body}</content></entry>
+</feed>
+"""
+
+
+@pytest.mark.parametrize("parser", [parse_feed, parse_feed_slow])
+def test_a_written_excerpt_beside_the_content_is_kept_as_plain_text(parser: Any) -> None:
+    rss = _RSS.replace("{body}", _BODY).encode()
+    written, automatic, summary_only = parser(rss, "https://b.example/feed").posts
+    assert written.excerpt == "Great agents add a second answer. What it sounds like."
+    assert automatic.excerpt == ""  # the body's first words, cut: WordPress's automatic one
+    assert summary_only.excerpt == "" and "hand-written summary" in summary_only.summary_html
+    atom = _ATOM.replace("{body}", _BODY.replace("<", "&lt;")).encode()
+    (entry,) = parser(atom, "https://b.example/atom").posts
+    assert entry.excerpt == "Great agents add a second answer. What it sounds like."

@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 import yaml
+from bs4 import BeautifulSoup
 
+from mash.blurb import split_sentences, stands_alone
 from mash.cli import main as mash
 from mash.demo import DEMO, serve_folder
 from mash.records import Newsletter
@@ -510,3 +512,83 @@ def test_site_pages_carry_no_email_only_text(workspace: Path) -> None:
             assert email_only not in content, (page, email_only)
     email = (workspace.parent / "2026-10" / "email.html").read_text(encoding="utf-8")
     assert why in email and "Unsubscribe</a>" in email and "in your browser" in email
+
+
+# --- blurbs that read as curation (see #20) ----------------------------------------------
+
+LIFTED_OPENINGS = ("Its job is triage", "The trick is", "Five from the lowest scores")
+
+
+def _blurbed(issue: dict[str, Any]) -> list[dict[str, Any]]:
+    return [*issue["picks"], issue["listening"]]
+
+
+def test_blurbs_are_the_editors_the_authors_summary_or_a_quote_that_stands_alone(
+    workspace: Path, truth: list[dict[str, Any]], demo_base: str
+) -> None:
+    for month in ("2026-09", "2026-10"):
+        issue = build(workspace, month)
+        items = _blurbed(issue)
+        assert {item["blurb_source"] for item in items} <= {"editor", "summary", "quote"}
+        for item in items:
+            assert not item["blurb"].startswith(LIFTED_OPENINGS), item["blurb"]
+            if item["blurb_source"] == "quote":
+                first, *rest = split_sentences(item["blurb"])
+                assert stands_alone(first) and len(rest) <= 1, item["blurb"]
+    # the editor's own blurb, from the edition file
+    edition = (DEMO / "editions" / "2026-10.md").read_text().replace("{{BASE}}", demo_base)
+    ((url, mine),) = yaml.safe_load(edition.split("---")[1])["blurbs"].items()
+    editor = [i for i in items if url_key(i["url"]) == url_key(url)]
+    assert [(i["blurb"], i["blurb_source"]) for i in editor] == [(mine, "editor")]
+    # a post whose feed or page carries a summary its author wrote gets that summary
+    written = {url_key(t["url"]): t["author_summary"] for t in truth if t["author_summary"]}
+    summarised = [i for i in items if url_key(i["url"]) in written]
+    assert len(summarised) >= 2 and issue["listening"] in summarised
+    for item in summarised:
+        assert (item["blurb"], item["blurb_source"]) == (written[url_key(item["url"])], "summary")
+    assert all(i["blurb_source"] != "summary" for i in items if i not in summarised)
+
+
+def test_the_authors_words_are_shown_quoted_and_the_editors_plain(workspace: Path) -> None:
+    issue = build(workspace, "2026-10")
+    folder = workspace.parent / "2026-10"
+    email = BeautifulSoup((folder / "email.html").read_text(), "html.parser")
+    web = BeautifulSoup((folder / "index.html").read_text(), "html.parser")
+    text = " ".join((folder / "email.txt").read_text().split())
+    email_blurbs = [p.get_text() for p in email.select("p.blurb")]
+    web_quotes = [" ".join(q.get_text(" ").split()) for q in web.select("blockquote.pick__quote")]
+    web_plain = [p.get_text() for p in web.select("p.pick__blurb")]
+    items = _blurbed(issue)
+    assert {i["blurb_source"] for i in items} == {"editor", "summary", "quote"}
+    for item in items:
+        blurb, who = item["blurb"], item["author"] or item["blog"]
+        if item["blurb_source"] == "editor":
+            assert blurb in email_blurbs and blurb in web_plain
+            assert blurb in text and f"“{blurb}”" not in text
+        else:
+            assert f"“{blurb}” — {who}" in email_blurbs
+            assert f"“{blurb}” — {who}" in web_quotes
+            assert f"“{blurb}” — {who}" in text  # the text part, reflowed
+    assert len(email_blurbs) == len(items)
+    assert len(web_quotes) + len(web_plain) == len(items)
+
+
+def test_posts_and_the_draft_show_the_issues_blurbs(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    issue = build(workspace, "2026-10")
+    capsys.readouterr()
+    shown = {url_key(i["url"]): (i["blurb"], i["blurb_source"]) for i in _blurbed(issue)}
+    assert mash(["--config", str(workspace), "posts", "--month", "2026-10", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    listed = {url_key(r["url"]): (r["blurb"], r["blurb_source"]) for r in rows}
+    assert {k: listed[k] for k in shown} == shown
+    assert mash(["--config", str(workspace), "posts", "--month", "2026-10"]) == 0
+    out = capsys.readouterr().out
+    for blurb, source in shown.values():
+        assert f"blurb ({source}): {blurb}" in out
+    assert mash(["--config", str(workspace), "draft", "--month", "2026-10"]) == 0
+    path = workspace.parent / "editions" / "2026-10.md"
+    shortlist = yaml.safe_load(path.read_text().split("---")[1])["shortlist"]
+    drafted = {url_key(s["url"]): (s["blurb"], s["blurb_source"]) for s in shortlist}
+    assert {k: drafted[k] for k in shown} == shown

@@ -24,6 +24,7 @@ from bs4 import BeautifulSoup, Tag
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mash.blurb import BLURB_SOURCES
 from mash.errors import BuildError, RenderError
 from mash.records import Issue, Link, Listening, Newsletter, Pick, Section, Thumbnail
 from mash.site import (
@@ -631,6 +632,7 @@ _picks = st.builds(
     blurb=_text,
     score=st.floats(allow_nan=False, allow_infinity=False),
     image=_text,
+    blurb_source=st.sampled_from(BLURB_SOURCES),
 )
 _listening = st.none() | st.builds(
     Listening,
@@ -641,6 +643,7 @@ _listening = st.none() | st.builds(
     published=_when,
     blurb=_text,
     reason=_text,
+    blurb_source=st.sampled_from(BLURB_SOURCES),
 )
 _months = st.tuples(st.integers(1000, 9999), st.integers(1, 12)).map(lambda t: f"{t[0]}-{t[1]:02d}")
 
@@ -687,6 +690,10 @@ def test_issue_json_round_trip_property(
         ({"picks": [{"title": "no url"}]}, r"issue\.json\.picks\[0\] has no 'url'"),
         ({"listening": {"url": "u", "title": "t", "published": "soon"}}, "not an ISO 8601"),
         ({"sections": "title"}, r"issue\.json\.sections must be list"),
+        (
+            {"picks": [{"url": "u", "title": "t", "blurb_source": "robot"}]},
+            r"issue\.json\.picks\[0\]\.blurb_source must be one of editor, summary, quote",
+        ),
     ],
 )
 def test_issue_json_errors_name_the_field(change: dict[str, Any], message: str) -> None:
@@ -700,6 +707,23 @@ def test_issue_json_missing_title_is_an_error() -> None:
     del data["title"]
     with pytest.raises(BuildError, match="has no 'title'"):
         issue_from_json(data, make_newsletter(), source="output/2026-10/issue.json")
+
+
+def test_issue_json_gives_each_blurb_its_source_and_reads_older_files() -> None:
+    """blurb_source is written for picks and listening; a file from before #20 has none."""
+    issue = make_issue("2026-10", 22)
+    quoted = replace(issue.picks[0], blurb_source="quote")
+    issue = replace(issue, picks=(quoted, *issue.picks[1:]))
+    data = issue_to_json(issue)
+    assert data["picks"][0]["blurb_source"] == "quote"
+    assert {p["blurb_source"] for p in data["picks"][1:]} == {"editor"}
+    assert data["listening"]["blurb_source"] == "editor"
+    for item in (*data["picks"], data["listening"]):
+        del item["blurb_source"]
+    old = issue_from_json(data, make_newsletter())
+    # shown as it was sent: plain, not quoted as the author's
+    assert {p.blurb_source for p in old.picks} == {"editor"}
+    assert old.listening is not None and old.listening.blurb_source == "editor"
 
 
 def test_naive_dates_in_issue_json_are_read_as_utc() -> None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from mash.records import FeedSpec, FetchResult
+from mash.records import Article, FeedSpec, FetchResult, Post
 from mash.store import MIGRATIONS, Store
 
 
@@ -21,9 +22,11 @@ def test_a_version_1_database_is_migrated_in_place(tmp_path: Path) -> None:
         version = store.db.execute("PRAGMA user_version").fetchone()[0]
         indexes = {r[1] for r in store.db.execute("PRAGMA index_list(feeds)")}
         post_indexes = {r[1] for r in store.db.execute("PRAGMA index_list(posts)")}
-        assert version == len(MIGRATIONS) == 4
+        columns = {r[1] for r in store.db.execute("PRAGMA table_info(posts)")}
+        assert version == len(MIGRATIONS) == 5
         assert "feeds_fetch_url" in indexes
         assert "posts_published" not in post_indexes  # no query could use it (migration 3)
+        assert {"excerpt", "page_description"} <= columns  # the author's summary (5, #20)
         assert store.feed_key("https://a.example/feed") == "https://a.example/feed"
     assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
@@ -71,3 +74,29 @@ def test_failing_feeds_are_named_by_where_they_are_fetched(tmp_path: Path) -> No
             " WHERE url = 'https://b.example/feed'"
         )
         assert store.failing_feeds() == {"https://a2.example/feed"}
+
+
+def test_the_authors_summaries_are_stored_and_read_back(tmp_path: Path) -> None:
+    """The feed's excerpt and the page's description reach rank (migration 5, see #20)."""
+    feed = "https://a.example/feed"
+    when = datetime(2026, 10, 5, tzinfo=UTC)
+    full = Post(feed, "g1", "https://a.example/full", "Full", published=when)
+    full = replace(full, content_html="<p>Body.</p>", excerpt="Written for the feed.")
+    teaser = Post(feed, "g2", "https://a.example/teaser", "Teaser", published=when)
+    teaser = replace(teaser, summary_html="<p>Body …</p>")
+    page = Article(html="<p>Body.</p>", text="Body.", source="page", reason="r")
+    with Store(tmp_path / "mash.db") as store:
+        store.sync_feeds([FeedSpec(feed)])
+        ok = FetchResult(url=feed, status=200)
+        store.save_feed(feed, ok, "A", "", [(full, None), (teaser, None)], when)
+        store.save_article(teaser, replace(page, description="Written for the page."))
+        # a later fetch whose excerpt changed updates it
+        store.save_feed(feed, ok, "A", "", [(replace(full, excerpt="Rewritten."), None)], when)
+        (pending,) = store.pending_posts()
+        posts = store.posts_between(when - timedelta(days=5), when + timedelta(days=5), [])
+    got = {p.url: (p.excerpt, p.page_description) for p in posts}
+    assert got == {
+        "https://a.example/full": ("Rewritten.", ""),
+        "https://a.example/teaser": ("", "Written for the page."),
+    }
+    assert pending.url == "https://a.example/full" and pending.excerpt == "Rewritten."

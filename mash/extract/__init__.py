@@ -312,7 +312,15 @@ def _article(
         word_count=words,
         reading_minutes=max(1, round(words / WORDS_PER_MINUTE)),
         comment_count=meta.comment_count if meta.comment_count is not None else post.comments,
+        description=_plain(meta.description),
     )
+
+
+def _plain(text: str) -> str:
+    """Return text (a page's description: plain text, but not always) without markup."""
+    if "<" in text:
+        text = html_to_text(sanitize_html(text))
+    return " ".join(text.split())
 
 
 def _first_image(html: str) -> str:

@@ -1,4 +1,5 @@
-"""Read an article page's metadata: dates, author, image, canonical link, language, comments."""
+"""Read an article page's metadata: dates, author, image, canonical link, language, comments,
+description."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ class PageMeta:
     canonical: str = ""
     language: str = ""
     comment_count: int | None = None
+    description: str = ""  # plain text, whitespace collapsed
 
 
 _COMMENT_PATTERNS = (
@@ -41,6 +43,7 @@ _BARE_LABEL = re.compile(
     r"^(?:\d[\d,]*|no|one) (?:comments?|replies|responses)|(?:comments?|replies) \(\d+\)$", re.I
 )
 _COMMENT_WORDS = re.compile(r"comment|repl|respon|thought", re.I)
+_DESCRIPTION_LIMIT = 2_000
 
 
 def page_metadata(tree: lxml.html.HtmlElement, url: str | None) -> PageMeta:
@@ -68,6 +71,12 @@ def page_metadata(tree: lxml.html.HtmlElement, url: str | None) -> PageMeta:
         canonical=_absolute(_canonical(tree), url),
         language=_language(tree, metas),
         comment_count=comment_count(tree),
+        description=_first(
+            metas.get("description"),
+            metas.get("og:description"),
+            metas.get("twitter:description"),
+            _ld_str(ld, "description"),
+        )[:_DESCRIPTION_LIMIT],
     )
 
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from mash.blurb import BLURB_SOURCES, EDITOR
 from mash.errors import BuildError
 from mash.records import Issue, Listening, Newsletter, Pick, Section, Thumbnail
 from mash.site.common import split_month
@@ -37,6 +38,7 @@ def _pick_to_json(pick: Pick) -> dict[str, Any]:
         "author": pick.author,
         "published": _time_to_json(pick.published),
         "blurb": pick.blurb,
+        "blurb_source": pick.blurb_source,
         "score": pick.score,
         "image": pick.image,
         "thumbnail": _thumbnail_to_json(pick.thumbnail),
@@ -66,6 +68,7 @@ def _listening_to_json(post: Listening | None) -> dict[str, Any] | None:
         "author": post.author,
         "published": _time_to_json(post.published),
         "blurb": post.blurb,
+        "blurb_source": post.blurb_source,
         "reason": post.reason,
     }
 
@@ -126,6 +129,7 @@ def _pick_from_json(f: _Fields) -> Pick:
         score=f.get("score", float, 0.0),
         image=f.get("image", str, ""),
         thumbnail=_thumbnail_from_json(f.data.get("thumbnail"), f"{f.where}.thumbnail"),
+        blurb_source=_blurb_source(f),
     )
 
 
@@ -141,7 +145,17 @@ def _listening_from_json(data: Any, where: str) -> Listening | None:
         published=_time_from_json(f.data.get("published"), f"{where}.published"),
         blurb=f.get("blurb", str, ""),
         reason=f.get("reason", str, ""),
+        blurb_source=_blurb_source(f),
     )
+
+
+def _blurb_source(f: _Fields) -> str:
+    """Return a blurb's source; a file from before #20 has none: its blurbs show plain."""
+    source = f.get("blurb_source", str, EDITOR)
+    if source not in BLURB_SOURCES:
+        allowed = ", ".join(BLURB_SOURCES)
+        raise BuildError(f"{f.where}.blurb_source must be one of {allowed}", repr(source)[:80])
+    return str(source)
 
 
 def issue_from_json(
