@@ -7,7 +7,6 @@ before any work is done. Relative paths resolve against the config file's folder
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from mash.errors import ConfigError
+from mash.files import write_atomic
 from mash.records import (
     Config,
     FeedSpec,
@@ -315,14 +315,7 @@ def add_feeds_to_file(path: Path, feeds: Sequence[FeedSpec]) -> None:
     while at > 0 and not lines[at - 1].strip():
         at -= 1  # keep blank lines after the list where they were
     lines[at:at] = [_feed_lines(feed, indent) for feed in feeds]
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(lines), encoding="utf-8")
-    try:
-        load_config(tmp)
-    except ConfigError:
-        tmp.unlink()
-        raise
-    os.replace(tmp, path)
+    write_atomic(path, "".join(lines), check=load_config)  # still valid, or left as it was
 
 
 def _feed_lines(feed: FeedSpec, indent: str) -> str:

@@ -17,7 +17,6 @@ import fcntl
 import json
 import os
 import queue
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import BrokenExecutor, Future
@@ -31,6 +30,7 @@ from urllib.parse import urlsplit
 
 from mash.config import add_feeds_to_file
 from mash.errors import BuildError, ExtractError, FetchError, MashError, ParseError
+from mash.files import write_atomic
 from mash.health import FeedHealth, FeedHealthInput, feed_health, next_attempt_after
 from mash.records import (
     Config,
@@ -557,14 +557,14 @@ def build_month(config: Config, month: str, now: datetime | None = None) -> Buil
         edition = read_edition(config.editions_dir, month)
         volume = store.volume_for(month, config.newsletter.volume_start)
         issue, warnings = compose_issue(ranking, edition, config.newsletter, volume)
-        rendered = render_issue(issue, make_env(config.templates_dir), config.smtp)
+        rendered = render_issue(issue, make_env(config.templates_dir), config.smtp, now)
         folder = config.output_dir / month
         files = (
-            _write(folder / "email.html", rendered.email_html.encode()),
-            _write(folder / "email.txt", rendered.email_text.encode()),
-            _write(folder / "issue.eml", rendered.eml),
-            _write(folder / "index.html", rendered.web_html.encode()),
-            _write(folder / "issue.json", _issue_json(issue, ranking)),
+            write_atomic(folder / "email.html", rendered.email_html.encode()),
+            write_atomic(folder / "email.txt", rendered.email_text.encode()),
+            write_atomic(folder / "issue.eml", rendered.eml),
+            write_atomic(folder / "index.html", rendered.web_html.encode()),
+            write_atomic(folder / "issue.json", _issue_json(issue, ranking)),
         )
         featured = [p.url for p in issue.picks] + ([issue.listening.url] if issue.listening else [])
         store.save_issue(month, volume, issue.title, featured, now)
@@ -578,20 +578,6 @@ def _issue_json(issue: Issue, ranking: Ranking) -> bytes:
     return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode()
 
 
-def _write(path: Path, content: bytes) -> Path:
-    """Write content to path atomically (temp file in the same folder, then replace)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(content)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def write_draft(config: Config, month: str) -> Path:
     """Write editions/YYYY-MM.md with the ranked shortlist, keeping the editor's choices."""
     from mash.compose import draft_edition, read_edition
@@ -599,7 +585,7 @@ def write_draft(config: Config, month: str) -> Path:
     with Store(config.db_path) as store:
         ranking = rank_month(config, month, store)
     existing = read_edition(config.editions_dir, month)
-    return _write(config.editions_dir / f"{month}.md", draft_edition(ranking, existing).encode())
+    return write_atomic(config.editions_dir / f"{month}.md", draft_edition(ranking, existing))
 
 
 def built_issues(config: Config) -> list[Issue]:
