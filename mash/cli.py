@@ -391,6 +391,50 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _err("mash: interrupted; re-run to continue (nothing is lost)")
         return 130
+    except ImportError as e:  # a module mash needs is missing: never a page's fault (#18)
+        _err(f"mash: install is broken: {_one_line(e)}; {install_hint(e)}")
+        if args.debug:
+            traceback.print_exc()
+        return 1
+    except Exception as e:  # a bug: stop, say where, and how to see the traceback
+        where = "; ".join(getattr(e, "__notes__", ()))
+        _err(
+            f"mash: internal error{f' {where}' if where else ''}: {type(e).__name__}: "
+            f"{_one_line(e)}; this is a bug in mash: run again with --debug for the "
+            "traceback, and report it"
+        )
+        if args.debug:
+            traceback.print_exc()
+        return 1
+
+
+def install_hint(error: ImportError) -> str:
+    """Tell how to repair the install: the missing requirement of mash, when one is named."""
+    from importlib import metadata
+
+    try:
+        requires = [r for r in metadata.requires("mash") or [] if "extra ==" not in r]
+    except metadata.PackageNotFoundError:
+        requires = []
+    tokens = re.findall(r"[A-Za-z0-9_.-]+", f"{error.name} {error}")
+    words = {_dist_key(w) for t in tokens for w in (t, t.split(".")[0])}
+    named = [r.split(";")[0].strip() for r in requires if _dist_key(_dist_name(r)) in words]
+    if named:  # the longest name: lxml_html_clean rather than lxml
+        spec = max(named, key=lambda r: len(_dist_name(r)))
+        return f"run `pip install '{spec}'` in the environment mash runs in"
+    return "reinstall mash with its dependencies: `pip install --force-reinstall .` in its folder"
+
+
+def _dist_name(requirement: str) -> str:
+    return re.split(r"[\s<>=!~\[;(]", requirement, maxsplit=1)[0]
+
+
+def _dist_key(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower().strip("-")
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())
 
 
 if __name__ == "__main__":
