@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import html
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from mash import extract
 from mash.cli import install_hint
 from mash.cli import main as mash
-from mash.demo import write_demo_config
+from mash.demo import DEMO, demo_feeds, write_demo_config
 from mash.extract import page
 
+REPO = Path(__file__).resolve().parents[1]
 LXML_HTML_CLEAN_GONE = "raise ImportError('lxml_html_clean is not installed (a test stands in)')\n"
 
 
@@ -97,3 +102,87 @@ def test_a_bug_in_extraction_stops_the_fetch_naming_the_page(
 )
 def test_install_hint_names_the_requirement(error: ImportError, hint: str) -> None:
     assert install_hint(error).startswith(hint)
+
+
+# --- a plain install, end to end -------------------------------------------------------
+
+
+def demo_titles() -> set[str]:
+    titles = set()
+    for post in DEMO.glob("posts/*/*.md"):
+        front = post.read_text(encoding="utf-8").split("---\n")[1]
+        titles.add(yaml.safe_load(front)["title"])
+    return titles
+
+
+def clean_env() -> dict[str, str]:
+    """The environment without this checkout's venv or path: the new venv stands alone."""
+    drop = {"PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME", "PYTHONSTARTUP"}
+    return {k: v for k, v in os.environ.items() if k not in drop}
+
+
+def step(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        command, cwd=cwd, env=clean_env(), capture_output=True, text=True, timeout=900
+    )
+    assert done.returncode == 0, f"{' '.join(command)}: exit {done.returncode}\n{done.stderr}"
+    return done
+
+
+@pytest.fixture(scope="session")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This checkout's wheel, installed into a fresh venv by the pip python3 ships with.
+
+    No `pip install --upgrade pip`: Python 3.11's own pip (23.2) did not install
+    lxml_html_clean from lxml's extra, and `make install`'s upgrade hid it (#18). pip
+    uses the package indexes it is configured with on this machine. The wheel is built
+    from a copy of the sources, so the build leaves nothing in the checkout. Returns
+    the venv's bin/ folder.
+    """
+    work = tmp_path_factory.mktemp("install")
+    source = work / "source"
+    shutil.copytree(REPO / "mash", source / "mash", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, source / name)
+    wheels = work / "wheels"
+    pip_wheel = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(wheels), str(source)]
+    step([*pip_wheel, "--quiet"], work)
+    (wheel,) = wheels.glob("mash-*.whl")
+    step(["/usr/bin/env", "python3", "-m", "venv", str(work / "venv")], work)
+    bin_dir = work / "venv" / "bin"
+    step([str(bin_dir / "python"), "-m", "pip", "install", "--quiet", str(wheel)], work)
+    return bin_dir
+
+
+@pytest.mark.slow
+def test_a_plain_install_starts_fetches_drafts_builds_and_publishes(
+    installed: Path, tmp_path: Path, demo_base: str
+) -> None:
+    """The new editor's path on a plain install (see #20): init, feeds add, fetch,
+    draft, build, site, run from a folder of their own against the demo blogs."""
+    where = step([str(installed / "python"), "-c", "import mash; print(mash.__file__)"], tmp_path)
+    assert Path(where.stdout.strip()).is_relative_to(installed.parent)  # not this checkout
+    mash_bin = str(installed / "mash")
+    step([mash_bin, "init", "news"], tmp_path)
+    news = tmp_path / "news"
+    # today a feed's own host may be private; the page guard honours `allow_private`
+    with (news / "feeds.yaml").open("a", encoding="utf-8") as config:
+        config.write("fetch:\n  allow_private: true\n")
+    feeds = demo_feeds(demo_base)
+    step([mash_bin, "feeds", "add", *[f["url"] for f in feeds if not f.get("house")]], news)
+    step([mash_bin, "feeds", "add", "--house", *[f["url"] for f in feeds if f.get("house")]], news)
+    step([mash_bin, "fetch", "--quiet"], news)
+    draft = step([mash_bin, "draft", "--month", "2026-10"], news)
+    assert (news / "editions" / "2026-10.md").is_file(), draft.stdout
+    step([mash_bin, "build", "--month", "2026-10"], news)
+    step([mash_bin, "site"], news)
+
+    issue = json.loads((news / "output" / "2026-10" / "issue.json").read_text(encoding="utf-8"))
+    assert issue["month"] == "2026-10" and issue["picks"]
+    titles = demo_titles()
+    assert {pick["title"] for pick in issue["picks"]} <= titles
+    email = html.unescape((news / "output" / "2026-10" / "email.html").read_text(encoding="utf-8"))
+    assert all(pick["title"] in email for pick in issue["picks"])
+    assert issue["listening"]["title"] in titles
+    home = (news / "output" / "site" / "index.html").read_text(encoding="utf-8")
+    assert html.escape(issue["picks"][0]["url"]) in home
