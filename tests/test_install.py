@@ -165,7 +165,7 @@ def test_a_plain_install_starts_fetches_drafts_builds_and_publishes(
     mash_bin = str(installed / "mash")
     step([mash_bin, "init", "news"], tmp_path)
     news = tmp_path / "news"
-    # today a feed's own host may be private; the page guard honours `allow_private`
+    # the demo blogs live on 127.0.0.1: let fetch reach private addresses, as an editor would
     with (news / "feeds.yaml").open("a", encoding="utf-8") as config:
         config.write("fetch:\n  allow_private: true\n")
     feeds = demo_feeds(demo_base)
