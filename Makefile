@@ -64,7 +64,7 @@ publish: site  ## rsync output/site/ to PUBLISH_TO, e.g. make publish PUBLISH_TO
 	@test -n "$(PUBLISH_TO)" || { echo "set PUBLISH_TO, e.g. make publish PUBLISH_TO=www@example.org:/var/www/mash/" >&2; exit 2; }
 	rsync -a --delete output/site/ "$(PUBLISH_TO)"
 
-bench: $(STAMP)  ## the benchmarks (need ../shared/bench beside the repo); figures go in README.md
+bench: $(STAMP)  ## the benchmarks (need ../shared/bench beside the repo); figures go in bench/*.md
 	$(BIN)/python bench/curation_bench.py
 	@for b in bench/fetch_bench.py bench/extract_bench.py bench/send_bench.py; do \
 	  [ -f $$b ] && { echo "== $$b"; $(BIN)/python $$b || exit 1; }; done; true

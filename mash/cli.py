@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shlex
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -47,6 +48,10 @@ def _err(text: str) -> None:
 
 
 def cmd_fetch(args: argparse.Namespace, config: Config) -> int:
+    if not config.feeds:  # as `mash init` leaves it
+        raise ConfigError(
+            "no feeds to fetch yet; add a blog with `mash feeds add URL`", str(config.path)
+        )
     summary = pipeline.FetchSummary()
     progress = None if args.quiet else _err
     try:
@@ -262,21 +267,36 @@ def cmd_feeds(args: argparse.Namespace, config: Config) -> int:
     if args.action == "import":
         specs = opml.read_opml(Path(args.file))
     else:
-        url, feed = pipeline.find_feed(args.url, config.fetch)
-        if url != args.url:
-            _err(f"{args.url} is a web page; its feed is {url}")
-        specs = [
-            FeedSpec(
-                url=url, name=args.name or feed.title or None, weight=args.weight, house=args.house
-            )
-        ]
-        _err(f"{feed.title or url}: {len(feed.posts)} posts in the feed now")
+        if len(args.url) > 1 and (args.name or args.house):
+            raise ConfigError("--name and --house are for one blog: add it on its own")
+        specs = []
+        for given in args.url:
+            url, feed = pipeline.find_feed(given, config.fetch)
+            if url != given:
+                _err(f"{given} is a web page; its feed is {url}")
+            name = args.name or feed.title or None
+            specs.append(FeedSpec(url=url, name=name, weight=args.weight, house=args.house))
+            _err(f"{feed.title or url}: {len(feed.posts)} posts in the feed now")
     added, skipped = pipeline.add_feeds(config, specs)
     for url in skipped:
         _err(f"already in {config.path.name}: {url}")
     for spec in added:
         print(redact_url(spec.url))
     _err(f"added {len(added)} feeds to {config.path}")
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from mash.starter import NEXT_STEPS, init_newsletter
+
+    folder = Path(args.dir)
+    written = init_newsletter(folder)
+    names = ", ".join(f"{p.name}/" if p.is_dir() else p.name for p in written)
+    _err(f"started a newsletter in {folder}: {names}")
+    _err("edit feeds.yaml (name, editor, sender, site_url), then run:")
+    if folder.resolve() != Path.cwd().resolve():
+        print(f"cd {shlex.quote(str(folder))}")
+    print(NEXT_STEPS)
     return 0
 
 
@@ -300,6 +320,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.add_argument("--version", action="version", version=f"mash {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    text = "start a new newsletter in DIR: feeds.yaml, editions/, .gitignore"
+    p = sub.add_parser("init", help=text, description=text)
+    p.add_argument("dir", nargs="?", default=".", metavar="DIR", help="the folder (default .)")
+    p.set_defaults(handler=cmd_init)
 
     p = sub.add_parser("fetch", help="fetch every feed, store new posts, extract full text")
     p.add_argument("--feeds-only", action="store_true", help="do not fetch article pages")
@@ -328,8 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     feeds = sub.add_parser("feeds", help="the feeds: add, import, export, check")
     fsub = feeds.add_subparsers(dest="action", required=True, parser_class=_Parser)
-    p = fsub.add_parser("add", help="add a blog by its feed or site URL (autodiscovery)")
-    p.add_argument("url", help="the feed URL, or the blog's home page")
+    p = fsub.add_parser("add", help="add blogs by their feed or site URLs (autodiscovery)")
+    p.add_argument("url", nargs="+", help="a feed URL, or a blog's home page")
     p.add_argument("--name", help="the blog's name (default: the feed's title)")
     p.add_argument("--weight", type=float, default=1.0, help="source weight (default 1.0)")
     p.add_argument("--house", action="store_true", help="the editor's own blog")
@@ -398,6 +423,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the mash command line; return the exit status."""
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "init":  # the one command with no config yet
+            return cmd_init(args)
         config = load_config(args.config)
         status: int = args.handler(args, config)
         return status
@@ -418,6 +445,50 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _err("mash: interrupted; re-run to continue (nothing is lost)")
         return 130
+    except ImportError as e:  # a module mash needs is missing: never a page's fault (#18)
+        _err(f"mash: install is broken: {_one_line(e)}; {install_hint(e)}")
+        if args.debug:
+            traceback.print_exc()
+        return 1
+    except Exception as e:  # a bug: stop, say where, and how to see the traceback
+        where = "; ".join(getattr(e, "__notes__", ()))
+        _err(
+            f"mash: internal error{f' {where}' if where else ''}: {type(e).__name__}: "
+            f"{_one_line(e)}; this is a bug in mash: run again with --debug for the "
+            "traceback, and report it"
+        )
+        if args.debug:
+            traceback.print_exc()
+        return 1
+
+
+def install_hint(error: ImportError) -> str:
+    """Tell how to repair the install: the missing requirement of mash, when one is named."""
+    from importlib import metadata
+
+    try:
+        requires = [r for r in metadata.requires("mash") or [] if "extra ==" not in r]
+    except metadata.PackageNotFoundError:
+        requires = []
+    tokens = re.findall(r"[A-Za-z0-9_.-]+", f"{error.name} {error}")
+    words = {_dist_key(w) for t in tokens for w in (t, t.split(".")[0])}
+    named = [r.split(";")[0].strip() for r in requires if _dist_key(_dist_name(r)) in words]
+    if named:  # the longest name: lxml_html_clean rather than lxml
+        spec = max(named, key=lambda r: len(_dist_name(r)))
+        return f"run `pip install '{spec}'` in the environment mash runs in"
+    return "reinstall mash with its dependencies: `pip install --force-reinstall .` in its folder"
+
+
+def _dist_name(requirement: str) -> str:
+    return re.split(r"[\s<>=!~\[;(]", requirement, maxsplit=1)[0]
+
+
+def _dist_key(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower().strip("-")
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ import dataclasses
 import difflib
 import json
 import math
-import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from mash.errors import ConfigError
+from mash.files import write_atomic
 from mash.records import (
     Config,
     FeedSpec,
@@ -286,6 +286,8 @@ def _build_config(doc: _Doc, path: Path) -> Config:
 def _feeds(doc: _Doc) -> tuple[FeedSpec, ...]:
     feeds: list[FeedSpec] = []
     seen: dict[str, int] = {}
+    if _is_empty_list(doc.node):
+        return ()  # none yet: `mash feeds add URL` adds them (see #20)
     for item in doc.items("feeds", MAX_FEEDS):
         if isinstance(item.node, yaml.ScalarNode):
             fields: dict[str, _Doc] = {"url": item}
@@ -312,8 +314,6 @@ def _feeds(doc: _Doc) -> tuple[FeedSpec, ...]:
                 house=fields["house"].flag("house") if "house" in fields else False,
             )
         )
-    if not feeds:
-        raise doc.fail("'feeds:' is empty; add at least one blog feed")
     return tuple(feeds)
 
 
@@ -408,8 +408,10 @@ def _settings(doc: _Doc | None, kind: type[Any], what: str) -> Any:
 def add_feeds_to_file(path: Path, feeds: Sequence[FeedSpec]) -> None:
     """Append feeds to the ``feeds:`` list of a config file, keeping its comments.
 
-    Writes a temp file and replaces the original, then re-reads it to be sure it is
-    still valid; does not check for duplicates (the caller does).
+    The list may be empty (``feeds: []``, as ``mash init`` writes it). New feeds go
+    after the last one, before any comments that follow the list. Writes a temp file,
+    re-reads it to be sure it is still valid, then replaces the original; does not
+    check for duplicates (the caller does).
     """
     source = path.read_text(encoding="utf-8")
     node = yaml.compose(source, Loader=yaml.SafeLoader)
@@ -419,28 +421,52 @@ def add_feeds_to_file(path: Path, feeds: Sequence[FeedSpec]) -> None:
     if "feeds" not in doc:
         raise ConfigError("missing 'feeds:' (the list of blogs to read)", str(path), 1)
     seq = doc["feeds"].node
-    if not isinstance(seq, yaml.SequenceNode) or seq.flow_style or not seq.value:
+    lines = source.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    if _is_empty_list(seq) and seq.start_mark.line == seq.end_mark.line:
+        at, indent = _open_empty_list(lines, seq), "  "
+    elif isinstance(seq, yaml.SequenceNode) and not seq.flow_style and seq.value:
+        indent = " " * max(seq.value[0].start_mark.column - 2, 0)
+        at = _after_last_item(lines, seq, len(indent))
+    else:
         raise ConfigError(
             "cannot add to 'feeds:' here; write the list one item a line",
             str(path),
             doc["feeds"].line,
         )
-    indent = " " * max(seq.value[0].start_mark.column - 2, 0)
-    lines = source.splitlines(keepends=True)
-    if lines and not lines[-1].endswith("\n"):
-        lines[-1] += "\n"
-    at = seq.end_mark.line if seq.end_mark.column == 0 else seq.end_mark.line + 1
-    while at > 0 and not lines[at - 1].strip():
-        at -= 1  # keep blank lines after the list where they were
     lines[at:at] = [_feed_lines(feed, indent) for feed in feeds]
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(lines), encoding="utf-8")
-    try:
-        load_config(tmp)
-    except ConfigError:
-        tmp.unlink()
-        raise
-    os.replace(tmp, path)
+    write_atomic(path, "".join(lines), check=load_config)  # still valid, or left as it was
+
+
+def _is_empty_list(node: yaml.Node) -> bool:
+    """Tell whether node is ``[]`` or nothing at all (``feeds:`` with no value)."""
+    if isinstance(node, yaml.SequenceNode):
+        return not node.value
+    return isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"
+
+
+def _open_empty_list(lines: list[str], node: yaml.Node) -> int:
+    """Cut ``[]`` (or ``~``) from its line, keeping any comment; return the next line."""
+    row = node.start_mark.line
+    line = lines[row]
+    line = line[: node.start_mark.column] + line[node.end_mark.column :]
+    lines[row] = line.rstrip() + "\n"
+    return row + 1
+
+
+def _after_last_item(lines: list[str], seq: yaml.Node, dash_column: int) -> int:
+    """Return the line after the list's last item, before blank lines and the comments
+    (less indented than the items) that follow the list and belong to what comes next."""
+    at = seq.end_mark.line if seq.end_mark.column == 0 else seq.end_mark.line + 1
+    while at > 0:
+        text = lines[at - 1]
+        stripped = text.lstrip()
+        is_outer_comment = stripped.startswith("#") and len(text) - len(stripped) < dash_column
+        if stripped and not is_outer_comment:
+            break
+        at -= 1
+    return at
 
 
 def _feed_lines(feed: FeedSpec, indent: str) -> str:

@@ -207,11 +207,14 @@ def _qp_part(subtype: str, content: str) -> EmailMessage:
     return part
 
 
-def build_preview_eml(issue: Issue, html: str, text: str, smtp: SmtpSettings) -> bytes:
+def build_preview_eml(
+    issue: Issue, html: str, text: str, smtp: SmtpSettings, date: datetime
+) -> bytes:
     """Return output/YYYY-MM/issue.eml: the message as the editor would receive it.
 
-    It is addressed to the editor (or reader@example.org) and carries the list's
-    unsubscribe URLs without a token.
+    It is addressed to the editor (or reader@example.org), dated ``date`` (the build
+    time: the issue goes out after its month, not on the 1st of it, see #20) and
+    carries the list's unsubscribe URLs without a token.
     """
     newsletter = issue.newsletter
     msg = build_message(
@@ -224,7 +227,7 @@ def build_preview_eml(issue: Issue, html: str, text: str, smtp: SmtpSettings) ->
         unsubscribe_url=smtp.unsubscribe_url,
         unsubscribe_mailto=list_unsubscribe_mailto(smtp, newsletter),
         message_id=make_message_id(issue.month, "preview", newsletter.sender),
-        date=_issue_date(issue.month),
+        date=date,
     )
     return msg.as_bytes()
 
@@ -453,11 +456,6 @@ def month_name(month: str) -> str:
 def format_date(when: datetime | None) -> str:
     """Return "5 August 2013", or "" when the date is unknown."""
     return f"{when.day} {_MONTHS[when.month - 1]} {when.year}" if when else ""
-
-
-def _issue_date(month: str) -> datetime:
-    year, _, number = month.partition("-")
-    return datetime(int(year), int(number), 1, 9, 0, tzinfo=UTC)
 
 
 def _clean(value: str) -> str:

@@ -18,7 +18,6 @@ import json
 import os
 import queue
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import BrokenExecutor, Future
@@ -40,6 +39,7 @@ from mash.errors import (
     MashError,
     ParseError,
 )
+from mash.files import write_atomic
 from mash.health import FeedHealth, FeedHealthInput, feed_health, next_attempt_after
 from mash.records import (
     Config,
@@ -591,14 +591,14 @@ def build_month(config: Config, month: str, now: datetime | None = None) -> Buil
         issue, warnings = compose_issue(ranking, edition, config.newsletter, volume)
         issue, missing = _with_thumbnails(config, issue, store)
         warnings += missing
-        rendered = render_issue(issue, make_env(config.templates_dir), config.smtp)
+        rendered = render_issue(issue, make_env(config.templates_dir), config.smtp, now)
         folder = config.output_dir / month
         files = (
-            _write(folder / "email.html", rendered.email_html.encode()),
-            _write(folder / "email.txt", rendered.email_text.encode()),
-            _write(folder / "issue.eml", rendered.eml),
-            _write(folder / "index.html", rendered.web_html.encode()),
-            _write(folder / "issue.json", _issue_json(issue, ranking)),
+            write_atomic(folder / "email.html", rendered.email_html.encode()),
+            write_atomic(folder / "email.txt", rendered.email_text.encode()),
+            write_atomic(folder / "issue.eml", rendered.eml),
+            write_atomic(folder / "index.html", rendered.web_html.encode()),
+            write_atomic(folder / "issue.json", _issue_json(issue, ranking)),
         )
         featured = [p.url for p in issue.picks] + ([issue.listening.url] if issue.listening else [])
         store.save_issue(month, volume, issue.title, featured, now)
@@ -653,7 +653,7 @@ def _store_thumbnail(site: Path, image_url: str, result: FetchResult) -> Thumbna
         raise ExtractError(image_url, result.error or "download failed")
     made = make_thumbnail(result.content, image_url)
     path = f"{thumbnail_stem(image_url)}{made.extension}"
-    _write(site / path, made.content)
+    write_atomic(site / path, made.content)
     return Thumbnail(path, *display_size(made.width, made.height))
 
 
@@ -662,20 +662,6 @@ def _issue_json(issue: Issue, ranking: Ranking) -> bytes:
 
     data = issue_to_json(issue)
     return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode()
-
-
-def _write(path: Path, content: bytes) -> Path:
-    """Write content to path atomically (temp file in the same folder, then replace)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(content)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _months_with_posts(store: Store) -> str:
@@ -709,7 +695,7 @@ def write_draft(config: Config, month: str) -> tuple[Path, list[Problem]]:
     text = draft_edition(ranking, existing, path)
     urls = [c.post.url for c in ranking.candidates]
     problems = edition_problems(text, month, path, urls)
-    _write(path, text.encode())
+    write_atomic(path, text.encode())
     return path, problems
 
 

@@ -7,6 +7,7 @@ Autoescape is always on.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import jinja2
@@ -41,8 +42,11 @@ def make_env(templates_dir: Path | None = None) -> jinja2.Environment:
     )
 
 
-def render_issue(issue: Issue, env: jinja2.Environment, smtp: SmtpSettings) -> RenderedIssue:
-    """Render every file of an issue; a template error becomes RenderError naming it."""
+def render_issue(
+    issue: Issue, env: jinja2.Environment, smtp: SmtpSettings, now: datetime
+) -> RenderedIssue:
+    """Render every file of an issue (the .eml dated ``now``); a template error becomes
+    RenderError naming it."""
     try:
         mailto = list_unsubscribe_mailto(smtp, issue.newsletter)
         html = render_email_html(issue, env, unsubscribe_url=mailto)
@@ -58,5 +62,5 @@ def render_issue(issue: Issue, env: jinja2.Environment, smtp: SmtpSettings) -> R
         email_html=html,
         email_text=text,
         web_html=web,
-        eml=build_preview_eml(issue, html, text, smtp),
+        eml=build_preview_eml(issue, html, text, smtp, now),
     )

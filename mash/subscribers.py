@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mash.errors import ConfigError
+from mash.files import write_atomic
 
 SUBSCRIBED = "subscribed"
 UNSUBSCRIBED = "unsubscribed"
@@ -175,17 +174,7 @@ def save_subscribers(path: Path, subscribers: Iterable[Subscriber]) -> None:
     writer.writerow(FIELDS)
     for s in subscribers:
         writer.writerow([spreadsheet_safe(s.email), spreadsheet_safe(s.name), s.status])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(out.getvalue())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, out.getvalue(), private=True, sync=True)  # addresses: owner only
 
 
 def _existing(path: Path) -> SubscriberList:

@@ -400,8 +400,9 @@ def test_preview_eml_opens_as_a_message(env: jinja2.Environment) -> None:
     issue = make_issue()
     html = mail.render_email_html(issue, env)
     text = mail.render_email_text(issue, env)
-    raw = mail.build_preview_eml(issue, html, text, SMTP)
-    assert raw == mail.build_preview_eml(issue, html, text, SMTP)
+    built = datetime(2026, 11, 3, 8, 30, tzinfo=UTC)
+    raw = mail.build_preview_eml(issue, html, text, SMTP, built)
+    assert raw == mail.build_preview_eml(issue, html, text, SMTP, built)
     msg = BytesParser(policy=policy.default).parsebytes(raw)
     assert isinstance(msg, EmailMessage)
     assert msg["To"] == "Jo Editor <jo@example.org>"

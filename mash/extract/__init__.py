@@ -141,7 +141,10 @@ def extract_many(
 ) -> list[Article | ExtractError]:
     """Run extract_article over jobs in a process pool; results keep the jobs' order.
 
-    A failing job gives its ExtractError and the batch carries on. CPU-bound and
+    A page's own problem gives its ExtractError and the batch carries on; anything
+    else (an ImportError of a broken install, a bug) is raised, with a note naming the
+    page, and stops the run (see #18): a broken install must not pass for pages that
+    could not be extracted. A worker that dies (out of memory) fails its page. CPU-bound and
     blocking: from async code call it as ``await asyncio.to_thread(extract_many, jobs)``
     (or ``loop.run_in_executor(None, extract_many, jobs)``) so the fetch loop keeps
     running. Workers start by forkserver, never by forking the (threaded) caller; like
@@ -160,7 +163,11 @@ def extract_many(
         except BrokenProcessPool:
             return [_unpack(_run_job(job)) for job in jobs]
         futures = [pool.submit(_run_job, job) for job in jobs]
-        return [_result_of(future, job) for future, job in zip(futures, jobs, strict=True)]
+        try:
+            return [_result_of(future, job) for future, job in zip(futures, jobs, strict=True)]
+        except BaseException:
+            pool.shutdown(cancel_futures=True)  # the run stops: don't extract the rest
+            raise
 
 
 # --- jobs -------------------------------------------------------------------------
@@ -179,14 +186,19 @@ _Outcome = tuple[Article | None, str, str]
 
 
 def _run_job(job: tuple[Post, str | None, str | None]) -> _Outcome:
-    """Run one job; errors travel as (None, url, message), since ExtractError won't pickle."""
+    """Run one job; errors travel as (None, url, message), since ExtractError won't pickle.
+
+    Any other exception is a bug or a broken install, not the page's fault: it is
+    raised with a note naming the page (notes cross the process boundary).
+    """
     post, page_html, page_url = job
     try:
         return extract_article(post, page_html, page_url), "", ""
     except ExtractError as e:
         return None, e.url, e.message
-    except Exception as e:  # a bug in one page must not sink the batch (#4)
-        return None, page_url or post.url, f"extraction failed: {type(e).__name__}: {e}"
+    except Exception as e:
+        e.add_note(f"while extracting the page {page_url or post.url}")
+        raise
 
 
 def _unpack(outcome: _Outcome) -> Article | ExtractError:
@@ -199,7 +211,7 @@ def _result_of(
 ) -> Article | ExtractError:
     try:
         outcome: _Outcome = future.result()
-    except Exception as e:  # a worker died (e.g. out of memory): report the page
+    except BrokenProcessPool as e:  # a worker died (e.g. out of memory): report the page
         return ExtractError(job[2] or job[0].url, f"extraction worker failed: {e}")
     return _unpack(outcome)
 

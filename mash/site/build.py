@@ -7,8 +7,6 @@ Nothing here reads issue.json or the clock.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +15,7 @@ from urllib.parse import urljoin
 import jinja2
 
 from mash.errors import BuildError
+from mash.files import write_atomic
 from mash.records import Issue, Newsletter
 from mash.site.common import (
     describe,
@@ -71,20 +70,7 @@ class _Writer:
 
     def flush(self) -> None:
         for path, text in self.staged.items():
-            _replace(path, text)
-
-
-def _replace(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+            write_atomic(path, text)
 
 
 # --- the site ---------------------------------------------------------------------------
