@@ -145,6 +145,8 @@ def cmd_draft(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_site(args: argparse.Namespace, config: Config) -> int:
     report = pipeline.build_site_from_output(config, Path(args.out) if args.out else None)
+    for month in report.held_back:
+        _err(f"warning: {month} was built from a draft edition and is not on the site")
     _err(f"wrote the site: {len(report.pages)} pages")
     print(report.out_dir if hasattr(report, "out_dir") else config.output_dir / "site")
     return 0

@@ -763,16 +763,26 @@ def build_site_from_output(
     from mash.render import make_env
     from mash.site import build_site
 
-    issues = built_issues(config)
+    built = built_issues(config)
+    # an issue built from an unwritten edition is not published (see #20); `mash serve`
+    # previews the month's draft on purpose, through `draft`
+    issues = [i for i in built if not i.draft]
+    held_back = tuple(i.month for i in built if i.draft)
     if not issues and draft is None:
+        if held_back:
+            raise BuildError(
+                f"every built issue is a draft ({', '.join(held_back)}): write the theme and "
+                f"essay in {config.editions_dir}/YYYY-MM.md, then `mash build` again"
+            )
         raise BuildError("no issue has been built yet; run `mash build` first")
     site = config.output_dir / "site"
     if out_dir is not None and (site / "images").is_dir() and out_dir.resolve() != site.resolve():
         # the thumbnails `mash build` stored go wherever the site goes (see #20)
         shutil.copytree(site / "images", out_dir / "images", dirs_exist_ok=True)
-    return build_site(
+    report = build_site(
         issues, out_dir or site, make_env(config.templates_dir), config.newsletter, draft=draft
     )
+    return replace(report, held_back=held_back)
 
 
 def draft_issue(config: Config, month: str) -> Issue:

@@ -233,6 +233,26 @@ def test_draft_of_a_new_month_is_a_draft_until_written(
     assert issue_json(workspace, "2026-09")["draft"] is False
 
 
+def test_site_leaves_out_an_issue_built_from_a_draft(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A draft can be built and previewed, but `mash site` does not publish it (see #20)."""
+    edition_path(workspace, MONTH).unlink()
+    assert run(workspace, "build", "--month", "2026-09") == 0
+    assert run(workspace, "draft", "--month", MONTH) == 0
+    assert run(workspace, "build", "--month", MONTH) == 0
+    assert issue_json(workspace, MONTH)["draft"] is True
+    capsys.readouterr()
+    assert run(workspace, "site") == 0
+    err = capsys.readouterr().err
+    assert f"warning: {MONTH} was built from a draft edition and is not on the site" in err
+    site = workspace.parent / "site"
+    assert (site / "2026" / "09" / "index.html").is_file()
+    assert not (site / "2026" / "10").exists()
+    assert "2026/10/" not in (site / "feed.xml").read_text(encoding="utf-8")
+    assert THEME_PLACEHOLDER not in (site / "index.html").read_text(encoding="utf-8")
+
+
 def test_no_draft_for_a_month_without_posts(
     workspace: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -40,6 +40,7 @@ class SiteReport:
     feed: Path
     sitemap: Path
     other: tuple[Path, ...] = field(default=())  # robots.txt, style.css
+    held_back: tuple[str, ...] = ()  # months built as drafts: not published (see #20)
 
 
 # --- writing ----------------------------------------------------------------------------
