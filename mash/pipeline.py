@@ -27,7 +27,6 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from mash.config import add_feeds_to_file
 from mash.errors import BuildError, ExtractError, FetchError, MashError, ParseError
@@ -388,13 +387,10 @@ def _fetch_articles(config: Config, store: Store, summary: FetchSummary, say: Pr
     if not pending:
         return
     say(f"fetching {len(pending)} article pages for truncated feeds")
-    feed_hosts = frozenset(
-        host for row in store.feed_rows() if (host := urlsplit(row.fetch_url).hostname)
-    )
     for start in range(0, len(pending), PAGE_BATCH):
         batch = pending[start : start + PAGE_BATCH]
         say(f"pages {start + 1}-{start + len(batch)} of {len(pending)}")
-        _fetch_article_batch(config, store, batch, feed_hosts, summary)
+        _fetch_article_batch(config, store, batch, summary)
 
 
 PAGE_BATCH = 500  # pages held in memory at once (12,000 pages in one go: 444 MB, see #3)
@@ -404,13 +400,12 @@ def _fetch_article_batch(
     config: Config,
     store: Store,
     pending: list[Post],
-    feed_hosts: frozenset[str],
     summary: FetchSummary,
 ) -> None:
     from mash.extract import extract_article, extract_many
     from mash.fetch import fetch_pages
 
-    pages = asyncio.run(fetch_pages([p.url for p in pending], config.fetch, feed_hosts))
+    pages = asyncio.run(fetch_pages([p.url for p in pending], config.fetch))
     jobs: list[tuple[Post, str | None, str | None]] = []
     for post, page in zip(pending, pages, strict=True):
         if page.ok:
