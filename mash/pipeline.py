@@ -71,6 +71,7 @@ class FetchSummary:
     new_posts: int = 0
     pages: int = 0
     page_failures: list[tuple[str, str]] = field(default_factory=list)
+    refused_pages: list[tuple[str, str]] = field(default_factory=list)  # url, reason (#21)
     moved: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -412,6 +413,8 @@ def _fetch_article_batch(
             jobs.append((post, _decode(page), page.final_url or page.url))
         else:
             summary.page_failures.append((post.url, page.error or "failed"))
+            if page.error_kind == "private-address":
+                summary.refused_pages.append((post.url, page.error or "refused"))
             # robots and private addresses will not change: use the feed's text at once
             final = page.error_kind in ("robots", "private-address", "http-404", "http-410")
             store.record_page_failure(post, page.error or "page failed", final)

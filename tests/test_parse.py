@@ -132,3 +132,29 @@ def test_fast_path_agrees_with_feedparser_on_the_feed_farm(farm: str) -> None:
             body = response.read()
         problems += _same(parse_feed(body, url), parse_feed_slow(body, url))
     assert problems == []
+
+
+def test_items_with_ipv6_links_are_kept_or_skipped_one_by_one() -> None:
+    """A bracketed IPv6 link is a link like any other; a broken one skips its item only
+    (before #21 either failed the whole feed as "unexpected")."""
+    links = [
+        "http://[::1]/x",
+        "http://[2001:db8::1]:8080/p",
+        "http://[::1/broken",
+        "http://[::1]:99999/bad-port",
+        "http://[v1.x]/future",
+        "https://blog.example/ok",
+    ]
+    items = "".join(
+        f"<item><title>Post {i}</title><link>{link}</link><description>d</description></item>"
+        for i, link in enumerate(links)
+    )
+    body = (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>{items}</channel></rss>'
+    )
+    feed = parse_feed(body.encode(), "https://blog.example/feed", "application/rss+xml")
+    assert [p.url for p in feed.posts] == [
+        "http://[::1]/x",
+        "http://[2001:db8::1]:8080/p",
+        "https://blog.example/ok",
+    ]
