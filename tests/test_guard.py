@@ -151,12 +151,15 @@ def test_ip_literals_are_checked_and_odd_numeric_hosts_refused() -> None:
     guard = Guard(ONLY_ALLOWED)
     guard.check_host("127.0.0.1")
     guard.check_host("blog.example")  # a name: judged when resolved
-    for host in ("127.0.0.2", "::1", "169.254.169.254", "127.1", "2130706433", "0x7f.1"):
-        if host == "0x7f.1":
-            guard.check_host(host)  # not numeric for aiohttp either: it is resolved, then judged
-            continue
+    guard.check_host("0x7f.1")  # not numeric for aiohttp either: it is resolved, then judged
+    for host in ("127.0.0.2", "::1", "169.254.169.254", "127.1", "2130706433", "127.0.0.2."):
         with pytest.raises(Refused):
             guard.check_host(host)
+    with pytest.raises(Refused) as odd:
+        guard.check_host("127.1")  # aiohttp < 3.14 would connect to 127.0.0.1 unresolved
+    assert odd.value.reason("http://127.1/") == (
+        "refused: http://127.1/ names the host 127.1: write it as a plain IP address"
+    )
     with pytest.raises(Refused) as refused:
         guard.filter("intranet.example", ["127.0.0.2", "::1"])
     assert refused.value.address == "127.0.0.2" and refused.value.kind == "loopback"
@@ -366,6 +369,12 @@ def test_a_resolved_name_connects_only_to_an_allowed_answer(
     assert only.error_kind == "private-address"
     assert only.error is not None and f"resolves to {REFUSED}" in only.error
     assert refused.hits == []
+
+
+def test_a_name_that_does_not_resolve_is_a_connection_failure(transport: str) -> None:
+    result = fetch("http://nowhere.test/feed", transport, resolver=FakeResolver({}))
+    assert result.error_kind == "connection"
+    assert result.error is not None and "nowhere.test" in result.error
 
 
 def test_pages_on_a_refused_address_are_never_requested_not_even_robots(

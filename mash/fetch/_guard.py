@@ -7,8 +7,8 @@ one lookup and a private one to the next (DNS rebinding) cannot pass:
 
 - on aiohttp, ``GuardedResolver`` filters the resolver's answers; aiohttp connects
   only to those it returns, and caches them per host (one lookup per host and run);
-- on httpx's own pool (benchmarks only), ``GuardedBackend`` resolves, filters and
-  connects to a checked address itself;
+- on httpx's own pool (benchmarks only), ``mash.fetch._httpx_pool.GuardedBackend``
+  resolves, filters and connects to a checked address itself;
 - an IP literal is judged as it is (aiohttp never resolves one): ``Guard.check_host``.
 
 Being the host of some feed grants nothing: the guard knows only addresses.
@@ -22,7 +22,6 @@ from collections.abc import Iterable, Sequence
 
 import aiohttp
 import aiohttp.abc
-import httpcore
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -45,6 +44,7 @@ _KIND_TEXT = {
     "private": "a private",
     "unique-local": "a unique-local",
     "reserved": "a reserved (special-purpose, not public)",
+    "odd-numeric": "an unusually written",  # 127.1, 2130706433: no plain IP address
 }
 
 
@@ -98,6 +98,8 @@ class Refused(OSError):
     def reason(self, url: str, hop: str | None = None) -> str:
         """Say what was refused, naming ``url`` (and the redirect ``hop`` that led there)."""
         where = f"{url} redirects to {hop}, which" if hop and hop != url else url
+        if self.kind == "odd-numeric":
+            return f"refused: {where} names the host {self.host}: write it as a plain IP address"
         return (
             f"refused: {where} resolves to {self.address}, {_KIND_TEXT[self.kind]} address; "
             f"add it to fetch.allow_private to allow it"
@@ -105,12 +107,13 @@ class Refused(OSError):
 
 
 def refusal_in(exc: BaseException) -> Refused | None:
-    """Return the Refused an error was raised from (by the transport's wrapping), or None."""
+    """Return the Refused an error was raised from (``raise ... from``, as aiohttp and
+    our transport wrap it), or None."""
     seen: BaseException | None = exc
     for _ in range(20):
         if seen is None or isinstance(seen, Refused):
             return seen
-        seen = seen.__cause__ or seen.__context__
+        seen = seen.__cause__
     return None
 
 
@@ -159,7 +162,7 @@ class Guard:
             # and connects without resolving it ("127.1" is 127.0.0.1): refuse what we
             # cannot read as one.
             if ":" in host or host.replace(".", "").isdigit():
-                return host, "reserved"
+                return host, "odd-numeric"
             return None
         kind = self.kind(address)
         return None if kind is None else (str(address), kind)
@@ -207,51 +210,3 @@ class GuardedResolver(aiohttp.abc.AbstractResolver):
 
     async def close(self) -> None:
         await self._inner.close()
-
-
-class GuardedBackend(httpcore.AsyncNetworkBackend):
-    """httpcore's network backend, connecting only to addresses the guard allows.
-
-    A name is resolved here (by the same resolver aiohttp would use) and the
-    connection made to a checked address; TLS still verifies the name, which
-    httpcore passes as the server name.
-    """
-
-    def __init__(
-        self,
-        guard: Guard,
-        inner: httpcore.AsyncNetworkBackend,
-        resolver: aiohttp.abc.AbstractResolver | None = None,
-    ) -> None:
-        self._guard = guard
-        self._inner = inner
-        self._resolver = resolver
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        self._guard.check_host(host)
-        try:
-            ipaddress.ip_address(host)
-            addresses = [host]
-        except ValueError:
-            self._resolver = self._resolver or aiohttp.ThreadedResolver()
-            answers = await self._resolver.resolve(host, port, socket.AF_UNSPEC)
-            addresses = self._guard.filter(host, (answer["host"] for answer in answers))
-        error: Exception | None = None
-        for address in addresses:
-            try:
-                return await self._inner.connect_tcp(
-                    address, port, timeout, local_address, socket_options
-                )
-            except httpcore.ConnectError as e:
-                error = e
-        raise error or httpcore.ConnectError(f"no address for {host}")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)

@@ -16,11 +16,10 @@ from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
-import httpcore
 import httpx
 
 from mash.fetch._body import ACCEPT_ENCODING, BadEncoding, BodyTooLarge, drain, read_body
-from mash.fetch._guard import Guard, GuardedBackend, Refused, refusal_in
+from mash.fetch._guard import Guard, Refused, refusal_in
 from mash.fetch._transport import AiohttpTransport
 from mash.records import FetchResult, FetchSettings
 from mash.urls import plain_host_port
@@ -85,14 +84,9 @@ class Http:
         if transport == "aiohttp":
             self.transport = AiohttpTransport(size, self.guard, resolver)
         elif transport == "httpx":
-            limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
-            pool = httpx.AsyncHTTPTransport(limits=limits, retries=0)
-            # httpx takes no network backend: set its pool's, before any connection
-            assert isinstance(pool._pool, httpcore.AsyncConnectionPool)
-            pool._pool._network_backend = GuardedBackend(
-                self.guard, pool._pool._network_backend, resolver
-            )
-            self.transport = pool
+            from mash.fetch._httpx_pool import guarded_pool
+
+            self.transport = guarded_pool(size, self.guard, resolver)
         else:
             raise ValueError(f"unknown transport {transport!r}")
 
