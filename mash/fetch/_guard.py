@@ -168,7 +168,7 @@ class Guard:
         return None if kind is None else (str(address), kind)
 
     def _refuse(self, host: str, address: str, kind: str) -> Refused:
-        refused = self._refused[host.lower()] = Refused(host, address, kind)
+        refused = self._refused[_key(host)] = Refused(host, address, kind)
         return refused
 
     def filter(self, host: str, addresses: Iterable[str]) -> list[str]:
@@ -187,7 +187,11 @@ class Guard:
 
     def refused(self, host: str) -> Refused | None:
         """Return the last refusal of ``host``, or None."""
-        return self._refused.get(host.lower().strip("[]"))
+        return self._refused.get(_key(host))
+
+
+def _key(host: str) -> str:
+    return host.lower().strip("[]")
 
 
 class GuardedResolver(aiohttp.abc.AbstractResolver):
