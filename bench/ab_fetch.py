@@ -41,6 +41,15 @@ def export(revision: str, into: Path) -> Path:
     return tree
 
 
+def fetch_yaml(tree: Path) -> str:
+    """The fetch: section for a version: it may connect to the farm's 127.0.0.1.
+
+    Before #21, allow_private was true or false, and feeds on any address were fetched.
+    """
+    old = "allow_private: bool" in (tree / "mash" / "records.py").read_text(encoding="utf-8")
+    return "fetch:\n  per_host: 32\n" + ("" if old else fb.FARM_ALLOW)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("a", help="git revision of version A (the baseline)")
@@ -55,12 +64,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_name, fb.farm(args.feeds) as base:
         tmp = Path(tmp_name)
         trees = {name: export(rev, tmp) for name, rev in (("A", args.a), ("B", args.b))}
-        feeds_yaml = "fetch:\n  per_host: 32\n" + fb._get(base + "_farm/feeds.yaml").decode()
+        farm_yaml = fb._get(base + "_farm/feeds.yaml").decode()
+        feeds_yaml = {name: fetch_yaml(tree) + farm_yaml for name, tree in trees.items()}
         primed: dict[str, Path] = {}  # a database each: their schemas may differ
         for name, tree in trees.items():
             primed[name] = tmp / f"primed-{name}"
             primed[name].mkdir()
-            (primed[name] / "feeds.yaml").write_text(feeds_yaml)
+            (primed[name] / "feeds.yaml").write_text(feeds_yaml[name])
             fb.run_tree(fb._mash(primed[name], "fetch", "--feeds-only", "--quiet"), tree)
         kinds = ["first", "304"] if args.first else ["304"]
         walls: dict[tuple[str, str], list[float]] = {}
@@ -72,7 +82,7 @@ def main() -> None:
                     if kind == "first":
                         folder = tmp / f"first-{name}-{pair}"
                         folder.mkdir()
-                        (folder / "feeds.yaml").write_text(feeds_yaml)
+                        (folder / "feeds.yaml").write_text(feeds_yaml[name])
                     got = fb.run_tree(fb._mash(folder, "fetch", "--feeds-only", "--quiet"), tree)
                     if kind == "304" and "not modified 1000" not in got["stderr"]:
                         raise SystemExit(f"version {name}: not an all-304 run: {got['stderr']}")

@@ -71,6 +71,8 @@ def _print_fetch_summary(s: pipeline.FetchSummary) -> None:
         _err(f"warning: {url}: {problem} (some entries kept)")
     for url, kind, reason in s.failed:
         _err(f"failed: {url}: {kind}: {reason}")
+    for _, reason in s.refused_pages:
+        _err(f"page {reason}")
     if s.page_failures:
         _err(f"{len(s.page_failures)} article pages could not be fetched; the feed text is used")
     _err(

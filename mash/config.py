@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import ipaddress
 import json
 import math
 from collections.abc import Iterable, Sequence
@@ -394,7 +395,9 @@ def _settings(doc: _Doc | None, kind: type[Any], what: str) -> Any:
         if not hasattr(defaults, key):
             raise value.fail(_unknown(f"{what} setting", key, _field_names(defaults)))
         current = getattr(defaults, key)
-        if isinstance(current, bool):
+        if key == "allow_private":
+            values[key] = _networks(value)
+        elif isinstance(current, bool):
             values[key] = value.flag(key)
         elif isinstance(current, int):
             values[key] = int(value.number(f"{what}.{key}", whole=True))
@@ -403,6 +406,32 @@ def _settings(doc: _Doc | None, kind: type[Any], what: str) -> Any:
         else:
             values[key] = value.text(key)
     return kind(**values)
+
+
+def _networks(doc: _Doc) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Read fetch.allow_private: a list of addresses or CIDR networks (see #21)."""
+    example = 'allow_private: [192.168.1.20, 10.0.0.0/8, "fd00::/8"]'
+    if isinstance(doc.node, yaml.ScalarNode):
+        value = doc.scalar()
+        if value is False or value is None:
+            return ()  # the old "no" of allow_private: false
+        if value is True:
+            raise doc.fail(
+                "allow_private: true no longer exists: list the private addresses or "
+                f"networks mash may connect to (everything public always may), e.g. {example}"
+            )
+    networks = []
+    for item in doc.sequence("allow_private"):
+        item.scalar()  # fails on a list or mapping
+        text = str(item.node.value).strip()  # as written: YAML 1.1 reads 1:20 as 80
+        try:
+            networks.append(ipaddress.ip_network(text))
+        except ValueError as e:
+            raise item.fail(
+                f"allow_private: {text!r} is not an IP address or CIDR network ({e}); "
+                f"e.g. {example}"
+            ) from None
+    return tuple(networks)
 
 
 def add_feeds_to_file(path: Path, feeds: Sequence[FeedSpec]) -> None:

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -108,6 +109,8 @@ def write_demo_config(folder: Path, base: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     config = yaml.safe_load((DEMO / "feeds.yaml").read_text(encoding="utf-8"))
     config["feeds"] = demo_feeds(base)
+    # the demo blogs are served on loopback: allow exactly that address (see #21)
+    config.setdefault("fetch", {})["allow_private"] = [urlsplit(base).hostname]
     config["paths"] = {
         "database": "data/mash.db",
         "output": ".",

@@ -127,7 +127,7 @@ def _fix(row: FeedHealthInput, status: str) -> str | None:
         new = row.discovered_url
         return f"the URL serves a web page; its feed is {new}: replace url: {old} with url: {new}"
     key = "http-5xx" if kind.startswith("http-5") else kind
-    return _FIXES.get(key, _FIX_OTHER).format(old=old, kind=kind)
+    return _FIXES.get(key, _FIX_OTHER).format(old=old, kind=kind, error=row.last_error)
 
 
 _FIX_OTHER = "check url: {old} in a browser; mash retries it later ({kind})"
@@ -174,6 +174,7 @@ _FIXES = {
     "connection": (
         "cannot connect: check the host name in url: {old}; remove the feed if the site is gone"
     ),
+    "private-address": "{error}, if that server is yours; else remove url: {old}",
     "malformed": (
         "the feed's XML is broken: nothing to change in feeds.yaml; tell the owner of {old}; "
         "mash keeps the entries it can read"

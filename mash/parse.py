@@ -374,7 +374,10 @@ def _entry_link(entry: _Entry, feed_link: str) -> str:
         raw = raw.strip()
         if is_plain_url(raw) or is_plain_with_query(raw):
             return raw
-        absolute = urljoin(feed_link, raw)
+        try:
+            absolute = urljoin(feed_link, raw)
+        except ValueError:  # "http://[::1/x": this link is no URL; the next may be (#21)
+            continue
         if is_web_url(absolute):
             return absolute
     return ""

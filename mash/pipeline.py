@@ -27,7 +27,6 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from mash.config import add_feeds_to_file
 from mash.errors import (
@@ -83,6 +82,7 @@ class FetchSummary:
     new_posts: int = 0
     pages: int = 0
     page_failures: list[tuple[str, str]] = field(default_factory=list)
+    refused_pages: list[tuple[str, str]] = field(default_factory=list)  # url, reason (#21)
     moved: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -414,13 +414,10 @@ def _fetch_articles(config: Config, store: Store, summary: FetchSummary, say: Pr
     if not pending:
         return
     say(f"fetching {len(pending)} article pages for truncated feeds")
-    feed_hosts = frozenset(
-        host for row in store.feed_rows() if (host := urlsplit(row.fetch_url).hostname)
-    )
     for start in range(0, len(pending), PAGE_BATCH):
         batch = pending[start : start + PAGE_BATCH]
         say(f"pages {start + 1}-{start + len(batch)} of {len(pending)}")
-        _fetch_article_batch(config, store, batch, feed_hosts, summary)
+        _fetch_article_batch(config, store, batch, summary)
 
 
 PAGE_BATCH = 500  # pages held in memory at once (12,000 pages in one go: 444 MB, see #3)
@@ -430,19 +427,20 @@ def _fetch_article_batch(
     config: Config,
     store: Store,
     pending: list[Post],
-    feed_hosts: frozenset[str],
     summary: FetchSummary,
 ) -> None:
     from mash.extract import extract_article, extract_many
     from mash.fetch import fetch_pages
 
-    pages = asyncio.run(fetch_pages([p.url for p in pending], config.fetch, feed_hosts))
+    pages = asyncio.run(fetch_pages([p.url for p in pending], config.fetch))
     jobs: list[tuple[Post, str | None, str | None]] = []
     for post, page in zip(pending, pages, strict=True):
         if page.ok:
             jobs.append((post, _decode(page), page.final_url or page.url))
         else:
             summary.page_failures.append((post.url, page.error or "failed"))
+            if page.error_kind == "private-address":
+                summary.refused_pages.append((post.url, page.error or "refused"))
             # robots and private addresses will not change: use the feed's text at once
             final = page.error_kind in ("robots", "private-address", "http-404", "http-410")
             store.record_page_failure(post, page.error or "page failed", final)
@@ -589,7 +587,7 @@ def build_month(config: Config, month: str, now: datetime | None = None) -> Buil
         )
         volume = store.volume_for(month, config.newsletter.volume_start)
         issue, warnings = compose_issue(ranking, edition, config.newsletter, volume)
-        issue, missing = _with_thumbnails(config, issue, store)
+        issue, missing = _with_thumbnails(config, issue)
         warnings += missing
         rendered = render_issue(issue, make_env(config.templates_dir), config.smtp, now)
         folder = config.output_dir / month
@@ -605,7 +603,7 @@ def build_month(config: Config, month: str, now: datetime | None = None) -> Buil
     return BuildResult(issue, ranking, folder, files, tuple(warnings))
 
 
-def _with_thumbnails(config: Config, issue: Issue, store: Store) -> tuple[Issue, list[str]]:
+def _with_thumbnails(config: Config, issue: Issue) -> tuple[Issue, list[str]]:
     """Give each pick's lead image a thumbnail under output/site/images/; return warnings.
 
     Fetched here, at build, for the issue's picks only and once: a thumbnail already
@@ -623,8 +621,8 @@ def _with_thumbnails(config: Config, issue: Issue, store: Store) -> tuple[Issue,
     if missing:
         from mash.fetch import fetch_pages
 
-        hosts = frozenset(h for row in store.feed_rows() if (h := urlsplit(row.fetch_url).hostname))
-        results = asyncio.run(fetch_pages(missing, config.fetch, hosts))
+        # the destination guard applies as to every connection: a feed's host grants nothing
+        results = asyncio.run(fetch_pages(missing, config.fetch))
         for url, result in zip(missing, results, strict=True):
             try:
                 found[url] = _store_thumbnail(site, url, result)

@@ -6,6 +6,7 @@ Tuples, not lists; datetimes are UTC-aware. Make changed copies with
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -81,7 +82,8 @@ class FetchSettings:
     max_bytes: int = 15 * 1024 * 1024
     retries: int = 2
     user_agent: str = "mash/0.1 (+https://github.com/monthly-mash/mash; newsletter curation)"
-    allow_private: bool = False
+    # non-public networks mash may connect to (everything public may be): see #21
+    allow_private: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     fetch_pages: bool = True
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -68,11 +69,29 @@ def plain_host_port(url: str) -> str | None:
 
 
 def is_web_url(url: str) -> bool:
-    """Tell whether url is an absolute http(s) URL with a host."""
+    """Tell whether url is an absolute http(s) URL with a host (and a valid port).
+
+    A bracketed host must be an IPv6 address (``http://[::1]/``); one that is not, a
+    bad port or an unclosed bracket make it no web URL, never an error (see #21).
+    """
     if is_plain_url(url):
         return True
-    parts = urlsplit(url.strip())
-    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 (raises ValueError on a bad port)
+    except ValueError:
+        return False
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return False
+    return "[" not in parts.netloc or _is_ipv6(parts.hostname)
+
+
+def _is_ipv6(host: str) -> bool:
+    try:
+        ipaddress.IPv6Address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _is_tracking(key: str) -> bool:
@@ -109,6 +128,8 @@ def canonical_url(url: str) -> str:
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower()
+    if ":" in host:  # an IPv6 address keeps its brackets (see #21)
+        host = f"[{host}]"
     port = parts.port
     if port is not None and (scheme, port) not in (("http", 80), ("https", 443)):
         host = f"{host}:{port}"

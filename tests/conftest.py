@@ -24,6 +24,16 @@ SHARED = REPO.parent / "shared"
 FEEDFARM = SHARED / "bench" / "feedfarm.py"
 
 
+# Tests serve everything from 127.0.0.1: their configs allow that address and no other (#21).
+LOOPBACK = ["127.0.0.1"]
+
+
+def fetch_section(**settings: object) -> str:
+    """Return a feeds.yaml ``fetch:`` section with ``settings``, allowing 127.0.0.1 only."""
+    lines = "".join(f"  {key}: {value}\n" for key, value in settings.items())
+    return f"fetch:\n  allow_private: [{LOOPBACK[0]}]\n{lines}"
+
+
 @pytest.fixture(scope="session")
 def demo_base() -> Iterator[str]:
     """The demo blogs served on 127.0.0.1 for the whole session."""

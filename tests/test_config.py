@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 import pytest
@@ -203,3 +204,43 @@ def test_cli_exits_2_on_an_infinite_deadline(
     path = write(tmp_path, GOOD + "fetch:\n  deadline: .inf\n")
     assert main(["--config", str(path), "fetch"]) == 2
     assert f"{path}:13: fetch.deadline must be" in capsys.readouterr().err
+
+
+# --- fetch.allow_private: addresses and networks mash may connect to (#21) ---------------
+
+
+def test_allow_private_is_a_list_of_addresses_and_networks(tmp_path: Path) -> None:
+    text = GOOD + 'fetch:\n  allow_private:\n    - 127.0.0.1\n    - 10.0.0.0/8\n    - "::1"\n'
+    text += "    - fd00::/8\n"
+    fetch = load_config(write(tmp_path, text)).fetch
+    assert fetch.allow_private == tuple(
+        ipaddress.ip_network(n) for n in ("127.0.0.1/32", "10.0.0.0/8", "::1/128", "fd00::/8")
+    )
+    assert load_config(write(tmp_path, GOOD)).fetch.allow_private == ()
+    flow = load_config(write(tmp_path, GOOD + "fetch:\n  allow_private: [192.168.1.20]\n"))
+    assert flow.fetch.allow_private == (ipaddress.ip_network("192.168.1.20"),)
+
+
+def test_allow_private_false_of_old_configs_is_an_empty_list(tmp_path: Path) -> None:
+    for value in ("false", "[]", ""):
+        text = GOOD + f"fetch:\n  allow_private: {value}\n"
+        assert load_config(write(tmp_path, text)).fetch.allow_private == ()
+
+
+@pytest.mark.parametrize(
+    ("entry", "words"),
+    [
+        ("true", "allow_private: true no longer exists: list the private addresses"),
+        ("[intranet.example]", "'intranet.example' is not an IP address or CIDR network"),
+        ("[10.0.0.1/8]", "has host bits set"),
+        ("[127.0.0.1, 1:20]", "'1:20' is not an IP address"),  # as written, not sexagesimal 80
+        ("[[10.0.0.0/8]]", "expected a single value"),
+        ("10.0.0.0/8", "allow_private must be a list"),
+    ],
+)
+def test_bad_allow_private_names_file_and_line(tmp_path: Path, entry: str, words: str) -> None:
+    path = write(tmp_path, GOOD + f"fetch:\n  allow_private: {entry}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    line = GOOD.count("\n") + 2
+    assert str(caught.value).startswith(f"{path}:{line}: ") and words in str(caught.value)

@@ -25,7 +25,7 @@ from mash.config import load_config
 from mash.demo import DEMO, serve_folder
 from mash.opml import read_opml
 from mash.pipeline import run_lock
-from tests.conftest import feed_farm
+from tests.conftest import feed_farm, fetch_section
 
 FETCH_DATA = Path(__file__).parent / "data" / "fetch"
 
@@ -55,7 +55,7 @@ def farm_json(base: str, name: str) -> Any:
 def test_health_report_names_each_problem_and_its_fix(faulty_farm: str, tmp_path: Path) -> None:
     faults = {f["url"]: f for f in farm_json(faulty_farm, "faults.json")}
     with urllib.request.urlopen(f"{faulty_farm}_farm/feeds.yaml") as response:
-        (tmp_path / "feeds.yaml").write_text(response.read().decode())
+        (tmp_path / "feeds.yaml").write_text(fetch_section() + response.read().decode())
     config = str(tmp_path / "feeds.yaml")
     assert run("--config", config, "fetch", "--quiet")[0] == 0
     status, out = run("--config", config, "feeds", "check", "--json")
@@ -90,7 +90,7 @@ def test_feeds_add_finds_the_feed_of_a_site_and_keeps_comments(tmp_path: Path) -
     config = tmp_path / "feeds.yaml"
     config.write_text(
         "# my feeds\nfeeds:\n  # the first\n  - url: https://a.example/feed\n"
-        "\nfetch:\n  deadline: 5\n"
+        "\nfetch:\n  deadline: 5\n  allow_private: [127.0.0.1]\n"
     )
     with serve_folder(DEMO / "site") as base:
         status, out = run("--config", str(config), "feeds", "add", f"{base}/happy-returns/")
@@ -135,7 +135,7 @@ def test_sigkill_then_rerun_stores_every_post_once(farm: str, tmp_path: Path) ->
     """Kill `mash fetch` at random moments; the next run completes and nothing is lost."""
     manifest = farm_json(farm, "manifest.json")
     with urllib.request.urlopen(f"{farm}_farm/feeds.yaml") as response:
-        (tmp_path / "feeds.yaml").write_text("fetch:\n  per_host: 16\n" + response.read().decode())
+        (tmp_path / "feeds.yaml").write_text(fetch_section(per_host=16) + response.read().decode())
     command = [
         sys.executable,
         "-m",

@@ -18,6 +18,7 @@ from mash import extract
 from mash.cli import install_hint
 from mash.cli import main as mash
 from mash.demo import DEMO, demo_feeds, write_demo_config
+from mash.edition import THEME_PLACEHOLDER
 from mash.extract import page
 
 REPO = Path(__file__).resolve().parents[1]
@@ -167,18 +168,24 @@ def test_a_plain_install_starts_fetches_drafts_builds_and_publishes(
     news = tmp_path / "news"
     # the demo blogs live on 127.0.0.1: let fetch reach private addresses, as an editor would
     with (news / "feeds.yaml").open("a", encoding="utf-8") as config:
-        config.write("fetch:\n  allow_private: true\n")
+        config.write('fetch:\n  allow_private: ["127.0.0.1"]\n')
     feeds = demo_feeds(demo_base)
     step([mash_bin, "feeds", "add", *[f["url"] for f in feeds if not f.get("house")]], news)
     step([mash_bin, "feeds", "add", "--house", *[f["url"] for f in feeds if f.get("house")]], news)
     step([mash_bin, "fetch", "--quiet"], news)
     draft = step([mash_bin, "draft", "--month", "2026-10"], news)
     assert (news / "editions" / "2026-10.md").is_file(), draft.stdout
+    # an untouched draft builds (marked a draft) but is not published: the editor writes
+    edition = news / "editions" / "2026-10.md"
+    front, _essay = edition.read_text(encoding="utf-8").split("\n---\n", 1)
+    front = front.replace(THEME_PLACEHOLDER, "the Second Answer")
+    edition.write_text(f"{front}\n---\nWhat the month's posts said.\n", encoding="utf-8")
     step([mash_bin, "build", "--month", "2026-10"], news)
     step([mash_bin, "site"], news)
 
     issue = json.loads((news / "output" / "2026-10" / "issue.json").read_text(encoding="utf-8"))
-    assert issue["month"] == "2026-10" and issue["picks"]
+    assert issue["month"] == "2026-10" and issue["picks"] and issue["draft"] is False
+    assert issue["theme"] == "the Second Answer"
     titles = demo_titles()
     assert {pick["title"] for pick in issue["picks"]} <= titles
     email = html.unescape((news / "output" / "2026-10" / "email.html").read_text(encoding="utf-8"))

@@ -173,3 +173,29 @@ def test_a_written_excerpt_beside_the_content_is_kept_as_plain_text(parser: Any)
     atom = _ATOM.replace("{body}", _BODY.replace("<", "&lt;")).encode()
     (entry,) = parser(atom, "https://b.example/atom").posts
     assert entry.excerpt == "Great agents add a second answer. What it sounds like."
+
+
+def test_items_with_ipv6_links_are_kept_or_skipped_one_by_one() -> None:
+    """A bracketed IPv6 link is a link like any other; a broken one skips its item only
+    (before #21 either failed the whole feed as "unexpected")."""
+    links = [
+        "http://[::1]/x",
+        "http://[2001:db8::1]:8080/p",
+        "http://[::1/broken",
+        "http://[::1]:99999/bad-port",
+        "http://[v1.x]/future",
+        "https://blog.example/ok",
+    ]
+    items = "".join(
+        f"<item><title>Post {i}</title><link>{link}</link><description>d</description></item>"
+        for i, link in enumerate(links)
+    )
+    body = (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>{items}</channel></rss>'
+    )
+    feed = parse_feed(body.encode(), "https://blog.example/feed", "application/rss+xml")
+    assert [p.url for p in feed.posts] == [
+        "http://[::1]/x",
+        "http://[2001:db8::1]:8080/p",
+        "https://blog.example/ok",
+    ]

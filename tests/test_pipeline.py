@@ -18,6 +18,7 @@ from mash.cli import main as mash
 from mash.demo import DEMO, serve_folder
 from mash.records import Newsletter
 from mash.urls import url_key
+from tests.conftest import LOOPBACK, fetch_section
 
 BOILERPLATE = (
     "Leave a Reply",
@@ -281,7 +282,7 @@ def test_bad_feeds_are_reported_by_name_and_the_run_goes_on(
             yaml.safe_dump(
                 {
                     "feeds": [{"url": u} for u in (good, broken, missing, dead)],
-                    "fetch": {"deadline": 5, "retries": 0},
+                    "fetch": {"deadline": 5, "retries": 0, "allow_private": LOOPBACK},
                 }
             )
         )
@@ -307,7 +308,7 @@ def test_fetch_exits_1_when_no_feed_could_be_fetched(
         yaml.safe_dump(
             {
                 "feeds": [{"url": "http://127.0.0.1:9/feed.xml"}],
-                "fetch": {"deadline": 5, "retries": 0},
+                "fetch": {"deadline": 5, "retries": 0, "allow_private": LOOPBACK},
             }
         )
     )
@@ -333,7 +334,7 @@ def test_fetch_of_the_farm_stores_every_post_once(farm: str, tmp_path: Path) -> 
     with urllib.request.urlopen(f"{farm}_farm/manifest.json") as response:
         manifest = json.loads(response.read())
     config = tmp_path / "feeds.yaml"
-    config.write_text("fetch:\n  per_host: 16\n" + feeds)
+    config.write_text(fetch_section(per_host=16) + feeds)
     assert mash(["--config", str(config), "fetch", "--feeds-only", "--quiet"]) == 0
     assert mash(["--config", str(config), "fetch", "--feeds-only", "--quiet"]) == 0
     db = sqlite3.connect(tmp_path / "data" / "mash.db")
@@ -429,7 +430,7 @@ def test_a_feed_that_breaks_the_parser_fails_alone(
     with urllib.request.urlopen(f"{farm}_farm/feeds.yaml") as response:
         feeds = yaml.safe_load(response.read())["feeds"][:12]  # under the pool's size: inline
     config = tmp_path / "feeds.yaml"
-    config.write_text(yaml.safe_dump({"feeds": feeds}))
+    config.write_text(yaml.safe_dump({"fetch": {"allow_private": LOOPBACK}, "feeds": feeds}))
     assert mash(["--config", str(config), "fetch", "--feeds-only", "--quiet"]) == 0
     db = sqlite3.connect(tmp_path / "data" / "mash.db")
     failed = db.execute(
@@ -453,7 +454,7 @@ def test_a_refresh_with_a_helper_process_stores_like_one_without(
     with urllib.request.urlopen(f"{farm}_farm/feeds.yaml") as response:
         feeds = response.read().decode()
     config = tmp_path / "feeds.yaml"
-    config.write_text("fetch:\n  per_host: 8\n" + feeds)
+    config.write_text(fetch_section(per_host=8) + feeds)
     assert mash(["--config", str(config), "fetch", "--feeds-only", "--quiet"]) == 0
     db = sqlite3.connect(tmp_path / "data" / "mash.db")
     before = db.execute("SELECT * FROM posts ORDER BY id").fetchall()

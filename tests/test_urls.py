@@ -187,3 +187,30 @@ def test_strip_and_restore_credentials() -> None:
     assert restore_credentials("https://alice:***@other/new", feed) == "https://alice:***@other/new"
     assert restore_credentials("https://bob:***@host/new", feed) == "https://bob:***@host/new"
     assert restore_credentials("https://host/new", feed) == "https://host/new"
+
+
+def test_bracketed_ipv6_hosts_keep_their_brackets_and_bad_ones_are_no_urls() -> None:
+    """One odd link must not fail a whole feed (see #21): valid ones canonicalise,
+    invalid ones are simply not web URLs."""
+    assert canonical_url("http://[::1]/x") == "http://[::1]/x"
+    assert (
+        canonical_url("HTTP://[2001:DB8::1]:8080/p?utm_source=a") == "http://[2001:db8::1]:8080/p"
+    )
+    assert canonical_url("https://[2001:db8::1]:443/p") == "https://[2001:db8::1]/p"
+    assert url_key("http://[::1]/x/") == "[::1]/x"
+    assert url_key("https://[2001:db8::1]:8080/p") == "[2001:db8::1]:8080/p"
+    for good in ("http://[::1]/x", "http://[2001:db8::1]:8080/p", "http://[::ffff:10.0.0.1]/"):
+        assert is_web_url(good)
+        assert urlsplit(canonical_url(good)).hostname == urlsplit(good).hostname
+    for bad in ("http://[::1/x", "http://[::1]:99999/p", "http://[v1.x]/p", "http://[nope]/"):
+        assert not is_web_url(bad)
+
+
+@given(st.ip_addresses(v=6), st.sampled_from(["", ":8080", ":80"]))
+def test_an_ipv6_url_round_trips_through_canonical_url(address: object, port: str) -> None:
+    url = f"http://[{address}]{port}/p"
+    canonical = canonical_url(url)
+    assert is_web_url(canonical)
+    assert urlsplit(canonical).hostname == str(address)
+    assert canonical_url(canonical) == canonical
+    assert url_key(canonical) == url_key(url)

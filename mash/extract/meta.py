@@ -237,7 +237,10 @@ def _language(tree: lxml.html.HtmlElement, metas: dict[str, str]) -> str:
 def _absolute(value: str, base: str | None) -> str:
     if not value:
         return ""
-    absolute = urljoin(base, value) if base else value
+    try:
+        absolute = urljoin(base, value) if base else value
+    except ValueError:  # an unclosed IPv6 bracket: no URL (see #21)
+        return ""
     return absolute if is_web_url(absolute) else ""
 
 

@@ -6,8 +6,10 @@ to ``mash.parse``.
 
 - ``fetch_feeds``: conditional GET from each FeedState, redirects (``moved_to``
   only when every hop was permanent), retries on transient failures.
-- ``fetch_pages``: the same, plus robots.txt, Crawl-delay and a refusal of
-  private addresses (see #3).
+- ``fetch_pages``: the same, plus robots.txt and Crawl-delay.
+
+Every connection, of either, goes only to public addresses and those of
+``fetch.allow_private`` (mash.fetch._guard, see #21).
 - ``discover_feed_urls``: the feeds an HTML page links to.
 """
 
@@ -17,6 +19,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import partial
+from typing import TYPE_CHECKING
 
 from mash.fetch import _aiohttp  # noqa: F401 (first: aiohttp without its unused CA stores)
 from mash.fetch._discover import discover_feed_urls
@@ -29,9 +32,13 @@ from mash.fetch._http import (
     Limits,
     Taken,
     fetch_url,
+    url_problem,
 )
-from mash.fetch._pages import GuardedResolver, HostGuard, Pacer, Robots
+from mash.fetch._pages import Pacer, Robots
 from mash.records import FeedState, FetchResult, FetchSettings
+
+if TYPE_CHECKING:
+    import aiohttp.abc
 
 __all__ = ["discover_feed_urls", "fetch_feeds", "fetch_feeds_sync", "fetch_pages"]
 
@@ -126,39 +133,36 @@ def _feed_headers(feed: FeedState) -> dict[str, str]:
     return headers
 
 
-async def fetch_pages(
-    urls: Sequence[str],
-    settings: FetchSettings,
-    allowed_hosts: frozenset[str] = frozenset(),
-) -> list[FetchResult]:
-    """Fetch article pages, obeying robots.txt and Crawl-delay, refusing private hosts.
+async def fetch_pages(urls: Sequence[str], settings: FetchSettings) -> list[FetchResult]:
+    """Fetch article pages, obeying robots.txt and Crawl-delay.
 
-    ``allowed_hosts`` (host names, or ``host:port``) may be private: the pipeline
-    passes the feeds' own hosts. No conditional GET: pages are fetched once.
+    No conditional GET: pages are fetched once. A page on a feed's own host is
+    judged like any other (see #21).
     """
-    return await fetch_pages_with(urls, settings, allowed_hosts, transport=DEFAULT_TRANSPORT)
+    return await fetch_pages_with(urls, settings, transport=DEFAULT_TRANSPORT)
 
 
 async def fetch_pages_with(
     urls: Sequence[str],
     settings: FetchSettings,
-    allowed_hosts: frozenset[str] = frozenset(),
     *,
     transport: str,
+    resolver: aiohttp.abc.AbstractResolver | None = None,
 ) -> list[FetchResult]:
-    """Do ``fetch_pages`` on a chosen transport; for benchmarks."""
+    """Do ``fetch_pages`` on a chosen transport (and resolver); for benchmarks and tests."""
     limits = Limits(settings)
-    guard = HostGuard(settings, allowed_hosts)
     pacer = Pacer()
-    async with Http(settings, transport, GuardedResolver(guard)) as client:
-        robots = Robots(client, settings, limits, guard)
+    async with Http(settings, transport, resolver) as client:
+        robots = Robots(client, settings, limits)
 
         async def one(url: str) -> FetchResult:
-            refusal = await guard(url) or await robots.check(url)
+            if (problem := url_problem(url)) is not None:
+                return FetchResult(url=url, error=problem, error_kind="bad-url")
+            refusal = await robots.check(url)
             if refusal is not None:
                 return FetchResult(url=url, error=refusal[1], error_kind=refusal[0])
             await pacer.wait(url, await robots.crawl_delay(url))
             headers = {"Accept": PAGE_ACCEPT}
-            return await fetch_url(client, url, settings, limits, headers, guard)
+            return await fetch_url(client, url, settings, limits, headers)
 
         return list(await asyncio.gather(*(one(url) for url in urls)))

@@ -10,7 +10,7 @@ import email.utils
 import random
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
@@ -19,6 +19,7 @@ import aiohttp
 import httpx
 
 from mash.fetch._body import ACCEPT_ENCODING, BadEncoding, BodyTooLarge, drain, read_body
+from mash.fetch._guard import Guard, Refused, refusal_in
 from mash.fetch._transport import AiohttpTransport
 from mash.records import FetchResult, FetchSettings
 from mash.urls import plain_host_port
@@ -49,13 +50,6 @@ BROWSER_HEADERS = {
     "Upgrade-Insecure-Requests": "1",
 }
 
-# A check run before each hop: returns (error_kind, error) to refuse the URL, or None.
-Guard = Callable[[str], Awaitable[tuple[str, str] | None]]
-
-
-class PrivateAddressRefused(OSError):
-    """A host resolved to a private address when the connection was made (see _pages)."""
-
 
 class Taken(Exception):  # noqa: N818 (not an error: the URL is another process's now)
     """Raised by ``fetch_url`` when its ``claim`` says another process has the URL."""
@@ -67,6 +61,8 @@ class Http:
     Requests go straight to the httpx transport: httpx's AsyncClient would add
     cookie handling and header merging we do not want, about 20% of the CPU of
     a 304 run (#8). Redirects are followed by ``_follow``, never by the transport.
+    Either transport connects only where ``guard`` allows (``fetch.allow_private``,
+    see #21); ``resolver`` replaces the system's DNS lookups, for tests.
     """
 
     def __init__(
@@ -75,6 +71,7 @@ class Http:
         transport: str = DEFAULT_TRANSPORT,
         resolver: aiohttp.abc.AbstractResolver | None = None,
     ) -> None:
+        self.guard = Guard(settings.allow_private)
         timeout = httpx.Timeout(
             connect=settings.connect_timeout,
             read=settings.read_timeout,
@@ -85,10 +82,11 @@ class Http:
         size = max(settings.concurrency, 1)
         self.transport: httpx.AsyncBaseTransport
         if transport == "aiohttp":
-            self.transport = AiohttpTransport(size, resolver)
+            self.transport = AiohttpTransport(size, self.guard, resolver)
         elif transport == "httpx":
-            limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
-            self.transport = httpx.AsyncHTTPTransport(limits=limits, retries=0)
+            from mash.fetch._httpx_pool import guarded_pool
+
+            self.transport = guarded_pool(size, self.guard, resolver)
         else:
             raise ValueError(f"unknown transport {transport!r}")
 
@@ -169,7 +167,6 @@ async def fetch_url(
     settings: FetchSettings,
     limits: Limits,
     headers: Mapping[str, str],
-    guard: Guard | None = None,
     claim: Callable[[], bool] | None = None,
 ) -> FetchResult:
     """Fetch ``url`` following redirects, retrying transient failures with backoff.
@@ -195,7 +192,7 @@ async def fetch_url(
             if start is None and claim is not None and not claim():
                 raise Taken(url)
             start = start or time.monotonic()
-            outcome = await _attempt(client, url, settings, sent, guard)
+            outcome = await _attempt(client, url, settings, sent)
         if outcome.blocked and not browser_tried:
             browser_tried = True
             sent.update(BROWSER_HEADERS)
@@ -241,12 +238,11 @@ async def _attempt(
     url: str,
     settings: FetchSettings,
     headers: Mapping[str, str],
-    guard: Guard | None,
 ) -> _Outcome:
     """Make one request (with its redirects) within the total deadline."""
     try:
         async with asyncio.timeout(settings.deadline):
-            return await _follow(client, url, settings, headers, guard)
+            return await _follow(client, url, settings, headers)
     except TimeoutError:
         message = f"no complete response within the {settings.deadline:g} s deadline"
         return _failed(url, "timeout", message)
@@ -270,8 +266,6 @@ def _failed(url: str, kind: str, message: str, *, transient: bool = False) -> _O
 
 def classify(exc: BaseException) -> tuple[str, bool]:
     """Return (error_kind, transient) for a transport error of either engine."""
-    if any(isinstance(e, PrivateAddressRefused) for e in _chain(exc)):
-        return "private-address", False
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, ssl.SSLError | aiohttp.ClientSSLError):
@@ -295,13 +289,6 @@ def classify(exc: BaseException) -> tuple[str, bool]:
     return "connection", False
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
-    chain = [exc]
-    while chain[-1].__cause__ is not None and len(chain) < 20:
-        chain.append(chain[-1].__cause__)
-    return chain
-
-
 def _describe(exc: BaseException, kind: str, transient: bool, settings: FetchSettings) -> str:
     """Say what went wrong in an editor's words, with the library's reason after a colon."""
     root = exc
@@ -312,8 +299,6 @@ def _describe(exc: BaseException, kind: str, transient: bool, settings: FetchSet
         return f"could not connect within {settings.connect_timeout:g} s ({reason})"
     if kind == "timeout":
         return f"the server sent nothing for {settings.read_timeout:g} s ({reason})"
-    if kind == "private-address":
-        return str(root)
     return f"connection failed ({reason})"
 
 
@@ -322,18 +307,24 @@ async def _follow(
     url: str,
     settings: FetchSettings,
     headers: Mapping[str, str],
-    guard: Guard | None,
 ) -> _Outcome:
-    """Request ``url`` and follow up to MAX_REDIRECTS redirects by hand, detecting loops."""
+    """Request ``url`` and follow up to MAX_REDIRECTS redirects by hand, detecting loops.
+
+    Each hop connects only where the client's guard allows: a refused hop fails the
+    whole fetch, so a permanent redirect to it is never reported as ``moved_to``.
+    """
     chain = [url]
     permanent = True
     current = url
     for _ in range(MAX_REDIRECTS + 1):
-        if guard is not None and (refusal := await guard(current)) is not None:
-            return _failed(url, refusal[0], refusal[1])
         if len(chain) > 1 and (problem := url_problem(current)) is not None:
             return _failed(url, "bad-url", f"redirect to a bad URL: {problem}")
-        response = await client.send("GET", current, headers)
+        try:
+            response = await client.send("GET", current, headers)
+        except (OSError, httpx.TransportError) as e:
+            if (refused := refusal_in(e)) is None:
+                raise
+            return _refused(url, current, refused)
         try:
             location = response.headers.get("location")
             if response.status_code in (301, 302, 303, 307, 308) and location:
@@ -351,6 +342,10 @@ async def _follow(
             await response.aclose()
     message = f"more than {MAX_REDIRECTS} redirects: " + " -> ".join(chain[:3]) + " -> ..."
     return _failed(url, "too-many-redirects", message)
+
+
+def _refused(url: str, hop: str, refused: Refused) -> _Outcome:
+    return _failed(url, "private-address", refused.reason(url, hop))
 
 
 async def _complete(

@@ -21,6 +21,8 @@ import aiohttp
 import httpx
 import yarl
 
+from mash.fetch._guard import Guard, GuardedResolver
+
 CHUNK = 64 * 1024
 
 # The aiohttp error, most specific class first in its MRO, and the httpx error it becomes.
@@ -56,11 +58,16 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     Redirects, cookies and decompression are left to the caller: responses come back
     as sent, their bodies streamed. https uses httpx's CA choice (certifi, or
-    SSL_CERT_FILE / SSL_CERT_DIR), loaded at the first https request.
+    SSL_CERT_FILE / SSL_CERT_DIR), loaded at the first https request. Every
+    connection goes to an address ``guard`` allows (see mash.fetch._guard);
+    ``resolver`` is the one it filters (the system's by default).
     """
 
-    def __init__(self, size: int, resolver: aiohttp.abc.AbstractResolver | None = None) -> None:
+    def __init__(
+        self, size: int, guard: Guard, resolver: aiohttp.abc.AbstractResolver | None = None
+    ) -> None:
         self._size = size
+        self._guard = guard
         self._resolver = resolver
         self._session: aiohttp.ClientSession | None = None
         self._ssl: ssl.SSLContext | None = None
@@ -69,6 +76,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         session = self._session or self._open()
         url = request.url
+        self._guard.check_host(url.host)  # an IP literal: aiohttp resolves none (see #21)
         try:
             response = await session.request(
                 request.method,
@@ -99,7 +107,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     def _open(self) -> aiohttp.ClientSession:
         # no cookie jar; DNS answers kept for the run (one lookup per host, not per feed)
         connector = aiohttp.TCPConnector(
-            limit=self._size, ttl_dns_cache=300, resolver=self._resolver
+            limit=self._size,
+            ttl_dns_cache=300,
+            resolver=GuardedResolver(self._guard, self._resolver),
         )
         self._session = aiohttp.ClientSession(
             connector=connector, cookie_jar=aiohttp.DummyCookieJar()
