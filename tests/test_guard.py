@@ -496,7 +496,7 @@ def test_nothing_of_a_refused_address_is_requested_stored_or_published(
     assert b"SECRET" not in stored and b"A public page about customer service" in stored
 
     status, table, _ = _run("--config", str(config), "feeds", "check")
-    assert status == 0 and f"refused: {moved} redirects to {hop}" in table
+    assert status == 1 and f"refused: {moved} redirects to {hop}" in table  # a failing feed
     status, text, _ = _run("--config", str(config), "feeds", "check", "--json")
     (row,) = [r for r in json.loads(text) if r["url"] == moved]
     assert row["error"] == "private-address" and f"resolves to {REFUSED}" in row["last_error"]

@@ -20,6 +20,7 @@ import pytest
 from mash.cli import main as mash
 from mash.opml import read_opml
 from mash.store import Store
+from tests.conftest import fetch_section
 
 USER = "alice"
 PASSWORD = "pw-4f9c1e"  # distinctive: a search of binary files for it finds only it
@@ -94,7 +95,7 @@ def login_server() -> Iterator[tuple[int, list[tuple[str, bool]]]]:
 def write_config(folder: Path, urls: list[str]) -> Path:
     config = folder / "feeds.yaml"
     feeds = "".join(f'  - url: "{url}"\n' for url in urls)
-    config.write_text(f"feeds:\n{feeds}fetch:\n  deadline: 5\n  retries: 0\n")
+    config.write_text(f"feeds:\n{feeds}{fetch_section(deadline=5, retries=0)}")
     return config
 
 
