@@ -40,8 +40,8 @@ def test_init_writes_a_newsletter_that_feeds_add_fills(
         f"{demo_base}/{blog}/feed.xml"
         for blog in ("happy-returns", "service-loop", "customer-side")
     )
-    with config.open("a", encoding="utf-8") as out:  # the demo blogs are on loopback (#21)
-        out.write(fetch_section())
+    with config.open("a", encoding="utf-8") as handle:  # the demo blogs are on loopback (#21)
+        handle.write(fetch_section())
     assert mash(["--config", str(config), "feeds", "add", one, two]) == 0
     assert mash(["--config", str(config), "feeds", "add", three, "--house"]) == 0
     text = config.read_text()
