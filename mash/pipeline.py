@@ -13,7 +13,6 @@ Reads everything, then writes: an issue is fully built before any file is writte
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import json
 import os
 import queue
@@ -32,6 +31,7 @@ from urllib.parse import urlsplit
 from mash.config import add_feeds_to_file
 from mash.errors import BuildError, ExtractError, FetchError, MashError, ParseError
 from mash.health import FeedHealth, FeedHealthInput, feed_health, next_attempt_after
+from mash.lifetime import LockBusy, hold_lock, start_worker
 from mash.records import (
     Config,
     FeedSpec,
@@ -109,29 +109,17 @@ def last_complete_month(now: datetime) -> str:
 def run_lock(db_path: Path, what: str) -> Iterator[None]:
     """Hold an exclusive lock beside the database for one run; refuse a second one.
 
-    An flock dies with its process, so a lock left by a killed run never blocks.
+    The lock is the run's alone (its children close their copy), so the kernel drops it
+    the moment the run dies; only a live process is a reason to refuse (see #21).
     """
     path = db_path.with_name(f"{db_path.name}.{what}.lock")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            raise MashError(
-                f"another `mash {what}` is running (pid {holder}); this one stops. "
-                f"Lock file: {path}"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        try:
+    try:
+        with hold_lock(path):
             yield
-        finally:
-            handle.truncate(0)
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    except LockBusy as e:
+        raise MashError(
+            f"another `mash {what}` is running ({e.holder}); this one stops. Lock file: {path}"
+        ) from None
 
 
 # --- fetch ------------------------------------------------------------------------------
@@ -283,9 +271,12 @@ class _LazyPool:
 
             context = get_context("forkserver")
             # the server imports parsing once, and each worker forks with it loaded: not
-            # the whole pipeline (aiohttp, httpx: 0.5 s of CPU per worker, see #8)
-            context.set_forkserver_preload(["mash.parse"])
-            self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+            # the whole pipeline (aiohttp, httpx: 0.5 s of CPU per worker, see #8);
+            # server and workers die with the run (see mash._forkserver, #21)
+            context.set_forkserver_preload(["mash._forkserver", "mash.parse"])
+            self.pool = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=context, initializer=start_worker
+            )
             for _ in range(self.workers):
                 self.pool.submit(_warm)  # each job starts a worker, until there are enough
         return self.pool

@@ -1019,10 +1019,15 @@ def test_a_helper_that_dies_loses_no_feed(
     real_help = _helper._help
 
     def help_then_die(
-        feeds: list[FeedState], order: range, settings: FetchSettings, share: Any, writer: Any
+        parent: int,
+        feeds: list[FeedState],
+        order: range,
+        settings: FetchSettings,
+        share: Any,
+        writer: Any,
     ) -> None:
         if how == "after sending 10":
-            real_help(feeds, order[:10], settings, replace(share, steal=()), writer)
+            real_help(parent, feeds, order[:10], settings, replace(share, steal=()), writer)
         elif how == "after taking 10 unsent":
             assert all(share.take(i) for i in order[:10])
         os._exit(3)

@@ -34,6 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 
+from mash.lifetime import die_with_parent
 from mash.records import FeedState, FetchResult, FetchSettings
 
 # Fewer feeds than this are not worth a second process: an all-304 refresh of 100 feeds
@@ -118,9 +119,11 @@ def fetch_feeds_sync(
     reader, writer = context.Pipe(duplex=False)
     theirs = Share(marks, steal=evens[::-1])
     process = context.Process(
-        target=_help, args=(feeds, odds, helper_settings, theirs, writer), name="mash-fetch-helper"
+        target=_help,
+        args=(os.getpid(), feeds, odds, helper_settings, theirs, writer),
+        name="mash-fetch-helper",
     )
-    process.daemon = True  # ends with this process
+    process.daemon = True  # ends with this process, when it exits; when it is killed, see _help
     # What is alive now stays out of the garbage collector's walks in both processes: the
     # helper then copies none of the pages it inherits (a collection writes to every
     # object it walks), and neither walks the ~40,000 objects the imports left at each
@@ -227,14 +230,21 @@ def _fork_is_safe() -> bool:
 
 
 def _help(
+    parent: int,
     feeds: Sequence[FeedState],
     order: Sequence[int],
     settings: FetchSettings,
     share: Share,
     writer: Connection,
 ) -> None:
-    """In the helper: fetch, sending each result to the parent as it completes."""
+    """In the helper: fetch, sending each result to the parent as it completes.
+
+    The helper dies with the run, even by SIGKILL: left alone it went on fetching, and
+    held the run's lock, for minutes (#21). It shares no lock: forking closed its copy.
+    """
     from mash.fetch import fetch_shared
+
+    die_with_parent(parent)
 
     def send(i: int, result: FetchResult) -> None:
         writer.send((i, result))
