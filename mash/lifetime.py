@@ -8,9 +8,9 @@
 - ``die_with_parent``: called in a child as it starts; the kernel kills it when its parent
   dies (Linux's PR_SET_PDEATHSIG), and a parent already gone ends it at once.
 
-Not done on other systems: there ``die_with_parent`` does nothing. mash forks its fetch
-helper only on Linux; parse workers elsewhere end when their run closes their queue, and
-a run killed with SIGKILL leaves them idle until they are stopped by hand.
+Not done on other systems: there ``die_with_parent`` does nothing. Parse workers there
+end when their run closes their queue; a run killed with SIGKILL leaves them idle until
+they are stopped by hand.
 """
 
 from __future__ import annotations

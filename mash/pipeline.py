@@ -150,13 +150,9 @@ def run_fetch(
 
         # feeds never fetched will answer 200: start the workers while the first
         # downloads run, not when their bodies arrive (see #8). A refresh, where most
-        # feeds answer 304, needs few workers and late, and may fork a fetch helper
-        # instead, which must come before any worker's thread (see mash.fetch._helper).
+        # feeds answer 304, needs few workers and late.
         new_feeds = sum(1 for s in states if not (s.etag or s.last_modified))
-        failing = store.failing_feeds()
-        refresh, helper = _run_shape(
-            len(states), new_feeds, sum(1 for s in states if s.url in failing)
-        )
+        refresh = new_feeds <= len(states) * _REFRESH_NEW_SHARE
         with _parser_pool(len(states), start=new_feeds >= _POOL_MIN_FEEDS and not refresh) as pool:
             waiting: dict[str, tuple[FetchResult, Future[ParseJob]]] = {}
             finished: queue.SimpleQueue[str] = queue.SimpleQueue()
@@ -183,9 +179,7 @@ def run_fetch(
             # its own modules on the other core meanwhile (see #8)
             from mash.fetch import fetch_feeds_sync
 
-            results = fetch_feeds_sync(
-                states, config.fetch, on_result_parse, helper=helper, progress=progress
-            )
+            results = fetch_feeds_sync(states, config.fetch, on_result_parse)
             unchanged = [r for r in results if r.not_modified]
             summary.not_modified += len(unchanged)
             store.record_not_modified(unchanged, now)
@@ -201,20 +195,6 @@ def run_fetch(
             _fetch_articles(config, store, summary, say)
     summary.seconds = round(time.monotonic() - started, 2)
     return summary
-
-
-def _run_shape(feeds: int, new_feeds: int, failing: int) -> tuple[bool, bool]:
-    """Return (refresh, helper): whether most feeds have been fetched before, and whether
-    a fetch helper may take half of them.
-
-    A refresh where many feeds failed last time waits on their timeouts, not on the CPU,
-    and a helper gains nothing there. On the faulty farm (1000 feeds on one host, 62
-    failing) a refresh took 26.8 and 27.0 s with a helper, against 26.3 and 26.5 s
-    without; when the helper's half was fixed, not shared, it took 31.1 s. A healthy
-    refresh is ~30% faster with a helper (see #8).
-    """
-    refresh = new_feeds <= feeds * _REFRESH_NEW_SHARE
-    return refresh, refresh and failing <= feeds * _HELPER_MAX_FAILING
 
 
 def _parse_job() -> Callable[[FetchResult], ParseJob]:
@@ -306,8 +286,6 @@ def _warm() -> None:
 _POOL_MIN_FEEDS = 50
 # A run is a refresh when at most this share of its feeds was never fetched.
 _REFRESH_NEW_SHARE = 0.1
-# ... and may have a fetch helper when at most this share failed last time (_run_shape).
-_HELPER_MAX_FAILING = 0.02
 
 
 def _parser_pool(feeds: int, start: bool = False) -> _InlinePool | _LazyPool:

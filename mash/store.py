@@ -262,14 +262,6 @@ class Store:
             )
         return states
 
-    def failing_feeds(self) -> set[str]:
-        """Return the fetch URLs of the feeds whose last attempt failed (not retired)."""
-        rows = self.db.execute(
-            "SELECT COALESCE(fetch_url, url) FROM feeds WHERE consecutive_failures > 0"
-            " AND NOT retired"
-        )
-        return {r[0] for r in rows}
-
     def feed_key(self, fetch_url: str) -> str:
         """Return the feeds.yaml URL of a feed fetched at fetch_url."""
         row = self.db.execute(

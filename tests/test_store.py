@@ -56,18 +56,3 @@ def test_304_answers_are_recorded_together_and_keep_what_they_do_not_resend(
         assert row.last_status == 304 and row.consecutive_failures == 0
         assert row.last_error is None and row.next_attempt is None
         assert row.last_success == row.last_attempt == now.isoformat()
-
-
-def test_failing_feeds_are_named_by_where_they_are_fetched(tmp_path: Path) -> None:
-    with Store(tmp_path / "mash.db") as store:
-        store.sync_feeds([FeedSpec("https://a.example/feed"), FeedSpec("https://b.example/feed"),
-                          FeedSpec("https://c.example/feed")])  # fmt: skip
-        store.db.execute(
-            "UPDATE feeds SET consecutive_failures = 1, fetch_url = 'https://a2.example/feed'"
-            " WHERE url = 'https://a.example/feed'"
-        )
-        store.db.execute(
-            "UPDATE feeds SET consecutive_failures = 3, retired = 1"
-            " WHERE url = 'https://b.example/feed'"
-        )
-        assert store.failing_feeds() == {"https://a2.example/feed"}

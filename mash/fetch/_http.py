@@ -57,10 +57,6 @@ class PrivateAddressRefused(OSError):
     """A host resolved to a private address when the connection was made (see _pages)."""
 
 
-class Taken(Exception):  # noqa: N818 (not an error: the URL is another process's now)
-    """Raised by ``fetch_url`` when its ``claim`` says another process has the URL."""
-
-
 class Http:
     """One pooled transport (keep-alive connections) and the timeouts every request carries.
 
@@ -170,21 +166,15 @@ async def fetch_url(
     limits: Limits,
     headers: Mapping[str, str],
     guard: Guard | None = None,
-    claim: Callable[[], bool] | None = None,
 ) -> FetchResult:
     """Fetch ``url`` following redirects, retrying transient failures with backoff.
 
     Timeouts are not retried (a slow server stays slow); a 403 is retried once
     with browser-like headers and then reported as likely bot protection.
     ``elapsed`` runs from the first request sent, not from the wait for a slot.
-    ``claim``, where processes share a list, is asked once the first request holds
-    its slots (a bad URL: at once); if it says no, ``Taken`` is raised and nothing
-    is sent.
     """
     start: float | None = None
     if (problem := url_problem(url)) is not None:
-        if claim is not None and not claim():  # asked all the same: a claim counts them
-            raise Taken(url)
         return FetchResult(url=url, error=problem, error_kind="bad-url")
     sent = {"User-Agent": settings.user_agent, "Accept-Encoding": ACCEPT_ENCODING, **headers}
     attempt = 0
@@ -192,8 +182,6 @@ async def fetch_url(
     host, everyone = limits.slot(url)
     while True:
         async with host, everyone:
-            if start is None and claim is not None and not claim():
-                raise Taken(url)
             start = start or time.monotonic()
             outcome = await _attempt(client, url, settings, sent, guard)
         if outcome.blocked and not browser_tried:
