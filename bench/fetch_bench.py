@@ -440,7 +440,7 @@ def _tree(root: int) -> list[int]:
         try:
             tasks = list(Path(f"/proc/{pid}/task").iterdir())
         except OSError:
-            continue  # it ended since its parent listed it (the fetch helper is short-lived)
+            continue  # it ended since its parent listed it
         for task in tasks:
             try:
                 todo += [int(c) for c in (task / "children").read_text().split()]

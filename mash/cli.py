@@ -15,12 +15,16 @@ import traceback
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mash import __version__, pipeline
 from mash.config import load_config
 from mash.errors import ConfigError, MashError
 from mash.records import Config
 from mash.urls import redact_url
+
+if TYPE_CHECKING:
+    from mash.web._wsgi import Server
 
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 Handler = Callable[[argparse.Namespace, Config], int]
@@ -305,10 +309,12 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_unsubscribe_server(args: argparse.Namespace, config: Config) -> int:
-    from mash.unsubscribe import serve_config
+    from mash.web.subscribe import serve_config
 
-    _err(f"unsubscribe endpoint on http://127.0.0.1:{args.port}/ (Ctrl-C to stop)")
-    serve_config(config, host="127.0.0.1", port=args.port)
+    def ready(server: Server) -> None:
+        _err(f"unsubscribe endpoint on http://{server.host}:{server.port}/ (Ctrl-C to stop)")
+
+    serve_config(config, host="127.0.0.1", port=args.port, ready=ready)
     return 0
 
 

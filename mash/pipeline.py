@@ -13,7 +13,6 @@ Reads everything, then writes: an issue is fully built before any file is writte
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import json
 import os
 import queue
@@ -40,6 +39,7 @@ from mash.errors import (
 )
 from mash.files import write_atomic
 from mash.health import FeedHealth, FeedHealthInput, feed_health, next_attempt_after
+from mash.lifetime import LockBusy, hold_lock, start_worker
 from mash.records import (
     Config,
     FeedSpec,
@@ -120,29 +120,17 @@ def last_complete_month(now: datetime) -> str:
 def run_lock(db_path: Path, what: str) -> Iterator[None]:
     """Hold an exclusive lock beside the database for one run; refuse a second one.
 
-    An flock dies with its process, so a lock left by a killed run never blocks.
+    The lock is the run's alone (its children close their copy), so the kernel drops it
+    the moment the run dies; only a live process is a reason to refuse (see #21).
     """
     path = db_path.with_name(f"{db_path.name}.{what}.lock")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            raise MashError(
-                f"another `mash {what}` is running (pid {holder}); this one stops. "
-                f"Lock file: {path}"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        try:
+    try:
+        with hold_lock(path):
             yield
-        finally:
-            handle.truncate(0)
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    except LockBusy as e:
+        raise MashError(
+            f"another `mash {what}` is running ({e.holder}); this one stops. Lock file: {path}"
+        ) from None
 
 
 # --- fetch ------------------------------------------------------------------------------
@@ -185,13 +173,9 @@ def run_fetch(
 
         # feeds never fetched will answer 200: start the workers while the first
         # downloads run, not when their bodies arrive (see #8). A refresh, where most
-        # feeds answer 304, needs few workers and late, and may fork a fetch helper
-        # instead, which must come before any worker's thread (see mash.fetch._helper).
+        # feeds answer 304, needs few workers and late.
         new_feeds = sum(1 for s in states if not (s.etag or s.last_modified))
-        failing = store.failing_feeds()
-        refresh, helper = _run_shape(
-            len(states), new_feeds, sum(1 for s in states if redact_url(s.url) in failing)
-        )
+        refresh = new_feeds <= len(states) * _REFRESH_NEW_SHARE
         with _parser_pool(len(states), start=new_feeds >= _POOL_MIN_FEEDS and not refresh) as pool:
             waiting: dict[str, tuple[FetchResult, Future[ParseJob]]] = {}
             finished: queue.SimpleQueue[str] = queue.SimpleQueue()
@@ -218,9 +202,7 @@ def run_fetch(
             # its own modules on the other core meanwhile (see #8)
             from mash.fetch import fetch_feeds_sync
 
-            results = fetch_feeds_sync(
-                states, config.fetch, on_result_parse, helper=helper, progress=progress
-            )
+            results = fetch_feeds_sync(states, config.fetch, on_result_parse)
             unchanged = [r for r in results if r.not_modified]
             summary.not_modified += len(unchanged)
             store.record_not_modified(unchanged, now)
@@ -236,20 +218,6 @@ def run_fetch(
             _fetch_articles(config, store, summary, say)
     summary.seconds = round(time.monotonic() - started, 2)
     return summary
-
-
-def _run_shape(feeds: int, new_feeds: int, failing: int) -> tuple[bool, bool]:
-    """Return (refresh, helper): whether most feeds have been fetched before, and whether
-    a fetch helper may take half of them.
-
-    A refresh where many feeds failed last time waits on their timeouts, not on the CPU,
-    and a helper gains nothing there. On the faulty farm (1000 feeds on one host, 62
-    failing) a refresh took 26.8 and 27.0 s with a helper, against 26.3 and 26.5 s
-    without; when the helper's half was fixed, not shared, it took 31.1 s. A healthy
-    refresh is ~30% faster with a helper (see #8).
-    """
-    refresh = new_feeds <= feeds * _REFRESH_NEW_SHARE
-    return refresh, refresh and failing <= feeds * _HELPER_MAX_FAILING
 
 
 def _parse_job() -> Callable[[FetchResult], ParseJob]:
@@ -306,9 +274,12 @@ class _LazyPool:
 
             context = get_context("forkserver")
             # the server imports parsing once, and each worker forks with it loaded: not
-            # the whole pipeline (aiohttp, httpx: 0.5 s of CPU per worker, see #8)
-            context.set_forkserver_preload(["mash.parse"])
-            self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+            # the whole pipeline (aiohttp, httpx: 0.5 s of CPU per worker, see #8);
+            # server and workers die with the run (see mash._forkserver, #21)
+            context.set_forkserver_preload(["mash._forkserver", "mash.parse"])
+            self.pool = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=context, initializer=start_worker
+            )
             for _ in range(self.workers):
                 self.pool.submit(_warm)  # each job starts a worker, until there are enough
         return self.pool
@@ -338,8 +309,6 @@ def _warm() -> None:
 _POOL_MIN_FEEDS = 50
 # A run is a refresh when at most this share of its feeds was never fetched.
 _REFRESH_NEW_SHARE = 0.1
-# ... and may have a fetch helper when at most this share failed last time (_run_shape).
-_HELPER_MAX_FAILING = 0.02
 
 
 def _parser_pool(feeds: int, start: bool = False) -> _InlinePool | _LazyPool:

@@ -11,7 +11,6 @@ text (``load_email`` reads them from output/YYYY-MM/); it never renders.
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import ipaddress
 import os
 import smtplib
@@ -26,6 +25,7 @@ from pathlib import Path
 from mash import mail
 from mash.errors import BuildError, ConfigError, SendError
 from mash.ledger import FAILED, SENDING, SENT, Ledger, LedgerEntry
+from mash.lifetime import LockBusy, hold_lock
 from mash.records import Config, Issue, SmtpSettings
 from mash.subscribers import (
     SUBSCRIBED,
@@ -255,26 +255,15 @@ def lock_path(db_path: Path) -> Path:
 def send_lock(db_path: Path) -> Iterator[None]:
     """Hold an exclusive flock for the send; a second send refuses with SendError.
 
-    The kernel drops the lock when the holder dies, so a killed send never blocks
-    the next one (the lock file itself may stay; it is harmless).
+    The kernel drops the lock when the send dies, so a killed send never blocks the next
+    one (the lock file itself may stay; it is harmless). Only a live holder refuses (#21).
     """
     path = lock_path(db_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+") as f:
-        try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as e:
-            f.seek(0)
-            holder = f.read().strip() or "unknown"
-            raise SendError(str(path), f"another send is running (pid {holder}); try later") from e
-        try:
-            f.seek(0)
-            f.truncate()
-            f.write(str(os.getpid()))
-            f.flush()
+    try:
+        with hold_lock(path):
             yield
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+    except LockBusy as e:
+        raise SendError(str(path), f"another send is running ({e.holder}); try later") from None
 
 
 # --- SMTP ------------------------------------------------------------------------------------

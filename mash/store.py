@@ -295,14 +295,6 @@ class Store:
             states.append(FeedState(url, row["etag"], row["last_modified"]))
         return states
 
-    def failing_feeds(self) -> set[str]:
-        """Return the fetch URLs (masked) of the feeds whose last attempt failed."""
-        rows = self.db.execute(
-            "SELECT COALESCE(fetch_url, url) FROM feeds WHERE consecutive_failures > 0"
-            " AND NOT retired"
-        )
-        return {r[0] for r in rows}
-
     def feed_key(self, fetch_url: str) -> str:
         """Return the key (feeds.yaml URL, masked) of a feed fetched at fetch_url."""
         fetch_url = redact_url(fetch_url)

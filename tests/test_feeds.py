@@ -25,7 +25,7 @@ from mash.config import load_config
 from mash.demo import DEMO, serve_folder
 from mash.opml import read_opml
 from mash.pipeline import run_lock
-from tests.conftest import feed_farm, fetch_section
+from tests.conftest import REPO, feed_farm, fetch_section
 
 FETCH_DATA = Path(__file__).parent / "data" / "fetch"
 
@@ -162,3 +162,106 @@ def test_sigkill_then_rerun_stores_every_post_once(farm: str, tmp_path: Path) ->
     robots = sum(1 for m in manifest if m["robots_disallowed"])
     assert pending == 0 or pending <= robots
     assert yaml.safe_load((tmp_path / "feeds.yaml").read_text())["feeds"]
+
+
+def _session_processes(session: int) -> list[int]:
+    """Return the live processes of a session (a run started with start_new_session)."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{name}/stat").read_text()
+        except OSError:
+            continue
+        state, _, _, sid = stat.rsplit(")", 1)[1].split()[:4]
+        if int(sid) == session and state != "Z":
+            found.append(int(name))
+    return found
+
+
+def _kill_after(
+    proc: subprocess.Popen[str], results: int, delay: float
+) -> tuple[list[str], list[str]]:
+    """Read the run's progress; SIGKILL the run itself (not its group) ``delay`` s after
+    its ``results``-th feed result (0: after its first line); return the lines read and
+    the command lines of the run's other processes just before the kill."""
+    assert proc.stderr is not None
+    lines: list[str] = []
+    for line in proc.stderr:
+        lines.append(line)
+        if "another `mash fetch` is running" in line:
+            break
+        if (results == 0 or line.startswith(f"[{results}/")) or line.startswith("fetched "):
+            break
+    time.sleep(delay)
+    others = []
+    for pid in _session_processes(proc.pid):
+        with contextlib.suppress(OSError):
+            if pid != proc.pid:
+                others.append(Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"))
+    proc.kill()
+    proc.wait()
+    proc.stderr.close()
+    return lines, others
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="walks /proc (Linux)")
+def test_sigkill_of_the_run_alone_ends_its_processes_and_frees_the_lock(tmp_path: Path) -> None:
+    """`kill -9` of `mash fetch` (not of its group) at 10 seeded moments: its forkserver
+    and parse workers end within 2 s, the next run starts at once, and at the end every
+    post is stored once (see #21: they lived on for good; a forked fetch helper, since
+    removed, lived on holding the lock)."""
+    with feed_farm(feeds=200, entries=10, seed=11, now="2026-10-31", latency_ms=10) as base:
+        manifest = farm_json(base, "manifest.json")
+        with urllib.request.urlopen(f"{base}_farm/feeds.yaml") as response:
+            feeds = response.read().decode()
+        (tmp_path / "feeds.yaml").write_text("fetch:\n  per_host: 16\n" + feeds)
+        command = [sys.executable, "-m", "mash.cli", "--config", str(tmp_path / "feeds.yaml")]
+        command += ["fetch", "--feeds-only"]
+        rng = random.Random(21)
+        seen: set[str] = set()
+        outlived: list[float] = []
+        sessions: list[int] = []
+        try:
+            for cycle in range(11):
+                proc = subprocess.Popen(
+                    command,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    start_new_session=True,
+                    cwd=REPO,
+                )
+                sessions.append(proc.pid)
+                if cycle == 5:  # one whole run between: the kills after it hit refreshes
+                    proc.communicate(timeout=300)
+                    assert proc.returncode == 0
+                    continue
+                at = rng.choice([0, *range(1, 200)])
+                lines, others = _kill_after(proc, at, rng.uniform(0, 0.05))
+                killed = time.monotonic()
+                assert not any("another `mash fetch`" in line for line in lines), lines[-3:]
+                seen.update(others)
+                print(f"cycle {cycle}: killed after result {at}; {len(others)} other processes")
+                left = _session_processes(proc.pid)
+                while left and time.monotonic() - killed < 10:
+                    time.sleep(0.05)
+                    left = _session_processes(proc.pid)
+                outlived.append(time.monotonic() - killed)
+                assert not left, f"cycle {cycle}: {len(left)} processes outlived the run by 10 s"
+        finally:  # on a failure, what outlived its run must not outlive the test
+            for session in sessions:
+                for pid in _session_processes(session):
+                    with contextlib.suppress(OSError):
+                        os.kill(pid, signal.SIGKILL)
+        print(f"processes outlived their run by at most {max(outlived):.2f} s")
+        assert max(outlived) < 2
+        assert any("forkserver" in c for c in seen)  # workers were killed, not just runs
+        final = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=REPO)
+        assert final.returncode == 0, final.stderr[-500:]
+    db = sqlite3.connect(tmp_path / "data" / "mash.db")
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert db.execute("SELECT count(*) FROM posts").fetchone()[0] == len(manifest)
+    assert db.execute("SELECT count(DISTINCT url_key) FROM posts").fetchone()[0] == len(manifest)
+    db.close()

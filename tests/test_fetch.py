@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import gc
 import gzip
 import ipaddress
@@ -21,7 +20,7 @@ import tracemalloc
 import urllib.request
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,13 +31,11 @@ import httpx
 import pytest
 
 from mash.fetch import (
-    _helper,
     discover_feed_urls,
     fetch_feeds,
     fetch_feeds_sync,
     fetch_feeds_with,
     fetch_pages_with,
-    fetch_shared,
 )
 from mash.fetch._aiohttp import no_default_cas
 from mash.fetch._body import _STEP, BodyTooLarge, _Inflate
@@ -897,7 +894,7 @@ def test_robots_edge_cases() -> None:
     assert parse_robots("User-agent: *\nCrawl-delay: soon\n", "mash").crawl_delay is None
 
 
-# --- a refresh shared with a forked helper process (#8) ------------------------------------
+# --- a whole run's fetch, from synchronous code ---------------------------------------------
 
 
 def _farm_states(farm: str) -> list[FeedState]:
@@ -911,203 +908,25 @@ def _farm_states(farm: str) -> list[FeedState]:
     return [FeedState(r.url, r.etag, r.last_modified) for r in first]
 
 
-@pytest.fixture
-def helper_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Let the farm's 60 feeds have a helper; pytest's own threads are idle, so fork."""
-    monkeypatch.setattr(_helper, "MIN_FEEDS", 10)
-    monkeypatch.setattr(_helper, "_fork_is_safe", lambda: True)
-
-
-def test_a_refresh_is_shared_with_a_helper_process(
-    farm: str, tmp_path: Path, helper_allowed: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    states = _farm_states(farm)
-    real_help = _helper._help
-
-    def help_and_say_who(*args: Any) -> None:
-        (tmp_path / "helper.pid").write_text(str(os.getpid()))
-        (tmp_path / "frozen").write_text(str(gc.get_freeze_count()))
-        real_help(*args)
-
-    monkeypatch.setattr(_helper, "_help", help_and_say_who)
-    seen: list[FetchResult] = []
-    said: list[str] = []
-    results = fetch_feeds_sync(
-        states,
-        FetchSettings(per_host=8, allow_private=LOOPBACK),
-        seen.append,
-        helper=True,
-        progress=said.append,
-    )
-    helper_pid = int((tmp_path / "helper.pid").read_text())
-    assert helper_pid != os.getpid()
-    # what it inherits is out of its collector's walks, so it copies none of those pages
-    assert int((tmp_path / "frozen").read_text()) > 1000
-    assert said[0] == f"a helper process (pid {helper_pid}) shares the 60 feeds"
-    assert said[1].startswith("the helper fetched ") and said[1].endswith(" of the 60 feeds")
-    assert len(said) == 2
-    assert [r.url for r in results] == [s.url for s in states]  # in the order asked
-    assert all(r.status == 304 and r.error is None for r in results)
-    assert all(r.etag for r in results)  # validators kept for the next refresh
-    assert sorted(r.url for r in seen) == sorted(s.url for s in states)  # each reported once
-
-
-@pytest.mark.parametrize("how", ["at once", "after sending 10", "after taking 10 unsent"])
-def test_a_helper_that_dies_loses_no_feed(
-    farm: str, helper_allowed: None, monkeypatch: pytest.MonkeyPatch, how: str
-) -> None:
-    """Killed at once, after sending some results, or with feeds it took but never sent:
-    the rest are fetched here, and each feed is reported once."""
-    states = _farm_states(farm)
-    real_help = _helper._help
-
-    def help_then_die(
-        feeds: list[FeedState], order: range, settings: FetchSettings, share: Any, writer: Any
-    ) -> None:
-        if how == "after sending 10":
-            real_help(feeds, order[:10], settings, replace(share, steal=()), writer)
-        elif how == "after taking 10 unsent":
-            assert all(share.take(i) for i in order[:10])
-        os._exit(3)
-
-    monkeypatch.setattr(_helper, "_help", help_then_die)
-    seen: list[FetchResult] = []
-    said: list[str] = []
-    results = fetch_feeds_sync(
-        states,
-        FetchSettings(per_host=8, allow_private=LOOPBACK),
-        seen.append,
-        helper=True,
-        progress=said.append,
-    )
-    assert [r.url for r in results] == [s.url for s in states]
-    assert all(r.status == 304 for r in results)
-    assert sorted(r.url for r in seen) == sorted(s.url for s in states)
-    sent = 10 if how == "after sending 10" else 0
-    assert said[1] == f"the helper fetched {sent} of the 60 feeds"
-
-
-def test_a_feed_both_fetch_is_reported_once(
-    farm: str, helper_allowed: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Marking is not atomic: should both processes fetch one feed, the first result
-    counts. Here the helper ignores the marks and sends every feed."""
-    states = _farm_states(farm)
-
-    def help_everything(
-        feeds: list[FeedState], order: range, settings: FetchSettings, share: Any, writer: Any
-    ) -> None:
-        every = range(len(feeds))
-        asyncio.run(fetch_shared(feeds, every, settings, lambda i, r: writer.send((i, r))))
-        writer.close()
-
-    monkeypatch.setattr(_helper, "_help", help_everything)
-    seen: list[FetchResult] = []
-    said: list[str] = []
-    results = fetch_feeds_sync(
-        states,
-        FetchSettings(per_host=8, allow_private=LOOPBACK),
-        seen.append,
-        helper=True,
-        progress=said.append,
-    )
-    assert said[1] == "the helper fetched 60 of the 60 feeds"  # sent: all, counted or not
-    assert [r.url for r in results] == [s.url for s in states]
-    assert all(r.status == 304 for r in results)
-    assert sorted(r.url for r in seen) == sorted(s.url for s in states)  # once each
-
-
-def test_a_shared_list_skips_what_the_other_took_and_then_helps(server: Server) -> None:
-    """Ours first, skipping feeds the other process took (a bad URL too), then the
-    other's that nobody took yet; each feed we fetch is marked as ours."""
-    feeds = [FeedState(server.url(f"/feed{i}"), etag='"v1"') for i in range(6)]
-    feeds.append(FeedState("not a url"))
-    for i in range(6):
-        server.routes[f"/feed{i}"] = lambda h: send(h, 304)
-    marks = (ctypes.c_ubyte * len(feeds))()
-    marks[1] = marks[4] = 1  # the other process has these
-    got: dict[int, FetchResult] = {}
-    share = _helper.Share(marks, steal=[5, 4, 3])
-    asyncio.run(fetch_shared(feeds, [0, 1, 2, 6], FAST, got.__setitem__, share))
-    assert sorted(got) == [0, 2, 3, 5, 6]
-    assert got[6].error_kind == "bad-url"
-    assert all(got[i].status == 304 for i in (0, 2, 3, 5))
-    assert sorted(h.path for h in server.hits) == ["/feed0", "/feed2", "/feed3", "/feed5"]
-    assert list(marks) == [1] * len(feeds)
-    got.clear()  # now all are taken: a second pass reports nothing, the bad URL neither
-    asyncio.run(fetch_shared(feeds, [0, 6], FAST, got.__setitem__, _helper.Share(marks, [])))
-    assert got == {}
-    assert len(server.hits) == 4
-
-
-def test_the_side_not_held_up_takes_the_other_sides_feeds(
-    server: Server, helper_allowed: None
-) -> None:
-    """The list is shared, not split: while this process waits on its slow feeds, the
-    helper, done with its own, takes them from the far end. Each is fetched once."""
-    feeds = [FeedState(server.url(f"/feed{i}"), etag='"v1"') for i in range(20)]
-
-    def slow_304(h: BaseHTTPRequestHandler) -> None:
-        time.sleep(0.5)
-        send(h, 304)
-
-    for i in range(20):
-        server.routes[f"/feed{i}"] = slow_304 if i % 2 == 0 else (lambda h: send(h, 304))
-    said: list[str] = []
-    results = fetch_feeds_sync(feeds, replace(FAST, per_host=4), helper=True, progress=said.append)
-    assert all(r.status == 304 for r in results)
-    helped = int(said[1].split()[3])  # "the helper fetched N of the 20 feeds"
-    assert helped >= 12  # its 10 fast ones, and at least two of our slow ones
-    assert sorted(h.path for h in server.hits) == sorted(f"/feed{i}" for i in range(20))
-
-
-@pytest.mark.parametrize(
-    ("per_host", "concurrency", "mine", "helpers"),
-    [(4, 32, (2, 16), (2, 16)), (5, 9, (3, 5), (2, 4)), (2, 2, (1, 1), (1, 1))],
-)
-def test_a_helper_takes_half_of_each_bound(
-    helper_allowed: None,
-    per_host: int,
-    concurrency: int,
-    mine: tuple[int, int],
-    helpers: tuple[int, int],
-) -> None:
-    """Together the two processes never hold more requests to a host than one would."""
-    feeds = [FeedState(f"https://blog{i}.example/feed") for i in range(20)]
-    shares = _helper._shares(feeds, FetchSettings(per_host=per_host, concurrency=concurrency))
-    assert shares is not None
-    assert (shares[0].per_host, shares[0].concurrency) == mine
-    assert (shares[1].per_host, shares[1].concurrency) == helpers
-
-
-def test_no_helper_where_it_would_not_pay_or_not_be_safe(monkeypatch: pytest.MonkeyPatch) -> None:
-    feeds = [FeedState(f"https://blog{i}.example/feed") for i in range(_helper.MIN_FEEDS)]
-    monkeypatch.setattr(_helper, "_fork_is_safe", lambda: True)
-    assert _helper._shares(feeds, FetchSettings()) is not None
-    assert _helper._shares(feeds[:-1], FetchSettings()) is None  # too few feeds
-    assert _helper._shares(feeds, FetchSettings(per_host=1)) is None  # a bound of one
-    assert _helper._shares(feeds, FetchSettings(concurrency=1)) is None
-    monkeypatch.setattr(_helper, "_fork_is_safe", lambda: False)  # another thread runs
-    assert _helper._shares(feeds, FetchSettings()) is None
-    monkeypatch.undo()
-    started = threading.Event()
-    thread = threading.Thread(target=started.wait)
-    thread.start()
-    try:
-        assert not _helper._fork_is_safe()  # the real check sees that thread
-    finally:
-        started.set()
-        thread.join()
-
-
-def test_a_helper_keeps_the_order_when_a_url_comes_twice(farm: str, helper_allowed: None) -> None:
-    """Two feeds.yaml entries can end at one fetch URL (a redirect): each gets its result."""
+def test_a_refresh_reports_each_feed_once_in_order(farm: str) -> None:
+    """Two feeds.yaml entries can end at one fetch URL (a redirect): each gets its result,
+    in the order asked, with the validators for the next refresh."""
     states = _farm_states(farm)[:20]
-    twice = [state for state in states for _ in range(2)]  # a, a, b, b, ...: one each side
+    twice = [state for state in states for _ in range(2)]
     seen: list[FetchResult] = []
     results = fetch_feeds_sync(
-        twice, FetchSettings(per_host=8, allow_private=LOOPBACK), seen.append, helper=True
+        twice, FetchSettings(per_host=8, allow_private=LOOPBACK), seen.append
     )
     assert [r.url for r in results] == [s.url for s in twice]
-    assert all(r.status == 304 for r in results)
-    assert len(seen) == len(twice)
+    assert all(r.status == 304 and r.etag for r in results)
+    assert sorted(r.url for r in seen) == sorted(s.url for s in twice)  # once each
+
+
+def test_what_is_alive_before_a_run_is_out_of_the_collectors_walks(farm: str) -> None:
+    """gc.freeze: a full collection no longer walks the imports' objects (see #8)."""
+    gc.unfreeze()
+    try:
+        fetch_feeds_sync(_farm_states(farm)[:2], FetchSettings())
+        assert gc.get_freeze_count() > 1000
+    finally:
+        gc.unfreeze()

@@ -640,7 +640,7 @@ def test_unsubscribe_from_a_received_message_stops_the_next_issue(
 ) -> None:
     from wsgiref.util import setup_testing_defaults
 
-    from mash.unsubscribe import make_app
+    from mash.web.subscribe import make_app
 
     collector, port = smtpd
     config = make_config(tmp_path, port)

@@ -61,21 +61,6 @@ def test_304_answers_are_recorded_together_and_keep_what_they_do_not_resend(
         assert row.last_success == row.last_attempt == now.isoformat()
 
 
-def test_failing_feeds_are_named_by_where_they_are_fetched(tmp_path: Path) -> None:
-    with Store(tmp_path / "mash.db") as store:
-        store.sync_feeds([FeedSpec("https://a.example/feed"), FeedSpec("https://b.example/feed"),
-                          FeedSpec("https://c.example/feed")])  # fmt: skip
-        store.db.execute(
-            "UPDATE feeds SET consecutive_failures = 1, fetch_url = 'https://a2.example/feed'"
-            " WHERE url = 'https://a.example/feed'"
-        )
-        store.db.execute(
-            "UPDATE feeds SET consecutive_failures = 3, retired = 1"
-            " WHERE url = 'https://b.example/feed'"
-        )
-        assert store.failing_feeds() == {"https://a2.example/feed"}
-
-
 def test_the_authors_summaries_are_stored_and_read_back(tmp_path: Path) -> None:
     """The feed's excerpt and the page's description reach rank (migration 5, see #20)."""
     feed = "https://a.example/feed"

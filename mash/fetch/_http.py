@@ -10,7 +10,7 @@ import email.utils
 import random
 import ssl
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
@@ -49,10 +49,6 @@ BROWSER_HEADERS = {
     "Sec-Fetch-Site": "none",
     "Upgrade-Insecure-Requests": "1",
 }
-
-
-class Taken(Exception):  # noqa: N818 (not an error: the URL is another process's now)
-    """Raised by ``fetch_url`` when its ``claim`` says another process has the URL."""
 
 
 class Http:
@@ -167,21 +163,15 @@ async def fetch_url(
     settings: FetchSettings,
     limits: Limits,
     headers: Mapping[str, str],
-    claim: Callable[[], bool] | None = None,
 ) -> FetchResult:
     """Fetch ``url`` following redirects, retrying transient failures with backoff.
 
     Timeouts are not retried (a slow server stays slow); a 403 is retried once
     with browser-like headers and then reported as likely bot protection.
     ``elapsed`` runs from the first request sent, not from the wait for a slot.
-    ``claim``, where processes share a list, is asked once the first request holds
-    its slots (a bad URL: at once); if it says no, ``Taken`` is raised and nothing
-    is sent.
     """
     start: float | None = None
     if (problem := url_problem(url)) is not None:
-        if claim is not None and not claim():  # asked all the same: a claim counts them
-            raise Taken(url)
         return FetchResult(url=url, error=problem, error_kind="bad-url")
     sent = {"User-Agent": settings.user_agent, "Accept-Encoding": ACCEPT_ENCODING, **headers}
     attempt = 0
@@ -189,8 +179,6 @@ async def fetch_url(
     host, everyone = limits.slot(url)
     while True:
         async with host, everyone:
-            if start is None and claim is not None and not claim():
-                raise Taken(url)
             start = start or time.monotonic()
             outcome = await _attempt(client, url, settings, sent)
         if outcome.blocked and not browser_tried:

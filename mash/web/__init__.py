@@ -1,0 +1,1 @@
+"""The HTTP side of mash: the local server (``_wsgi``) and the apps it serves."""
