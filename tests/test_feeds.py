@@ -216,7 +216,7 @@ def test_sigkill_of_the_run_alone_ends_its_processes_and_frees_the_lock(tmp_path
         manifest = farm_json(base, "manifest.json")
         with urllib.request.urlopen(f"{base}_farm/feeds.yaml") as response:
             feeds = response.read().decode()
-        (tmp_path / "feeds.yaml").write_text("fetch:\n  per_host: 16\n" + feeds)
+        (tmp_path / "feeds.yaml").write_text(fetch_section(per_host=16) + feeds)
         command = [sys.executable, "-m", "mash.cli", "--config", str(tmp_path / "feeds.yaml")]
         command += ["fetch", "--feeds-only"]
         rng = random.Random(21)
