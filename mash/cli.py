@@ -272,6 +272,7 @@ def cmd_feeds(args: argparse.Namespace, config: Config) -> int:
                 f"put it back by hand where you import this file"
             )
         return 0
+    failed = 0
     if args.action == "import":
         specs = opml.read_opml(Path(args.file))
     else:
@@ -279,7 +280,12 @@ def cmd_feeds(args: argparse.Namespace, config: Config) -> int:
             raise ConfigError("--name and --house are for one blog: add it on its own")
         specs = []
         for given in args.url:
-            url, feed = pipeline.find_feed(given, config.fetch)
+            try:
+                url, feed = pipeline.find_feed(given, config.fetch)
+            except MashError as e:  # one bad URL does not lose the others (see #20)
+                failed += 1
+                _err(f"not added: {e}")
+                continue
             if url != given:
                 _err(f"{given} is a web page; its feed is {url}")
             name = args.name or feed.title or None
@@ -291,6 +297,9 @@ def cmd_feeds(args: argparse.Namespace, config: Config) -> int:
     for spec in added:
         print(redact_url(spec.url))
     _err(f"added {len(added)} feeds to {config.path}")
+    if failed:
+        _err(f"{failed} of {len(args.url)} URLs were not added: see above")
+        return 1
     return 0
 
 

@@ -265,3 +265,17 @@ def test_sigkill_of_the_run_alone_ends_its_processes_and_frees_the_lock(tmp_path
     assert db.execute("SELECT count(*) FROM posts").fetchone()[0] == len(manifest)
     assert db.execute("SELECT count(DISTINCT url_key) FROM posts").fetchone()[0] == len(manifest)
     db.close()
+
+
+def test_feeds_add_keeps_the_good_urls_when_one_fails(
+    tmp_path: Path, demo_base: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One URL that is not a blog does not lose the others given with it (see #20)."""
+    config = tmp_path / "feeds.yaml"
+    config.write_text("feeds: []\n" + fetch_section(retries=0))
+    good = f"{demo_base}/happy-returns/feed.xml"
+    bad = f"{demo_base}/no-such-blog/"
+    assert mash(["--config", str(config), "feeds", "add", good, bad]) == 1
+    err = capsys.readouterr().err
+    assert "not added: " in err and bad in err and "1 of 2 URLs were not added" in err
+    assert [f.url for f in load_config(config).feeds] == [good]
