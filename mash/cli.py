@@ -284,6 +284,8 @@ def cmd_feeds(args: argparse.Namespace, config: Config) -> int:
                 url, feed = pipeline.find_feed(given, config.fetch)
             except MashError as e:  # one bad URL does not lose the others (see #20)
                 failed += 1
+                if args.debug:
+                    _err(traceback.format_exc().rstrip())  # masked too (see #21)
                 _err(f"not added: {e}")
                 continue
             if url != given:
