@@ -75,14 +75,7 @@ def parse_feed(content: bytes, url: str, content_type: str = "") -> ParsedFeed:
     """
     if not content.strip():
         raise ParseError(url, "the response is empty, not a feed", "not-a-feed")
-    cleaned = _clean_xml(content)
-    fast = _parse_fast(cleaned, content_type)
-    if fast is not None:
-        version, title, link, entries = fast
-        error: str | None = None
-        kind: str | None = None
-    else:
-        version, title, link, entries, error, kind = _parse_slow(cleaned, url, content_type)
+    version, title, link, entries, error, kind = read_entries(content, url, content_type)
     feed_link = link if is_web_url(link) else url
     posts = tuple(p for p in (_post(e, url, feed_link) for e in entries) if p is not None)
     if error and not posts:
@@ -96,6 +89,43 @@ def parse_feed(content: bytes, url: str, content_type: str = "") -> ParsedFeed:
         error=error,
         error_kind=kind,
     )
+
+
+_Read = tuple[str, str, str, list[_Entry], str | None, str | None]
+
+
+def read_entries(content: bytes, url: str, content_type: str = "") -> _Read:
+    """Return (version, title, link, entries, error, kind) as the fast or slow path reads them.
+
+    Every entry, before the rule that a post needs a title and a web link: what
+    bench/feed_diff.py compares with feedparser. Raises ParseError as parse_feed does.
+    """
+    cleaned = _clean_xml(content)
+    fast = _parse_fast(cleaned, content_type)
+    if fast is not None:
+        version, title, link, entries = fast
+        if _C1_UTF8.search(cleaned) or (b"&#" in cleaned and _C1_REF.search(cleaned)):
+            entries = [_windows_1252(e) for e in entries]
+        return version, title, link, entries, None, None
+    version, title, link, entries, error, kind = _parse_slow(cleaned, url, content_type)
+    return version, title, link, [_windows_1252(e) for e in entries], error, kind
+
+
+# C1 control characters in text are Windows-1252 read as Latin-1 ("don\x92t"): feedparser
+# maps them to what Windows meant (its "demoronize"); the five it leaves undefined go.
+_C1 = re.compile("[\x80-\x9f]")
+_C1_UTF8 = re.compile(b"\xc2[\x80-\x9f]")  # literal prefixes: quick scans of the bytes
+_C1_REF = re.compile(rb"&#(?:1[2-5][0-9]|[xX]0*[89][0-9a-fA-F]);")
+_CP1252 = {i: bytes([i]).decode("cp1252", errors="ignore") or None for i in range(0x80, 0xA0)}
+
+
+def _windows_1252(entry: _Entry) -> _Entry:
+    """Return entry with the C1 controls of its text read as Windows-1252 (see #18)."""
+    texts = (entry.title, entry.author, entry.summary, entry.content)
+    if not any(map(_C1.search, texts)):
+        return entry
+    title, author, summary, content = (t.translate(_CP1252) for t in texts)
+    return replace(entry, title=title, author=author, summary=summary, content=content)
 
 
 def _clean_xml(content: bytes) -> bytes:
@@ -143,9 +173,13 @@ def _parse_fast(content: bytes, content_type: str = "") -> _FeedParts | None:
         counts = _comment_counts(tree, version)
     try:
         parsed: Any = fastfeedparser.parse(content, include_media=False, include_enclosures=False)
-        entries = [_fast_entry(e, counts) for e in parsed.entries]
+        entries = [_fast_entry(e, counts, version) for e in parsed.entries]
     except Exception:  # noqa: BLE001 - any failure of the fast path means: ask feedparser
         return None
+    incomplete = any(not (e.title and e.links and (e.summary or e.content)) for e in entries)
+    if incomplete and _unread_markup(tree, version):
+        return None  # an XHTML title, naked markup, an xhtml:body: feedparser reads them
+
     if version == "atom10":
         entries = _without_copied_summaries(tree, entries)
     if not entries and (b"<item" in content or b"<entry" in content):
@@ -154,13 +188,15 @@ def _parse_fast(content: bytes, content_type: str = "") -> _FeedParts | None:
     return version, str(feed.get("title") or ""), str(feed.get("link") or ""), entries
 
 
-def _fast_entry(entry: Any, comment_counts: dict[str, int]) -> _Entry:
+def _fast_entry(entry: Any, comment_counts: dict[str, int], version: str) -> _Entry:
     content = ""
     for item in entry.get("content") or ():
         if len(item.get("value") or "") > len(content):
             content = item.get("value") or ""
-    if content.strip() == str(entry.get("description") or "").strip():
-        content = ""  # fastfeedparser copies an RSS description into content; feedparser doesn't
+    if version == "rss20" and content.strip() == str(entry.get("description") or "").strip():
+        # fastfeedparser copies an RSS description into content; feedparser doesn't. (In
+        # Atom a plain-text content equals the text it makes the description of: kept, #18)
+        content = ""
     links = [entry.get("link") or ""]
     links += [
         ln.get("href") or ""
@@ -187,6 +223,33 @@ def _fast_entry(entry: Any, comment_counts: dict[str, int]) -> _Entry:
 _ATOM = "{http://www.w3.org/2005/Atom}"
 _THR = "{http://purl.org/syndication/thread/1.0}"
 _SLASH = "{http://purl.org/rss/1.0/modules/slash/}"
+
+
+# RSS extensions with an entry's text that fastfeedparser does not read
+_UNREAD = frozenset({"body", "fullitem"})
+
+
+def _unread_markup(root: Any, version: str) -> bool:
+    """Return whether an entry holds a title or text fastfeedparser reads as empty.
+
+    That is a title or summary (RSS: description) with child elements (Atom's XHTML
+    title, RSS's unescaped markup), an xhtml:body or fullitem, or an RSS <link href>
+    written the Atom way. Asked only when an entry came out without a title, a link
+    or a text, so it costs nothing on usual feeds (see #18).
+    """
+    if version == "atom10":
+        items, texts = root.iter(f"{_ATOM}entry"), {f"{_ATOM}title", f"{_ATOM}summary"}
+    else:
+        items, texts = root.iter("item"), {"title", "description"}
+    for item in items:
+        for child in item:
+            if not isinstance(child.tag, str):
+                continue  # a comment or processing instruction
+            if (child.tag in texts and len(child)) or etree.QName(child).localname in _UNREAD:
+                return True
+            if child.tag == "link" and child.get("href") and not (child.text or "").strip():
+                return True
+    return False
 
 
 def _without_copied_summaries(root: Any, entries: list[_Entry]) -> list[_Entry]:
@@ -336,7 +399,7 @@ def _post(entry: _Entry, feed_url: str, feed_link: str) -> Post | None:
         guid=(entry.guid or link)[:2000],
         url=canonical_url(link),
         title=title[:500],
-        author=_plain(entry.author)[:200],
+        author=_author_name(_plain(entry.author))[:200],
         published=entry.published,
         updated=entry.updated or entry.published,
         summary_html=summary,
@@ -345,6 +408,22 @@ def _post(entry: _Entry, feed_url: str, feed_link: str) -> Post | None:
         categories=tuple(_plain(t)[:80] for t in entry.tags),
         excerpt=excerpt,
     )
+
+
+# RSS's "me@x.example (Name)", and "Name (me@x.example)", "Name <me@x.example>", "me@x.example"
+_ADDRESS = r"[^\s@()<>]+@[^\s()<>]+"
+_AUTHOR_ADDRESS = re.compile(
+    rf"{_ADDRESS}\s*\((?P<a>[^()]+)\)|(?P<b>[^()<>]+?)\s*[(<]{_ADDRESS}[)>]|{_ADDRESS}"
+)
+
+
+def _author_name(author: str) -> str:
+    """Return an author's name without an e-mail address: a newsletter shows no addresses
+    (both parse paths alike; feedparser's author keeps it, see #18)."""
+    if "@" not in author:
+        return author
+    found = _AUTHOR_ADDRESS.fullmatch(author)
+    return (found["a"] or found["b"] or "").strip() if found else author
 
 
 def _excerpt(summary: str, content: str, link: str) -> str:
@@ -401,10 +480,20 @@ def _date(value: time.struct_time | None) -> datetime | None:
         return None
 
 
+# feedparser's test whether a title is HTML (a closing tag or an entity reference),
+# and a tag with attributes or a self-closing one: an <img src=...> is markup
+_LOOKS_LIKE_HTML = re.compile(r"</\w+>|&#?\w+;|<\w+(?:\s+[\w:-]+\s*=|[^<>]*/>)")
+
+
 def _plain(text: str) -> str:
-    """Return text with any markup removed and whitespace collapsed."""
-    if "<" in text or "&" in text:
-        text = html_to_text(text)
+    """Return text with any markup removed and whitespace collapsed.
+
+    Text is read as HTML only when it looks like it (as feedparser judges): a title
+    "Why <script> blocks" keeps its words, "<b>Bold</b> &amp; safe" gives "Bold & safe",
+    and a script's code is dropped with the script (#18).
+    """
+    if ("<" in text or "&" in text) and _LOOKS_LIKE_HTML.search(text):
+        text = html_to_text(sanitize_html(text))
     return " ".join(str(text).split())
 
 
