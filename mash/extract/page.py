@@ -42,15 +42,18 @@ def load_page(html: str) -> _Tree | None:
     return tree if isinstance(tree, lxml.html.HtmlElement) else None
 
 
-def extract_body(tree: _Tree, url: str | None, rich: bool, images: bool = False) -> _Element | None:
+def extract_body(
+    tree: _Tree, url: str | None, rich: bool, images: bool = False, title: str = ""
+) -> _Element | None:
     """Return trafilatura's article body (its XML) from tree after cleaning, or None.
 
     ``tree`` is changed in place. With rich, links and formatting are kept for the
     HTML output; without, the body is for plain text. Images are asked for apart:
-    they change which blocks trafilatura keeps (see ``extract_article_body``).
+    they change which blocks trafilatura keeps (see ``extract_article_body``). The
+    title trimmed from the top is the feed's when given, else the page's.
     """
     _load_stoplists()
-    title = page_title(tree)
+    title = title or page_title(tree)
     clean_page(tree)
     document: Any = trafilatura.bare_extraction(
         tree,
@@ -92,7 +95,10 @@ def extract_checked(
     changed in place; ``html`` is parsed again only when ours fails.
     """
     title = evidence.title or page_title(tree)
-    ours = extract_article_body(tree, url) if rich else extract_body(tree, url, rich=False)
+    if rich:
+        ours = extract_article_body(tree, url, title)
+    else:
+        ours = extract_body(tree, url, rich=False, title=title)
     ours_text = body_text(ours)
     if accepts(ours_text, evidence):
         return Found(ours, ", matches the feed summary" if evidence.probe else "", True)
@@ -113,7 +119,7 @@ def extract_checked(
     return Found(ours if ours is not None else baseline, ", fails the check", False)
 
 
-def extract_article_body(tree: _Tree, url: str | None) -> _Element | None:
+def extract_article_body(tree: _Tree, url: str | None, title: str = "") -> _Element | None:
     """Return the article body for HTML output: with its images when that keeps the text.
 
     Asking trafilatura for images shifts its choice of blocks on some pages (image
@@ -121,10 +127,10 @@ def extract_article_body(tree: _Tree, url: str | None) -> _Element | None:
     match the body without; otherwise the article goes without its images.
     """
     pictured_tree = copy.deepcopy(tree) if tree.find(".//img") is not None else None
-    body = extract_body(tree, url, rich=True)
+    body = extract_body(tree, url, rich=True, title=title)
     if body is None or pictured_tree is None:
         return body
-    pictured = extract_body(pictured_tree, url, rich=True, images=True)
+    pictured = extract_body(pictured_tree, url, rich=True, images=True, title=title)
     if pictured is not None and _same_words(text_of(pictured), text_of(body)):
         return pictured
     return body

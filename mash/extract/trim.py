@@ -29,6 +29,7 @@ _EVENT_MARK = re.compile(
     re.I,
 )
 _LISTING_LINE_WORDS = 10
+_LABEL_WORDS = 12
 _SENTENCE_END = (".", "?", "!", "…", '"', "”", ":")
 _XML_INLINE = frozenset(["hi", "ref", "graphic", "del", "span", "sub", "sup", "code"])
 _CRUMB_SEPARATOR = re.compile(r"\s+[>»›/|]\s+|\s*›\s*|\s*»\s*")
@@ -158,7 +159,8 @@ def _is_listing_line(line: str) -> bool:
 def _trim_head(body: _Element, title: str) -> None:
     """Drop the breadcrumb, title, byline and a teaser repeating the opening, at the top.
 
-    Short labels above the title or byline (a category, "Featured") go with them.
+    Short unpunctuated lines above a title or byline (a category, "Featured", a
+    title the page's metadata words otherwise) go with it.
     """
     blocks = _blocks(body)
     labels: list[_Element] = []
@@ -171,7 +173,7 @@ def _trim_head(body: _Element, title: str) -> None:
                 _remove(label)
             labels = []
             continue
-        if index < 3 and len(text.split()) <= 3 and not text.endswith(_SENTENCE_END):
+        if index < 3 and len(text.split()) <= _LABEL_WORDS and not text.endswith(_SENTENCE_END):
             labels.append(block)
             continue
         lines = (block.text or "").split("\n")
