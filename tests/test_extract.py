@@ -21,6 +21,7 @@ from mash.extract import (
     feed_article,
     needs_full_text,
 )
+from mash.extract.evidence import evidence_of, is_menu_like, quotes
 from mash.records import Article, Post
 from mash.sanitize import sanitize_html
 from tests.conftest import SHARED, feed_farm
@@ -559,3 +560,138 @@ def test_a_wrapper_named_after_its_widgets_keeps_the_article(wrapper: str) -> No
     text = extract_text(html, None)
     assert all(sentence in text for sentence in sentences)
     assert "Archives" not in text and "Sentence 0 says" not in text
+
+
+# --- the evidence: the feed's summary and title (#18) ---------------------------------------
+
+MENU_URL = "https://helpdesk.example/hold-music"
+MENU_ARTICLE = (
+    "Hold music is a promise. Every second of it tells the caller that somebody is coming"
+)
+
+
+@pytest.mark.parametrize(
+    ("summary", "probe"),
+    [
+        ("Hold Music, is a PROMISE: every second of it", "hold music is a promise every second of"),
+        (
+            "<p>We&#8217;re   cutting the queue in half this year [&#8230;]</p>",
+            "we re cutting the queue in half this",
+        ),
+        (
+            "<p>The small print on our delivery notes was rewritten, and compl&hellip;</p>",
+            "the small print on our delivery notes was",
+        ),
+        ("We rewrote the small print on our deliv…", "we rewrote the small print on our"),
+        ("Short summary here. Read more", ""),
+        ("", ""),
+    ],
+)
+def test_the_probe_is_the_summarys_normalised_opening(summary: str, probe: str) -> None:
+    assert evidence_of(summary).probe == probe
+
+
+def test_a_summary_cut_mid_word_is_still_quoted_by_its_article() -> None:
+    evidence = evidence_of("<p>Hold music is a prom&hellip;</p>")
+    assert quotes("HOLD MUSIC\nis a promise. Every second", evidence)
+    assert not quotes("Log in\nSubscribe", evidence)
+
+
+@pytest.mark.parametrize(
+    ("text", "menu"),
+    [
+        ("Log in\nSubscribe\nMy account\nQueues and waiting\nChat and messaging", True),
+        ("- Molly Sims introduces her son, and what she says about it — People\n" * 6, True),
+        ("", True),
+        (LONG_TEXT, False),
+        ("Our steps:\n- " + LONG_TEXT + "\n- Call back within the hour.", False),
+    ],
+)
+def test_a_text_of_short_lines_or_list_items_is_a_menu(text: str, menu: bool) -> None:
+    assert is_menu_like(text) is menu
+
+
+def test_a_menu_gives_way_to_trafilaturas_precision_mode() -> None:
+    html = (DATA / "menu-instead-of-article.html").read_text("utf-8")
+    text = extract_text(html, MENU_URL)
+    assert text.startswith(MENU_ARTICLE)
+    assert "Log in" not in text and "My account" not in text
+
+
+def test_a_candidate_without_the_summarys_opening_gives_way_to_the_baseline() -> None:
+    html = (DATA / "menu-instead-of-article.html").read_text("utf-8")
+    summary = "<p>Hold music is a promise. Every second of it tells the caller [&#8230;]</p>"
+    article = extract_article(post(MENU_URL, summary_html=summary), html, MENU_URL)
+    assert article.source == "page"
+    assert "trafilatura's precision mode" in article.reason
+    assert article.text.startswith(MENU_ARTICLE)
+    assert "Subscribe" not in article.text
+    assert extract_text(html, MENU_URL, summary=summary).startswith(MENU_ARTICLE)
+
+
+def test_a_page_of_menus_never_replaces_the_feed_text() -> None:
+    menu = "".join(f'<p><a href="/t/{i}">Topic number {i}</a></p>' for i in range(40))
+    html = f"<html><body><div class='nav-links'>{menu}</div><div>{menu}</div></body></html>"
+    summary = "<p>Hold music is a promise, and callers hear it [&#8230;]</p>"
+    article = extract_article(post(MENU_URL, summary_html=summary), html, MENU_URL)
+    assert article.source == "feed"
+    assert "is a menu or does not quote the feed summary: feed kept" in article.reason
+    assert article.text == "Hold music is a promise, and callers hear it […]"
+    assert extract_text(html, MENU_URL, summary=summary) == ""
+
+
+def test_a_page_quoting_the_summary_nowhere_in_its_article_keeps_the_feed() -> None:
+    html, url = page("wordpress-comments.html")
+    # The page shows these words only in a comment, which no candidate keeps.
+    summary = "<p>We moved our return window to start at delivery last year [&#8230;]</p>"
+    article = extract_article(post(url, summary_html=summary), html, url)
+    assert article.source == "feed"
+    assert "does not quote the feed summary: feed kept" in article.reason
+
+
+# --- short WordPress posts: title, byline and event sidebar at the edges (#18) -------------
+
+
+def test_a_short_wordpress_post_is_exactly_its_sentences() -> None:
+    html, url = page("wordpress-short-events.html")
+    expected = MANIFEST["wordpress-short-events.html"]["article"]
+    assert extract_text(html, url).splitlines() == expected
+    summary = f"<p>{expected[0][:60]} [&#8230;]</p>"
+    feed_post = post(url, summary_html=summary, title="The Queue Nobody Sees")
+    assert extract_article(feed_post, html, url).text.splitlines() == expected
+
+
+def test_the_feed_title_is_dropped_when_the_page_names_the_post_otherwise() -> None:
+    html, url = page("wordpress-short-events.html")
+    html = html.replace('content="The Queue Nobody Sees"', 'content="Counter Culture"')
+    html = html.replace("The Queue Nobody Sees &#8211; Counter Culture", "Counter Culture")
+    opening = "Every contact centre has a second queue"
+    assert extract_text(html, url).startswith(opening)  # the byline marks the heading
+    html = html.replace("<p>October 28, 2026 by Jo Park &middot; No comments</p>", "")
+    assert extract_text(html, url).startswith("Queues\nThe Queue Nobody Sees\n")
+    assert extract_text(html, url, title="The Queue Nobody Sees").startswith(opening)
+
+
+@pytest.mark.parametrize(
+    "listing",
+    [
+        "<p>Event Organiser: Service Guild</p><p>Virtual/Online</p>",
+        "<p>Complaints Clinic<br>November 12, 2026 @ 2:00 pm<br>Free</p>",
+        "<p>Venue: The Old Exchange</p><p>$25</p>",
+    ],
+)
+def test_event_listings_at_either_edge_go(listing: str) -> None:
+    body = "".join(f"<p>{LONG_TEXT} Part {i}.</p>" for i in range(2))
+    for html in (
+        f"<div>{body}</div><div>{listing}</div>",
+        f"<div>{listing}</div><div>{body}</div>",
+    ):
+        text = extract_text(f"<html><body><article>{html}</article></body></html>", None)
+        assert text.startswith("Sentence 0") and text.endswith("Part 1.")
+
+
+def test_short_lines_without_an_event_mark_stay() -> None:
+    body = "".join(f"<p>{LONG_TEXT} Part {i}.</p>" for i in range(2))
+    ending = "<p>Further reading</p><p>Queues in practice</p>"
+    text = extract_text(f"<html><body><article>{body}{ending}</article></body></html>", None)
+    assert text.endswith("Queues in practice")

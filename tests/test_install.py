@@ -71,7 +71,7 @@ def test_a_bug_in_extraction_stops_the_fetch_naming_the_page(
 ) -> None:
     """Only a page's own problems fall back to the feed text; a bug is not one (see #18)."""
 
-    def broken(tree: object, url: str | None) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
         raise TypeError("an injected bug")
 
     monkeypatch.setattr(extract, "_POOL_MIN_JOBS", 10**6)  # in this process

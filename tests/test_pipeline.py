@@ -571,3 +571,30 @@ def test_posts_and_the_draft_show_the_issues_blurbs(
     shortlist = yaml.safe_load(path.read_text().split("---")[1])["shortlist"]
     drafted = {url_key(s["url"]): (s["blurb"], s["blurb_source"]) for s in shortlist}
     assert {k: drafted[k] for k in shown} == shown
+
+
+MENU_PAGE = Path(__file__).parent / "data" / "extract" / "menu-instead-of-article.html"
+
+
+def test_a_page_whose_article_our_extraction_misses_stores_the_article(tmp_path: Path) -> None:
+    """The page's own extraction is its menu; the stored text is the article (#18)."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "hold-music.html").write_bytes(MENU_PAGE.read_bytes())
+    with serve_folder(site) as base:
+        rss = f"""<?xml version="1.0"?><rss version="2.0"><channel><title>Help Desk Weekly</title>
+<link>{base}/</link><item><title>Hold music is a promise</title>
+<link>{base}/hold-music.html</link><guid>{base}/hold-music.html</guid>
+<pubDate>Wed, 28 Oct 2026 09:00:00 GMT</pubDate>
+<description>Hold music is a promise. Every second of it tells the caller [&#8230;]</description>
+</item></channel></rss>"""
+        (site / "feed.xml").write_text(rss, encoding="utf-8")
+        config = tmp_path / "feeds.yaml"
+        config.write_text(fetch_section() + f"feeds:\n  - url: {base}/feed.xml\n")
+        assert mash(["--config", str(config), "fetch", "--quiet"]) == 0
+    db = sqlite3.connect(tmp_path / "data" / "mash.db")
+    source, text = db.execute("SELECT source, text FROM posts").fetchone()
+    assert source == "page"
+    assert text.startswith("Hold music is a promise. Every second of it tells the caller")
+    assert text.endswith("start calmer than they used to.")
+    assert "Log in" not in text and "My account" not in text

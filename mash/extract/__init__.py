@@ -6,7 +6,6 @@ process pool (see #4).
 
 from __future__ import annotations
 
-import copy
 import os
 import re
 from collections.abc import Sequence
@@ -76,15 +75,24 @@ def _complete_reason(feed_text: str) -> str:
     return f"feed content complete ({_words(feed_text):,} words)"
 
 
-def extract_text(html: str, url: str | None) -> str:
-    """Return the article's plain text from a page alone ("" when none is found)."""
-    from trafilatura.xml import xmltotxt
+def extract_text(html: str, url: str | None, *, summary: str = "", title: str = "") -> str:
+    """Return the article's plain text from a page ("" when none is found).
 
-    from mash.extract.page import extract_body, load_page
+    With the feed's summary (text or HTML) and title, the article must quote the
+    summary's opening words (#18); "" when the page shows them and no candidate
+    does. Without, a result that is mostly short link-like lines (a menu) gives
+    way to trafilatura's own precision mode.
+    """
+    from mash.extract.evidence import evidence_of
+    from mash.extract.page import body_text, extract_checked, load_page
 
     tree = load_page(html)
-    body = extract_body(tree, url, rich=False) if tree is not None else None
-    return str(xmltotxt(body, False)) if body is not None else ""
+    if tree is None:
+        return ""
+    found = extract_checked(html, tree, url, evidence_of(summary, title), rich=False)
+    if not found.accepted and summary:
+        return ""
+    return body_text(found.body)
 
 
 def extract_article(post: Post, page_html: str | None, page_url: str | None) -> Article:
@@ -122,17 +130,23 @@ def _article_from_page(
     if tree is None:
         return None
     meta = page_metadata(tree, url)
-    page_html_clean, found = _extract_page(tree, url, feed_text)
+    page_html_clean, found, accepted = _extract_page(page_html, tree, url, post, feed_text)
     page_text = html_to_text(page_html_clean)
     page_words, feed_words = _words(page_text), _words(feed_text)
     why = _why_incomplete(post, feed_text)
-    if page_words > feed_words:
+    if accepted and page_words > feed_words:
         reason = f"{why}; page extracted ({page_words:,} words{found})"
         return _article(post, page_html_clean, page_text, "page", reason, meta)
-    reason = (
-        f"{why}; page extraction ({page_words:,} words) not longer than the feed's "
-        f"({feed_words:,} words): feed kept"
-    )
+    if page_words <= feed_words:
+        reason = (
+            f"{why}; page extraction ({page_words:,} words) not longer than the feed's "
+            f"({feed_words:,} words): feed kept"
+        )
+    else:  # a menu, or a text without the summary's opening: worse than the feed's (#18)
+        reason = (
+            f"{why}; page extraction ({page_words:,} words) is a menu or does not quote "
+            "the feed summary: feed kept"
+        )
     return _article(post, feed_html, feed_text, "feed", reason, meta)
 
 
@@ -219,34 +233,24 @@ def _result_of(
 # --- page extraction -----------------------------------------------------------------
 
 
-def _extract_page(tree: lxml.html.HtmlElement, url: str, feed_text: str) -> tuple[str, str]:
-    """Return the page article's sanitised HTML and how the feed summary checked it.
+def _extract_page(
+    page_html: str, tree: lxml.html.HtmlElement, url: str, post: Post, feed_text: str
+) -> tuple[str, str, bool]:
+    """Return the page article's sanitised HTML, how it was found and whether it passed.
 
-    When the extraction does not quote the summary's opening words, the element
-    that does leads to the article's container, which is extracted instead.
+    The feed's summary and title are the evidence (see ``page.extract_checked``).
     """
     import lxml.html
     from trafilatura.htmlprocessing import convert_to_html
 
-    from mash.extract.page import body_has, extract_article_body, extract_body_near, summary_probe
+    from mash.extract.evidence import evidence_of
+    from mash.extract.page import extract_checked
 
-    probe = summary_probe(feed_text)
-    pristine = copy.deepcopy(tree) if probe else None
-    body = extract_article_body(tree, url)
-    found = ""
-    if pristine is not None:
-        if body_has(body, probe):
-            found = ", matches the feed summary"
-        else:
-            near = extract_body_near(pristine, url, probe)
-            if body_has(near, probe):
-                body, found = near, ", found by the feed summary"
-            else:
-                found = ", does not quote the feed summary"
-    if body is None:
-        return "", found
-    raw = lxml.html.tostring(convert_to_html(body), encoding="unicode")
-    return sanitize_html(raw, url), found
+    found = extract_checked(page_html, tree, url, evidence_of(feed_text, post.title), rich=True)
+    if found.body is None:
+        return "", found.how, False
+    raw = lxml.html.tostring(convert_to_html(found.body), encoding="unicode")
+    return sanitize_html(raw, url), found.how, found.accepted
 
 
 # --- feed text ---------------------------------------------------------------------

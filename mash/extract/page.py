@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import re
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any, TypeAlias
 
@@ -18,6 +19,7 @@ import trafilatura.external
 from lxml.etree import ParserError, _Element
 
 from mash.extract.clean import clean_page
+from mash.extract.evidence import Evidence, accepts, is_menu_like
 from mash.extract.trim import norm_words, text_of, trim_body
 
 _Tree: TypeAlias = lxml.html.HtmlElement
@@ -25,7 +27,6 @@ _Tree: TypeAlias = lxml.html.HtmlElement
 # sub-headings); our cleaning removes the boilerplate it guards against, so the
 # default mode plus cleaning scores higher (bench/EXTRACT.md).
 _PRECISION = False
-_PROBE_WORDS = 8
 _CONTAINER_TAGS = ("p", "div", "td", "li", "section", "article", "blockquote", "span")
 _CONTAINER_MARKS = re.compile(r"(?:^|[-_\s])(?:post|entry|article|content|story)(?:$|[-_\s])", re.I)
 
@@ -41,15 +42,18 @@ def load_page(html: str) -> _Tree | None:
     return tree if isinstance(tree, lxml.html.HtmlElement) else None
 
 
-def extract_body(tree: _Tree, url: str | None, rich: bool, images: bool = False) -> _Element | None:
+def extract_body(
+    tree: _Tree, url: str | None, rich: bool, images: bool = False, title: str = ""
+) -> _Element | None:
     """Return trafilatura's article body (its XML) from tree after cleaning, or None.
 
     ``tree`` is changed in place. With rich, links and formatting are kept for the
     HTML output; without, the body is for plain text. Images are asked for apart:
-    they change which blocks trafilatura keeps (see ``extract_article_body``).
+    they change which blocks trafilatura keeps (see ``extract_article_body``). The
+    title trimmed from the top is the feed's when given, else the page's.
     """
     _load_stoplists()
-    title = page_title(tree)
+    title = title or page_title(tree)
     clean_page(tree)
     document: Any = trafilatura.bare_extraction(
         tree,
@@ -68,7 +72,54 @@ def extract_body(tree: _Tree, url: str | None, rich: bool, images: bool = False)
     return body if len(body) or (body.text or "").strip() else None
 
 
-def extract_article_body(tree: _Tree, url: str | None) -> _Element | None:
+@dataclass(frozen=True)
+class Found:
+    """The article body extract_checked chose, how, and whether the evidence accepted it."""
+
+    body: _Element | None
+    how: str
+    accepted: bool
+
+
+def extract_checked(
+    html: str, tree: _Tree, url: str | None, evidence: Evidence, rich: bool
+) -> Found:
+    """Return the first candidate article of the page that the feed's evidence accepts.
+
+    Candidates, in order (#18): ours (cleaning, trafilatura, trimming); when the page
+    shows the summary's opening words but ours lacks them, the container holding
+    them; trafilatura's own precision mode. A summary the page never shows (a feed's
+    own excerpt) proves nothing, so then only the menu check counts. When no
+    candidate passes, ``accepted`` is False and ``body`` is ours (or the baseline's when
+    ours is empty); the caller decides whether the feed's text is better. ``tree`` is
+    changed in place; ``html`` is parsed again only when ours fails.
+    """
+    title = evidence.title or page_title(tree)
+    if rich:
+        ours = extract_article_body(tree, url, title)
+    else:
+        ours = extract_body(tree, url, rich=False, title=title)
+    ours_text = body_text(ours)
+    if accepts(ours_text, evidence):
+        return Found(ours, ", matches the feed summary" if evidence.probe else "", True)
+    pristine = load_page(html)
+    if pristine is None:
+        return Found(ours, "", False)
+    if evidence.probe and not page_shows(pristine, evidence.probe):
+        evidence = replace(evidence, probe="")
+        if not is_menu_like(ours_text):
+            return Found(ours, ", the page does not quote the feed summary", True)
+    if evidence.probe:
+        near = extract_body_near(pristine, url, evidence.probe, rich)
+        if accepts(body_text(near), evidence):
+            return Found(near, ", found by the feed summary", True)
+    baseline = extract_baseline(pristine, url, rich, title)
+    if accepts(body_text(baseline), evidence):
+        return Found(baseline, ", trafilatura's precision mode (ours failed the check)", True)
+    return Found(ours if ours is not None else baseline, ", fails the check", False)
+
+
+def extract_article_body(tree: _Tree, url: str | None, title: str = "") -> _Element | None:
     """Return the article body for HTML output: with its images when that keeps the text.
 
     Asking trafilatura for images shifts its choice of blocks on some pages (image
@@ -76,10 +127,10 @@ def extract_article_body(tree: _Tree, url: str | None) -> _Element | None:
     match the body without; otherwise the article goes without its images.
     """
     pictured_tree = copy.deepcopy(tree) if tree.find(".//img") is not None else None
-    body = extract_body(tree, url, rich=True)
+    body = extract_body(tree, url, rich=True, title=title)
     if body is None or pictured_tree is None:
         return body
-    pictured = extract_body(pictured_tree, url, rich=True, images=True)
+    pictured = extract_body(pictured_tree, url, rich=True, images=True, title=title)
     if pictured is not None and _same_words(text_of(pictured), text_of(body)):
         return pictured
     return body
@@ -103,18 +154,43 @@ def _load_stoplists() -> None:
         external.jt_stoplist_init()
 
 
-def summary_probe(summary_text: str) -> str:
-    """Return the opening words of a feed summary to look for in the page ("" if too short)."""
-    words = norm_words(summary_text).split()
-    return " ".join(words[:_PROBE_WORDS]) if len(words) >= _PROBE_WORDS else ""
+def extract_baseline(tree: _Tree, url: str | None, rich: bool, title: str = "") -> _Element | None:
+    """Return trafilatura's own article body of tree, in its precision mode, or None.
+
+    The issue's baseline (#18), tried when our extraction fails the evidence: no
+    cleaning, no images; the title, byline and tail lines are trimmed as ours are.
+    ``tree`` is left unchanged (trafilatura works on a copy).
+    """
+    _load_stoplists()
+    document: Any = trafilatura.bare_extraction(
+        tree,
+        url=url,
+        favor_precision=True,
+        include_comments=False,
+        include_links=rich,
+        include_formatting=rich,
+        with_metadata=False,
+    )
+    body = getattr(document, "body", None)
+    if body is None:
+        return None
+    trim_body(body, title or page_title(tree))
+    return body if len(body) or (body.text or "").strip() else None
 
 
-def body_has(body: _Element | None, probe: str) -> bool:
-    """Tell whether the extracted body holds the summary's opening words."""
-    return body is not None and bool(probe) and probe in norm_words(text_of(body))
+def body_text(body: _Element | None) -> str:
+    """Return the plain text of an extracted body, one line per block ("" for None)."""
+    from trafilatura.xml import xmltotxt
+
+    return str(xmltotxt(body, False)) if body is not None else ""
 
 
-def extract_body_near(tree: _Tree, url: str | None, probe: str) -> _Element | None:
+def page_shows(tree: _Tree, probe: str) -> bool:
+    """Tell whether the page's text holds probe anywhere (a feed's own excerpt may not)."""
+    return bool(probe) and probe in norm_words(tree.text_content())
+
+
+def extract_body_near(tree: _Tree, url: str | None, probe: str, rich: bool) -> _Element | None:
     """Return the body extracted from the container of the element holding probe, or None.
 
     For pages where trafilatura picked another block than the one the feed
@@ -133,7 +209,7 @@ def extract_body_near(tree: _Tree, url: str | None, probe: str) -> _Element | No
     for element in tree.iter("title", "meta"):
         head.append(copy.deepcopy(element))
     body.append(container)
-    return extract_article_body(page, url)
+    return extract_article_body(page, url) if rich else extract_body(page, url, rich=False)
 
 
 def _holder_of(tree: _Tree, probe: str) -> _Tree | None:

@@ -21,6 +21,16 @@ _TAIL = re.compile(
 )
 
 
+# Lines of an event listing a sidebar leaves at a short post's edge (#18): "Event
+# Organiser: ...", "Virtual/Online", a price, a time with "@ 8:00 am".
+_EVENT_MARK = re.compile(
+    r"\bevent organi[sz]er\b|\b(?:organi[sz]er|venue|location|cost|price):|\bvirtual/online\b|"
+    r"\bonline event\b|@\s*\d{1,2}(?::\d{2})?\s*[ap]\.?m\b|^(?:[£$€]\s?\d[\d,.]*|free)$",
+    re.I,
+)
+_LISTING_LINE_WORDS = 10
+_LABEL_WORDS = 12
+_SENTENCE_END = (".", "?", "!", "…", '"', "”", ":")
 _XML_INLINE = frozenset(["hi", "ref", "graphic", "del", "span", "sub", "sup", "code"])
 _CRUMB_SEPARATOR = re.compile(r"\s+[>»›/|]\s+|\s*›\s*|\s*»\s*")
 _CRUMB_START = re.compile(r"^(?:home|start|front page|main)\b", re.I)
@@ -42,6 +52,7 @@ def trim_body(body: _Element, title: str) -> None:
     """
     for div in [e for e in body.iter("div") if _is_mixed(e)]:
         _split_mixed(div)
+    _drop_listings(body)
     _trim_head(body, title)
     blocks = _blocks(body)
     sizes = [len(text_of(block)) for block in blocks]
@@ -107,15 +118,63 @@ def _split_mixed(div: _Element) -> None:
     div.extend(runs)
 
 
-def _trim_head(body: _Element, title: str) -> None:
-    """Drop the breadcrumb, title, byline and a teaser repeating the opening, at the top."""
+def _drop_listings(body: _Element) -> None:
+    """Drop event listings at either edge of body: runs of short lines with an event mark.
+
+    A run is whole blocks whose every line is short and unpunctuated; it goes only
+    when one of its lines marks an event, and never when it is all of body.
+    """
     blocks = _blocks(body)
-    for index, block in enumerate(blocks[:4]):
+    for edge in (list(reversed(blocks)), blocks):
+        run: list[_Element] = []
+        for block in edge:
+            lines = _lines(block)
+            if not lines or not all(_is_listing_line(line) for line in lines):
+                break
+            run.append(block)
+        if len(run) == len(blocks):
+            return
+        if any(_EVENT_MARK.search(line) for block in run for line in _lines(block)):
+            for block in run:
+                _remove(block)
+            blocks = [block for block in blocks if block not in run]
+
+
+def _lines(block: _Element) -> list[str]:
+    """Return block's lines (its line breaks split them), whitespace collapsed."""
+    breaks = [lb for lb in block.iter("lb") if not lb.text]
+    for lb in breaks:
+        lb.text = "\n"
+    text = "".join(str(t) for t in block.itertext())
+    for lb in breaks:
+        lb.text = None
+    lines = (" ".join(line.split()) for line in text.split("\n"))
+    return [line for line in lines if line]
+
+
+def _is_listing_line(line: str) -> bool:
+    return len(line.split()) <= _LISTING_LINE_WORDS and not line.endswith(_SENTENCE_END)
+
+
+def _trim_head(body: _Element, title: str) -> None:
+    """Drop the breadcrumb, title, byline and a teaser repeating the opening, at the top.
+
+    Short unpunctuated lines above a title or byline (a category, "Featured", a
+    title the page's metadata words otherwise) go with it.
+    """
+    blocks = _blocks(body)
+    labels: list[_Element] = []
+    for index, block in enumerate(blocks[:5]):
         text = text_of(block)
         if not text:
             continue
         if _is_heading_matter(text, title) or _is_teaser(text, blocks[index + 1 :]):
-            _remove(block)
+            for label in [*labels, block]:
+                _remove(label)
+            labels = []
+            continue
+        if index < 3 and len(text.split()) <= _LABEL_WORDS and not text.endswith(_SENTENCE_END):
+            labels.append(block)
             continue
         lines = (block.text or "").split("\n")
         while lines and (not lines[0].strip() or _is_heading_matter(lines[0], title)):
