@@ -589,9 +589,11 @@ def _table(rows: list[tuple[str, float, float, float, str]]) -> list[str]:
     return lines
 
 
-def bench_faults(feeds: int, tmp: Path) -> list[str]:
-    lines = ["", "## The same farm with --faults 10", ""]
-    with farm(feeds, "--faults", "10") as base:
+def bench_faults(
+    feeds: int, tmp: Path, slow: float, fault_settings: dict[str, float] = FAULT_SETTINGS
+) -> list[str]:
+    lines = ["", f"## The same farm with --faults 10 --slow-seconds {slow:g}", ""]
+    with farm(feeds, "--faults", "10", "--slow-seconds", f"{slow:g}") as base:
         urls = _get(base + "_farm/feeds.txt").decode().split()
         faults = json.loads(_get(base + "_farm/faults.json"))
         faults = faults["faults"] if isinstance(faults, dict) else faults
@@ -602,16 +604,16 @@ def bench_faults(feeds: int, tmp: Path) -> list[str]:
             "transport": "aiohttp",
             "state": str(tmp / "state-faults.json"),
             "parse": _has_parse(),
-            "settings": FAULT_SETTINGS,
+            "settings": fault_settings,
         }
         got = measure(spec)
-        cli_lines = bench_faults_cli(base, faults, tmp)
+        cli_lines = bench_faults_cli(base, faults, tmp, fault_settings)
     what = "fetch_feeds + parse_feed" if spec["parse"] else "fetch_feeds"
     notes = f"fetch {got['fetch_wall']:.1f} s; {_outcomes(got)}"
     lines += _table([(f"{what}, faulty farm", got["wall"], got["cpu"], got["rss_mb"], notes)])
     lines += [
         "",
-        f"settings: {FAULT_SETTINGS} (others default); the child process ended by itself in "
+        f"settings: {fault_settings} (others default); the child process ended by itself in "
         f"{got['process_wall']:.1f} s (limit 60 s)",
         "",
         "| fault | feeds | fetch must say | fetch said | parser said | ok | slowest s |",
@@ -645,7 +647,9 @@ EXPECTED_HEALTH: dict[str, tuple[str, str | None]] = {
 DELIVERS = {"redirect-301", "flaky-503", "charset-mismatch", "charset-missing"}
 
 
-def bench_faults_cli(base: str, faults: list[dict[str, Any]], tmp: Path) -> list[str]:
+def bench_faults_cli(
+    base: str, faults: list[dict[str, Any]], tmp: Path, fault_settings: dict[str, float]
+) -> list[str]:
     """Run the real `mash fetch --feeds-only` on the faulty farm; check it against the truth.
 
     Every healthy feed's posts must be stored exactly (the farm's manifest: guid, title,
@@ -655,7 +659,7 @@ def bench_faults_cli(base: str, faults: list[dict[str, Any]], tmp: Path) -> list
 
     folder = tmp / "mash-faults"
     folder.mkdir()
-    settings = "".join(f"  {k}: {v}\n" for k, v in FAULT_SETTINGS.items())
+    settings = "".join(f"  {k}: {v}\n" for k, v in fault_settings.items())
     farm_yaml = _get(base + "_farm/feeds.yaml").decode()
     (folder / "feeds.yaml").write_text("fetch:\n" + settings + FARM_ALLOW + farm_yaml)
     got = run_tree(_mash(folder, "fetch", "--feeds-only", "--quiet"), ROOT)
@@ -793,6 +797,17 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each fetch measurement")
     parser.add_argument("--no-faults", action="store_true", help="skip the faulty farm")
     parser.add_argument("--faults-only", action="store_true", help="only the faulty farm")
+    parser.add_argument(
+        "--slow-seconds",
+        type=float,
+        default=30.0,
+        help="the faulty farm's --slow-seconds (slow and trickle feeds; default 30)",
+    )
+    parser.add_argument(
+        "--default-settings",
+        action="store_true",
+        help=f"fetch the faulty farm with mash's default settings, not {FAULT_SETTINGS}",
+    )
     args = parser.parse_args()
     if not FARM.exists():
         raise SystemExit(f"feed farm not found: {FARM}")
@@ -806,7 +821,11 @@ def main() -> None:
             f"{', '.join(f'{x:.1f}' for x in os.getloadavg())})",
             "",
             "command: `.venv/bin/python bench/fetch_bench.py "
-            f"--feeds {args.feeds} --sample {args.sample} --repeat {args.repeat}`",
+            f"--feeds {args.feeds} --sample {args.sample} --repeat {args.repeat}"
+            + (" --faults-only" if args.faults_only else "")
+            + f" --slow-seconds {args.slow_seconds:g}"
+            + (" --default-settings" if args.default_settings else "")
+            + "`",
             "",
         ]
         print("\n".join(lines), flush=True)  # each part as it ends: a late failure keeps them
@@ -815,7 +834,9 @@ def main() -> None:
                 "\n".join(bench_clean(args.feeds, args.sample, Path(tmp), args.repeat)), flush=True
             )
         if not args.no_faults:
-            print("\n".join(bench_faults(args.feeds, Path(tmp))), flush=True)
+            chosen = {} if args.default_settings else FAULT_SETTINGS
+            faulty = bench_faults(args.feeds, Path(tmp), args.slow_seconds, chosen)
+            print("\n".join(faulty), flush=True)
 
 
 if __name__ == "__main__":

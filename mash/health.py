@@ -217,10 +217,17 @@ def _cells(r: FeedHealth) -> tuple[str, ...]:
         str(r.http_status) if r.http_status is not None else "-",
         str(r.consecutive_failures),
         r.last_success.strftime("%Y-%m-%d") if r.last_success else "never",
-        r.next_attempt.strftime("%Y-%m-%d %H:%M") if r.next_attempt else "-",
+        _next_try(r),
         f"{r.days_since_last_post}d ago" if r.days_since_last_post is not None else "-",
         r.name and f"{r.name} <{r.url}>" or r.url,
     )
+
+
+def _next_try(r: FeedHealth) -> str:
+    """When a failing feed is tried again: a time once it is backed off, else the next run."""
+    if r.next_attempt is not None:
+        return r.next_attempt.strftime("%Y-%m-%d %H:%M")
+    return "next run" if r.status == "failing" else "-"
 
 
 def health_json(rows: Sequence[FeedHealth]) -> str:

@@ -80,7 +80,7 @@ class FetchSettings:
     read_timeout: float = 10.0
     deadline: float = 20.0
     max_bytes: int = 15 * 1024 * 1024
-    retries: int = 2
+    retries: int = 2  # in-run retries: a short Retry-After; a flaky connection gets 1 (#18)
     user_agent: str = "mash/0.1 (+https://github.com/monthly-mash/mash; newsletter curation)"
     # non-public networks mash may connect to (everything public may be): see #21
     allow_private: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()

@@ -5,7 +5,8 @@ Every URL gets one FetchResult, in input order; a failure is in ``error`` and
 to ``mash.parse``.
 
 - ``fetch_feeds``: conditional GET from each FeedState, redirects (``moved_to``
-  only when every hop was permanent), retries on transient failures.
+  only when every hop was permanent); a retry in the run only for a flaky connection
+  or a short Retry-After (mash.fetch._http), the rest is the next run's (#18).
 - ``fetch_pages``: the same, plus robots.txt and Crawl-delay.
 
 Every connection, of either, goes only to public addresses and those of

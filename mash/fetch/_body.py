@@ -8,6 +8,7 @@ stream and decode here instead (see #3).
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from collections.abc import Iterator
 
@@ -15,6 +16,7 @@ import httpx
 
 _STEP = 64 * 1024
 ACCEPT_ENCODING = "gzip, deflate"
+PACE_AFTER = 2.0  # seconds of body before its pace may condemn it (see read_body)
 
 
 class BodyTooLarge(Exception):
@@ -23,6 +25,10 @@ class BodyTooLarge(Exception):
 
 class BadEncoding(Exception):
     """The body's Content-Encoding is unknown or its compressed data is corrupt."""
+
+
+class TooSlow(Exception):
+    """At the pace it comes, the body cannot end before the deadline."""
 
 
 class _Identity:
@@ -88,19 +94,55 @@ def _decoder(content_encoding: str) -> _Identity | _Inflate:
     raise BadEncoding(f"unsupported Content-Encoding: {content_encoding}")
 
 
-async def read_body(response: httpx.Response, max_bytes: int) -> bytes:
-    """Return the decoded body, or raise BodyTooLarge as soon as it passes ``max_bytes``."""
+async def read_body(
+    response: httpx.Response, max_bytes: int, give_up_at: float | None = None
+) -> bytes:
+    """Return the decoded body, or raise BodyTooLarge as soon as it passes ``max_bytes``.
+
+    With ``give_up_at`` (the deadline, on the event loop's clock) and a Content-Length,
+    raise TooSlow once the body, after PACE_AFTER seconds, comes too slowly to be
+    complete by then: a body dripping in (a stuck or overloaded server) fails in a
+    few seconds instead of holding its per-host slot to the deadline (see #18).
+    """
     decoder = _decoder(response.headers.get("content-encoding", ""))
     declared = response.headers.get("content-length", "")
     if isinstance(decoder, _Identity) and declared.isdigit() and int(declared) > max_bytes:
         raise BodyTooLarge(f"Content-Length {int(declared)} is over the {max_bytes} byte cap")
+    pace = _Pace(int(declared), give_up_at) if declared.isdigit() and give_up_at else None
     body = bytearray()
     async for raw in response.aiter_raw():
+        if pace is not None:
+            pace.check(len(raw))
         for piece in decoder.feed(raw):
             _append(body, piece, max_bytes)
     for piece in decoder.flush():
         _append(body, piece, max_bytes)
     return bytes(body)
+
+
+class _Pace:
+    """Judge whether a body of ``total`` bytes, at its mean pace so far, ends in time."""
+
+    def __init__(self, total: int, give_up_at: float) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._start = self._loop.time()
+        self._total = total
+        self._give_up_at = give_up_at
+        self._seen = 0
+
+    def check(self, received: int) -> None:
+        """Count ``received`` more bytes; raise TooSlow when the body cannot end in time."""
+        self._seen += received
+        took = self._loop.time() - self._start
+        if took < PACE_AFTER or self._seen >= self._total:
+            return
+        ends = self._start + took * self._total / max(self._seen, 1)
+        if ends > self._give_up_at:
+            rate = self._seen / took
+            raise TooSlow(
+                f"the body came at {rate / 1024:.1f} KiB/s ({self._seen} of {self._total} "
+                f"bytes in {took:.1f} s): at that pace it needs {ends - self._start:.0f} s"
+            )
 
 
 def _append(body: bytearray, piece: bytes, max_bytes: int) -> None:

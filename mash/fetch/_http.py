@@ -1,6 +1,22 @@
-"""One URL fetched with redirects, retries, a total deadline and a size cap.
+"""One URL fetched with redirects, a total deadline, a size cap and few quick retries.
 
 Everything here returns a FetchResult; nothing raises for a failure of the URL.
+
+What is retried within a run (see #18); everything else fails now, and the next run
+tries it again (``mash.health.next_attempt_after`` spaces runs out for a feed that
+keeps failing):
+
+- a flaky connection: the connection was reset or closed after the request went out
+  and before any byte of a response came back (a keep-alive connection the server had
+  dropped, a restarting server). One quick retry, on a new connection, as RFC 9112
+  section 9.3.1 allows for GET.
+- 429 or 503 with a short Retry-After (at most ``SHORT_RETRY_AFTER`` seconds): the
+  server says when to come back; up to ``fetch.retries`` times.
+
+Not retried in the run: timeouts of any kind (a slow or dead host stays so for the
+minutes a run lasts), a refused connection, a reset after the response began, every
+other status (500, 502, 504, a 503 without Retry-After or with a long one), TLS errors.
+``fetch.retries`` 0 turns every retry off.
 """
 
 from __future__ import annotations
@@ -18,17 +34,23 @@ from urllib.parse import urljoin, urlsplit
 import aiohttp
 import httpx
 
-from mash.fetch._body import ACCEPT_ENCODING, BadEncoding, BodyTooLarge, drain, read_body
+from mash.fetch._body import (
+    ACCEPT_ENCODING,
+    BadEncoding,
+    BodyTooLarge,
+    TooSlow,
+    drain,
+    read_body,
+)
 from mash.fetch._guard import Guard, Refused, refusal_in
 from mash.fetch._transport import AiohttpTransport
 from mash.records import FetchResult, FetchSettings
 from mash.urls import plain_host_port
 
 MAX_REDIRECTS = 10
-RETRY_AFTER_CAP = 30.0  # seconds; a longer Retry-After fails the fetch instead (see #3)
-BACKOFF_BASE = 0.25  # seconds, doubled each retry, with jitter
-BACKOFF_CAP = 8.0
-TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+SHORT_RETRY_AFTER = 5.0  # seconds; a longer Retry-After fails now, the next run tries (#18)
+RETRY_AFTER_STATUSES = frozenset({429, 503})
+QUICK_RETRY = 0.2  # seconds before the one retry of a flaky connection, with jitter
 DEFAULT_TRANSPORT = "aiohttp"  # measured in bench/FETCH.md against httpx's own pool (#8)
 
 FEED_ACCEPT = (
@@ -149,12 +171,24 @@ class Limits:
 
 @dataclass(frozen=True)
 class _Outcome:
-    """One attempt: its result, whether to retry, and how long the server asked us to wait."""
+    """One attempt: its result, and what may make it worth another in this run.
+
+    ``flaky``: the connection died between our request and any response;
+    ``retry_after``: the seconds a 429 or 503 asked us to wait.
+    """
 
     result: FetchResult
-    transient: bool = False
+    flaky: bool = False
     retry_after: float | None = None
     blocked: bool = False
+
+
+class _NoResponse(Exception):
+    """The connection was reset or closed after the request and before any response."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 async def fetch_url(
@@ -164,11 +198,11 @@ async def fetch_url(
     limits: Limits,
     headers: Mapping[str, str],
 ) -> FetchResult:
-    """Fetch ``url`` following redirects, retrying transient failures with backoff.
+    """Fetch ``url`` following redirects; retry only what the module docstring names.
 
-    Timeouts are not retried (a slow server stays slow); a 403 is retried once
-    with browser-like headers and then reported as likely bot protection.
-    ``elapsed`` runs from the first request sent, not from the wait for a slot.
+    A 403 is asked again once with browser-like headers and then reported as likely
+    bot protection. ``elapsed`` runs from the first request sent, not from the wait
+    for a slot; a retry's wait holds no slot.
     """
     start: float | None = None
     if (problem := url_problem(url)) is not None:
@@ -195,11 +229,12 @@ async def fetch_url(
 
 
 def _explain(outcome: _Outcome) -> FetchResult:
-    """Add to the final error that the server asked for a wait longer than we give it."""
+    """Add to the final error that the server asked for a wait longer than a run gives it."""
     result = outcome.result
-    if outcome.retry_after is not None and outcome.retry_after > RETRY_AFTER_CAP:
+    if outcome.retry_after is not None and outcome.retry_after > SHORT_RETRY_AFTER:
         wait = f"{outcome.retry_after:.0f} s"
-        return replace(result, error=f"{result.error}: the server asks to come back in {wait}")
+        message = f"{result.error}: the server asks to come back in {wait}; the next run tries"
+        return replace(result, error=message)
     return result
 
 
@@ -212,13 +247,18 @@ def _blocked(outcome: _Outcome) -> _Outcome:
 
 
 def _retry_delay(outcome: _Outcome, attempt: int, settings: FetchSettings) -> float | None:
-    """Return how long to wait before retrying, or None to stop here."""
-    if not outcome.transient or attempt >= settings.retries:
+    """Return how long to wait before trying again in this run, or None to stop here.
+
+    ``attempt`` counts the retries made so far. A flaky connection gets one retry,
+    a short Retry-After up to ``settings.retries``; nothing else gets any.
+    """
+    if attempt >= settings.retries:
         return None
-    if outcome.retry_after is not None:
-        return outcome.retry_after if outcome.retry_after <= RETRY_AFTER_CAP else None
-    backoff = min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt)
-    return float(backoff * random.uniform(0.5, 1.5))
+    if outcome.flaky:
+        return None if attempt > 0 else QUICK_RETRY * random.uniform(0.5, 1.5)
+    if outcome.retry_after is not None and outcome.retry_after <= SHORT_RETRY_AFTER:
+        return outcome.retry_after
+    return None
 
 
 async def _attempt(
@@ -229,16 +269,23 @@ async def _attempt(
 ) -> _Outcome:
     """Make one request (with its redirects) within the total deadline."""
     try:
-        async with asyncio.timeout(settings.deadline):
-            return await _follow(client, url, settings, headers)
+        give_up_at = asyncio.get_running_loop().time() + settings.deadline
+        async with asyncio.timeout_at(give_up_at):
+            return await _follow(client, url, settings, headers, give_up_at)
     except TimeoutError:
         message = f"no complete response within the {settings.deadline:g} s deadline"
         return _failed(url, "timeout", message)
+    except TooSlow as e:
+        message = f"{e}, more than the {settings.deadline:g} s deadline allows"
+        return _failed(url, "timeout", message)
     except (httpx.InvalidURL, httpx.UnsupportedProtocol) as e:
         return _failed(url, "bad-url", f"not a fetchable http(s) URL: {e}")
+    except _NoResponse as e:
+        message = _describe(e.cause, "connection", settings)
+        return _failed(url, "connection", f"{message}, before any response", flaky=True)
     except (httpx.HTTPError, aiohttp.ClientError) as e:
-        kind, transient = classify(e)
-        return _failed(url, kind, _describe(e, kind, transient, settings), transient=transient)
+        kind, connecting = classify(e)
+        return _failed(url, kind, _describe(e, kind, settings, connecting=connecting))
     except BodyTooLarge as e:
         return _failed(url, "too-large", f"too large: {e}")
     except BadEncoding as e:
@@ -248,46 +295,71 @@ async def _attempt(
         return _failed(url, "unexpected", message)
 
 
-def _failed(url: str, kind: str, message: str, *, transient: bool = False) -> _Outcome:
-    return _Outcome(FetchResult(url=url, error=message, error_kind=kind), transient=transient)
+def _failed(url: str, kind: str, message: str, *, flaky: bool = False) -> _Outcome:
+    return _Outcome(FetchResult(url=url, error=message, error_kind=kind), flaky=flaky)
 
 
 def classify(exc: BaseException) -> tuple[str, bool]:
-    """Return (error_kind, transient) for a transport error of either engine."""
+    """Return (error_kind, connecting) for a transport error of either engine.
+
+    ``connecting``: the error came while connecting (a connect timeout). Whether a
+    "connection" error is worth a retry is not the error's business but where it
+    came: ``_follow`` marks the ones that came before any response (``_NoResponse``).
+    """
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, ssl.SSLError | aiohttp.ClientSSLError):
-            return "connection", False  # a bad certificate stays bad: no retry
+            return "connection", False
         # the transport's aiohttp error is under the httpx one, and says more: look there.
         if isinstance(seen, aiohttp.SocketTimeoutError | httpx.ReadTimeout | httpx.WriteTimeout):
             return "timeout", False
         if isinstance(seen, aiohttp.ConnectionTimeoutError):
             return "timeout", True
         if isinstance(seen, aiohttp.ClientConnectionError | ConnectionError | httpx.NetworkError):
-            return "connection", True
+            return "connection", False
         if isinstance(seen, httpx.RemoteProtocolError | aiohttp.ClientPayloadError):
-            return "connection", True
+            return "connection", False
         if isinstance(seen, aiohttp.ClientResponseError):
-            return "connection", False  # not HTTP at all: retrying will not help
+            return "connection", False  # not HTTP at all
         seen = seen.__cause__
     if isinstance(exc, httpx.ConnectTimeout):
         return "timeout", True
-    if isinstance(exc, httpx.TimeoutException):
-        return "timeout", False
-    return "connection", False
+    return ("timeout" if isinstance(exc, httpx.TimeoutException) else "connection"), False
 
 
-def _describe(exc: BaseException, kind: str, transient: bool, settings: FetchSettings) -> str:
+def _describe(
+    exc: BaseException, kind: str, settings: FetchSettings, *, connecting: bool = False
+) -> str:
     """Say what went wrong in an editor's words, with the library's reason after a colon."""
     root = exc
     while root.__cause__ is not None:
         root = root.__cause__
     reason = f"{type(root).__name__}: {root}" if str(root) else type(root).__name__
-    if kind == "timeout" and transient:
+    if kind == "timeout" and connecting:
         return f"could not connect within {settings.connect_timeout:g} s ({reason})"
     if kind == "timeout":
         return f"the server sent nothing for {settings.read_timeout:g} s ({reason})"
     return f"connection failed ({reason})"
+
+
+def _dropped_before_response(exc: BaseException) -> bool:
+    """Tell whether ``exc`` says a connection died after the request, before any response.
+
+    Refused connections, DNS failures, TLS errors, timeouts and answers that are not
+    HTTP are not: those are the host's state, which a retry a moment later does not
+    change.
+    """
+    seen: BaseException | None = exc
+    while seen is not None:  # the aiohttp transport: its error is the cause, and decides
+        if isinstance(seen, aiohttp.ClientError):
+            dropped = aiohttp.ServerDisconnectedError | aiohttp.ClientOSError
+            return isinstance(seen, dropped) and not isinstance(seen, aiohttp.ClientConnectorError)
+        seen = seen.__cause__
+    # httpx's own pool: a reset is a ReadError or WriteError over an OSError; a closed
+    # connection, "Server disconnected without sending a response."
+    if isinstance(exc, httpx.ReadError | httpx.WriteError):
+        return True
+    return isinstance(exc, httpx.RemoteProtocolError) and "disconnected" in str(exc)
 
 
 async def _follow(
@@ -295,11 +367,14 @@ async def _follow(
     url: str,
     settings: FetchSettings,
     headers: Mapping[str, str],
+    give_up_at: float,
 ) -> _Outcome:
     """Request ``url`` and follow up to MAX_REDIRECTS redirects by hand, detecting loops.
 
     Each hop connects only where the client's guard allows: a refused hop fails the
     whole fetch, so a permanent redirect to it is never reported as ``moved_to``.
+    A connection that dies before a hop's response raises ``_NoResponse``.
+    ``give_up_at`` is the deadline on the event loop's clock (see ``read_body``).
     """
     chain = [url]
     permanent = True
@@ -310,9 +385,11 @@ async def _follow(
         try:
             response = await client.send("GET", current, headers)
         except (OSError, httpx.TransportError) as e:
-            if (refused := refusal_in(e)) is None:
-                raise
-            return _refused(url, current, refused)
+            if (refused := refusal_in(e)) is not None:
+                return _refused(url, current, refused)
+            if _dropped_before_response(e):
+                raise _NoResponse(e) from e
+            raise
         try:
             location = response.headers.get("location")
             if response.status_code in (301, 302, 303, 307, 308) and location:
@@ -325,7 +402,7 @@ async def _follow(
                 chain.append(current)
                 continue
             moved = current if len(chain) > 1 and permanent else None
-            return await _complete(url, current, moved, response, settings)
+            return await _complete(url, current, moved, response, settings, give_up_at)
         finally:
             await response.aclose()
     message = f"more than {MAX_REDIRECTS} redirects: " + " -> ".join(chain[:3]) + " -> ..."
@@ -337,7 +414,12 @@ def _refused(url: str, hop: str, refused: Refused) -> _Outcome:
 
 
 async def _complete(
-    url: str, final_url: str, moved: str | None, response: httpx.Response, settings: FetchSettings
+    url: str,
+    final_url: str,
+    moved: str | None,
+    response: httpx.Response,
+    settings: FetchSettings,
+    give_up_at: float,
 ) -> _Outcome:
     """Turn the final response of a chain into an outcome, reading the body only on 2xx."""
     status = response.status_code
@@ -351,7 +433,8 @@ async def _complete(
         moved_to=moved,
     )
     if 200 <= status < 300:
-        return _Outcome(replace(result, content=await read_body(response, settings.max_bytes)))
+        content = await read_body(response, settings.max_bytes, give_up_at)
+        return _Outcome(replace(result, content=content))
     if status == 304:
         return _Outcome(result)
     await drain(response)
@@ -359,9 +442,8 @@ async def _complete(
     failed = replace(result, error=error, error_kind=f"http-{status}")
     if status == 403:
         return _Outcome(failed, blocked=True)
-    retry_after = _retry_after(response) if status in (429, 503) else None
-    transient = status in TRANSIENT_STATUSES or 500 <= status < 600
-    return _Outcome(failed, transient=transient, retry_after=retry_after)
+    retry_after = _retry_after(response) if status in RETRY_AFTER_STATUSES else None
+    return _Outcome(failed, retry_after=retry_after)
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -114,6 +114,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._session = aiohttp.ClientSession(
             connector=connector, cookie_jar=aiohttp.DummyCookieJar()
         )
+        # aiohttp re-sends a GET once by itself when its connection drops; mash.fetch._http
+        # makes that one retry itself, for both transports, so it is not made twice (#18).
+        # No public switch: this is the attribute aiohttp's own test client sets.
+        self._session._retry_connection = False
         return self._session
 
     def _timeout(self, request: httpx.Request) -> aiohttp.ClientTimeout:
