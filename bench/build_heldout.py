@@ -4,11 +4,14 @@
         --dataset dragnet --out bench/corpora/dragnet
     .venv/bin/python bench/build_heldout.py --repo ... --dataset cleaneval \
         --out bench/corpora/cleaneval
+    .venv/bin/python bench/build_heldout.py --repo ... --dataset cleaneval-dev \
+        --out bench/corpora/cleaneval-dev
 
 The repository is j-szulc/html-cleaning-dataset-merged (bring it with the session's
 `fetch` tool, or `git clone --bare`): it mirrors the Dragnet data (seomoz/dragnet_data,
 news and blog articles of 2012, ``dragnet_data/``) and the CleanEval final set
-(``cleaneval-final/``), each as ``input/<id>.html`` beside ``GoldStandard/<id>.txt``.
+(``cleaneval-final/``) with CleanEval's own development set (``cleaneval-dev/``, 58
+pages, none of them in the final set), each as ``input/<id>.html`` beside ``GoldStandard/<id>.txt``.
 The pages are read with ``git show``, so a bare repository (no work tree) is enough.
 
 Writes the readability layout that ../shared/bench/extract_eval.py reads:
@@ -32,7 +35,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
-DATASETS = {"dragnet": "dragnet_data", "cleaneval": "cleaneval-final"}
+DATASETS = {
+    "dragnet": "dragnet_data",
+    "cleaneval": "cleaneval-final",
+    "cleaneval-dev": "cleaneval-dev",
+}
 _COMMENTS_MARK = re.compile(r"^!@#\$%\^&\*\(\)\s+COMMENTS\s*$", re.M)
 _CLEANEVAL_TAG = re.compile(r"^\s*<(?:p|h|l)>", re.M)
 
@@ -51,7 +58,7 @@ def _gold_text(raw: bytes, dataset: str) -> tuple[str, str]:
         text = _COMMENTS_MARK.split(text, maxsplit=1)[0]
     else:
         first, _, rest = text.partition("\n")
-        if first.startswith("URL:"):
+        if first.startswith("URL:"):  # CleanEval, final and development sets
             url, text = first[4:].strip(), rest
         text = _CLEANEVAL_TAG.sub("", text)
     lines = (" ".join(line.split()) for line in text.split("\n"))

@@ -11,7 +11,8 @@ multiple of trafilatura's, and "lost": the pages under 0.2 where trafilatura is 
 0.8 (#18). ``--before REV`` adds mash as of a git revision to the same run.
 Corpora: readability-pages (all, and real-pages.txt), the feed farm's generated
 pages, the demo corpus when demo/build.py exists, and the held-out Dragnet and
-CleanEval pages when bench/build_heldout.py has built them.
+CleanEval pages (final set, and CleanEval's own development set) when
+bench/build_heldout.py has built them.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def _corpora(which: str, work: Path) -> list[tuple[str, Path, list[str]]]:
             stdout=subprocess.DEVNULL,
         )
         found.append(("feed farm (200 pages)", farm, []))
-    for name in ("dragnet-dev", "dragnet", "cleaneval"):
+    for name in ("dragnet-dev", "dragnet", "cleaneval-dev", "cleaneval"):
         if which in ("all", "heldout", name):
             found += _heldout(name, work)
     if which in ("all", "demo"):
@@ -89,8 +90,9 @@ def _heldout(name: str, work: Path) -> list[tuple[str, Path, list[str]]]:
 
     Dragnet is split by a fixed rule: ids whose CRC-32 is divisible by 3 are the development pages
     (looked at while working on #18), the others are held out (never looked at).
+    CleanEval comes as its final set and its own, separate development set.
     """
-    folder = HELDOUT / name.removesuffix("-dev")
+    folder = HELDOUT / (name if name.startswith("cleaneval") else name.removesuffix("-dev"))
     if not folder.is_dir():
         print(
             f"{name} corpus skipped: {folder} not built (bench/build_heldout.py)", file=sys.stderr
@@ -102,7 +104,8 @@ def _heldout(name: str, work: Path) -> list[tuple[str, Path, list[str]]]:
         ids = [i for i in ids if (zlib.crc32(i.encode()) % 3 == 0) == dev]
         label = f"dragnet {'development' if dev else 'held-out'} pages ({len(ids)})"
     else:
-        label = f"{name} final set ({len(ids)})"
+        kind = "development" if name.endswith("-dev") else "final"
+        label = f"cleaneval {kind} set ({len(ids)})"
     listing = work / f"{name}-ids.txt"
     listing.write_text("\n".join(ids) + "\n", encoding="utf-8")
     return [(label, folder, ["--ids", str(listing)])]
@@ -194,7 +197,7 @@ def main() -> None:
     """Score every corpus and print a Markdown table of the results."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     corpora = ["all", "readability", "real", "blogs", "farm", "demo", "heldout"]
-    corpora += ["dragnet-dev", "dragnet", "cleaneval"]
+    corpora += ["dragnet-dev", "dragnet", "cleaneval-dev", "cleaneval"]
     ap.add_argument("--corpus", choices=corpora, default="all")
     ap.add_argument("--bootstrap", type=int, default=200)
     ap.add_argument("--worst", type=int, default=0)
