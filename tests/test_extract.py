@@ -695,3 +695,26 @@ def test_short_lines_without_an_event_mark_stay() -> None:
     ending = "<p>Further reading</p><p>Queues in practice</p>"
     text = extract_text(f"<html><body><article>{body}{ending}</article></body></html>", None)
     assert text.endswith("Queues in practice")
+
+
+def test_a_page_without_html_head_or_body_tags_keeps_its_article() -> None:
+    """HTML lets a page leave them out; one wrapper and no head was "not HTML" to trafilatura."""
+    paragraphs = "".join(f"<p>{LONG_TEXT} Part {i}.</p>" for i in range(3))
+    menu = '<div class="menu"><a href="/">Home</a></div>'
+    bare = f'<div id="page"><div id="main">{menu}{paragraphs}</div></div>'
+    text = extract_text(bare, "https://old.example/page.html")
+    assert "Part 0." in text and "Part 2." in text
+    article = extract_article(post(summary_html="<p>Teaser …</p>"), bare, "https://old.example/p")
+    assert article.source == "page" and "Part 1." in article.text
+
+
+@pytest.mark.parametrize(
+    "not_a_page",
+    [
+        f"{LONG_TEXT} A plain text answer, no markup at all.",
+        f'<?xml version="1.0"?><rss version="2.0"><channel><item><description>{LONG_TEXT}'
+        "</description></item></channel></rss>",
+    ],
+)
+def test_plain_text_or_a_feed_served_for_a_page_is_no_article(not_a_page: str) -> None:
+    assert extract_text(not_a_page, "https://old.example/page") == ""

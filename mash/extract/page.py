@@ -28,6 +28,8 @@ _Tree: TypeAlias = lxml.html.HtmlElement
 # default mode plus cleaning scores higher (bench/EXTRACT.md).
 _PRECISION = False
 _CONTAINER_TAGS = ("p", "div", "td", "li", "section", "article", "blockquote", "span")
+_FIRST_TAG = re.compile(r"<([A-Za-z][\w:.-]*)")
+_NOT_PAGES = frozenset(["rss", "feed", "rdf:rdf", "svg", "math"])  # XML served for a page
 _CONTAINER_MARKS = re.compile(r"(?:^|[-_\s])(?:post|entry|article|content|story)(?:$|[-_\s])", re.I)
 
 
@@ -37,9 +39,26 @@ def load_page(html: str) -> _Tree | None:
         return None
     try:
         tree = trafilatura.utils.load_html(html)
+        if tree is None:
+            tree = _load_fragment(html)
     except (ParserError, ValueError):
         return None
     return tree if isinstance(tree, lxml.html.HtmlElement) else None
+
+
+def _load_fragment(html: str) -> _Tree | None:
+    """Parse a page trafilatura rejects for lacking a head (no <html>, no <title>, no <meta>).
+
+    HTML lets a page leave out its html, head and body tags; trafilatura takes one
+    without any head content for "not HTML" and so finds no article in it.
+    """
+    first = _FIRST_TAG.search(html)
+    if first is None or first.group(1).lower() in _NOT_PAGES:
+        return None  # plain text or a feed, not a page
+    tree = lxml.html.document_fromstring(html)
+    if not isinstance(tree, lxml.html.HtmlElement) or tree.find("body") is None:
+        return None
+    return tree if tree.text_content().strip() else None
 
 
 def extract_body(
