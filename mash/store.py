@@ -631,12 +631,20 @@ class Store:
             return int(row["volume"])
         row = self.db.execute("SELECT max(volume) FROM issues WHERE month < ?", (month,)).fetchone()
         later = self.db.execute(
-            "SELECT min(volume) FROM issues WHERE month > ?", (month,)
+            "SELECT month, volume FROM issues WHERE month > ? ORDER BY month LIMIT 1", (month,)
         ).fetchone()
         volume = int(row[0]) + 1 if row[0] is not None else start
-        if later[0] is not None and volume >= later[0]:
+        if later is not None and volume >= later["volume"]:
+            # say what to do: an earlier month built for the first time after a later one
+            hint = (
+                f"; set newsletter.volume_start to {later['volume'] - 1} to number it "
+                f"{later['volume'] - 1}"
+                if row[0] is None and later["volume"] > 1
+                else ""
+            )
             raise StoreError(
-                f"cannot number {month}: volume {volume} is already used by a later issue"
+                f"cannot number {month}: volume {volume} is already {later['month']}'s; "
+                f"build the months in order{hint}"
             )
         return volume
 

@@ -7,6 +7,9 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
+from mash.errors import StoreError
 from mash.records import Article, FeedSpec, FetchResult, Post
 from mash.store import MIGRATIONS, Store
 
@@ -85,3 +88,17 @@ def test_the_authors_summaries_are_stored_and_read_back(tmp_path: Path) -> None:
         "https://a.example/teaser": ("", "Written for the page."),
     }
     assert pending.url == "https://a.example/full" and pending.excerpt == "Rewritten."
+
+
+def test_an_earlier_month_built_after_a_later_one_says_how_to_number_it(tmp_path: Path) -> None:
+    """Backfilling September after October is volume 22 names the fix (volume_start)."""
+    when = datetime(2026, 11, 2, tzinfo=UTC)
+    with Store(tmp_path / "mash.db") as store:
+        store.save_issue("2026-10", store.volume_for("2026-10", 22), "October", [], when)
+        with pytest.raises(StoreError) as caught:
+            store.volume_for("2026-09", 22)
+        message = str(caught.value)
+        assert "volume 22 is already 2026-10's" in message
+        assert "set newsletter.volume_start to 21" in message
+        assert store.volume_for("2026-09", 21) == 21  # as the hint says
+        assert store.volume_for("2026-10", 21) == 22  # a given volume is kept
