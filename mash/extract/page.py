@@ -71,13 +71,20 @@ def extract_body(
     they change which blocks trafilatura keeps (see ``extract_article_body``). The
     title trimmed from the top is the feed's when given, else the page's.
     """
-    _load_stoplists()
     title = title or page_title(tree)
     clean_page(tree)
+    return _trafilatura_body(tree, url, rich, title, precision=_PRECISION, images=images)
+
+
+def _trafilatura_body(
+    tree: _Tree, url: str | None, rich: bool, title: str, *, precision: bool, images: bool
+) -> _Element | None:
+    """Return trafilatura's body of tree with title, byline and tail lines trimmed, or None."""
+    _load_stoplists()
     document: Any = trafilatura.bare_extraction(
         tree,
         url=url,
-        favor_precision=_PRECISION,
+        favor_precision=precision,
         include_comments=False,
         include_images=images,
         include_links=rich,
@@ -180,21 +187,8 @@ def extract_baseline(tree: _Tree, url: str | None, rich: bool, title: str = "") 
     cleaning, no images; the title, byline and tail lines are trimmed as ours are.
     ``tree`` is left unchanged (trafilatura works on a copy).
     """
-    _load_stoplists()
-    document: Any = trafilatura.bare_extraction(
-        tree,
-        url=url,
-        favor_precision=True,
-        include_comments=False,
-        include_links=rich,
-        include_formatting=rich,
-        with_metadata=False,
-    )
-    body = getattr(document, "body", None)
-    if body is None:
-        return None
-    trim_body(body, title or page_title(tree))
-    return body if len(body) or (body.text or "").strip() else None
+    title = title or page_title(tree)
+    return _trafilatura_body(tree, url, rich, title, precision=True, images=False)
 
 
 def body_text(body: _Element | None) -> str:
