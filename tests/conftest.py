@@ -18,6 +18,7 @@ import pytest
 from mash.cli import main as mash
 from mash.demo import DEMO, serve_folder, write_demo_config
 from tests.browser import Browser, chromium_binary
+from tests.pg import Cluster, Unavailable
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -131,3 +132,35 @@ def screenshots(tmp_path: Path) -> Path:
     """
     folder = os.environ.get("MASH_SCREENSHOTS")
     return REPO / folder if folder else tmp_path
+
+
+# --- PostgreSQL ------------------------------------------------------------------------------
+# One throwaway cluster per session (tests/pg.py), started on first use. Where PostgreSQL
+# cannot be had the tests that need it skip with the reason, except where
+# MASH_REQUIRE_POSTGRES=1 (CI: .ci/run), where that is a failure.
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    cluster = Cluster()
+    try:
+        cluster.start()
+    except Unavailable as e:
+        cluster.stop()
+        if os.environ.get("MASH_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL is required here (MASH_REQUIRE_POSTGRES=1): {e}")
+        pytest.skip(str(e))
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def postgres_url(pg_cluster: Cluster) -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database, dropped after the test."""
+    url = pg_cluster.create_database()
+    try:
+        yield url
+    finally:
+        pg_cluster.drop_database(url)
