@@ -181,8 +181,11 @@ def rendered(issue: Issue) -> tuple[str, str]:
 
 def test_the_parts_of_a_rendered_issue_agree() -> None:
     long_title = "A title long enough that the plain-text part wraps it over two lines, or more"
+    # textwrap breaks this one after "customer-": the text part still carries the title
+    hyphenated = "Why the first week of onboarding decides x everything about customer-service"
     issue = issue_of(
         pick(1, title=long_title),
+        pick(3, title=hyphenated),
         pick(2),
         links=(Link("My blog", "https://house.example.net/"),),
     )
