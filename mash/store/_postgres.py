@@ -119,7 +119,7 @@ class PostgresEngine(Engine):
     def _holder(self, key: int) -> str:
         """Name the session holding an advisory lock ("mash pid 12 on host, from 10.0.0.2")."""
         row = self.one(
-            """SELECT a.application_name AS who, a.client_addr::text AS addr
+            """SELECT a.application_name AS who, host(a.client_addr) AS addr
                FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
                WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
                  AND l.classid::bigint = ? AND l.objid::bigint = ?""",
