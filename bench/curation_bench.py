@@ -36,7 +36,7 @@ from mash.cli import main as mash  # noqa: E402
 from mash.config import load_config  # noqa: E402
 from mash.rank import jaccard, post_features, rank_posts, topic_profile  # noqa: E402
 from mash.records import Edition, Newsletter, StoredPost  # noqa: E402
-from mash.store import Store  # noqa: E402
+from mash.store import open_store  # noqa: E402
 from mash.urls import url_key  # noqa: E402
 
 
@@ -71,7 +71,7 @@ def ratio(a: int, b: int) -> str:
 
 def score_month(config_path: Path, month: str, labels: dict[str, dict[str, Any]]) -> dict[str, Any]:
     config = load_config(config_path)
-    with Store(config.db_path) as store:
+    with open_store(config) as store:
         ranking = pipeline.rank_month(config, month, store)
     tp_ex = fp_ex = fn_ex = 0
     tp_dup = fp_dup = fn_dup = 0
@@ -109,7 +109,7 @@ def score_month(config_path: Path, month: str, labels: dict[str, dict[str, Any]]
 def similarity_report(config_path: Path, labels: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Jaccard of each true copy with its original, and the closest pair of non-copies."""
     config = load_config(config_path)
-    with Store(config.db_path) as store:
+    with open_store(config) as store:
         posts = store.posts_between(
             datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC), config.feeds
         )

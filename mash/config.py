@@ -368,22 +368,40 @@ def _sections(doc: _Doc) -> tuple[Section, ...]:
     return tuple(sections)
 
 
-def _paths(doc: _Doc | None, base: Path) -> dict[str, Path]:
+def _paths(doc: _Doc | None, base: Path) -> dict[str, Any]:
     given = doc.mapping("paths") if doc is not None else {}
     for key, value in given.items():
         if key not in _PATH_KEYS:
             raise value.fail(_unknown("path", key, _PATH_KEYS))
+    url = _database_url(given["database"]) if "database" in given else ""
     resolved = {
-        key: base / (given[key].text(key) if key in given else default)
+        key: base
+        / (given[key].text(key) if key in given and not (url and key == "database") else default)
         for key, default in _PATH_KEYS.items()
     }
     return {
         "db_path": resolved["database"],
+        "database_url": url,
         "output_dir": resolved["output"],
         "editions_dir": resolved["editions"],
         "templates_dir": resolved["templates"],
         "subscribers_path": resolved["subscribers"],
     }
+
+
+def _database_url(doc: _Doc) -> str:
+    """Return paths.database when it is a PostgreSQL URL ("" for a file path); refuse a
+    password in it: feeds.yaml is shared, the password comes from the environment."""
+    value = doc.text("database")
+    if not value.startswith(("postgresql://", "postgres://")):
+        return ""
+    parts = urlsplit(value)
+    if parts.password is not None or "password=" in parts.query.lower():
+        raise doc.fail(
+            "paths.database holds a password; keep it out of feeds.yaml: put the whole URL "
+            "in MASH_DATABASE_URL, or the password in PGPASSWORD or ~/.pgpass"
+        )
+    return value
 
 
 def _settings(doc: _Doc | None, kind: type[Any], what: str) -> Any:

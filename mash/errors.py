@@ -7,7 +7,8 @@ MashError
  │    ├── FetchError      the feed could not be fetched
  │    └── ParseError      the bytes are not a usable feed
  ├── ExtractError(url)    a page could not be extracted
- ├── StoreError           the SQLite store failed
+ ├── StoreError           the store (SQLite or PostgreSQL) failed, or is newer than mash
+ │    └── StoreBusy       another run holds the store or one of its locks: try again later
  ├── RenderError(template)
  ├── BuildError           an issue could not be built (exit status 1)
  │    └── DraftError      the built issue is still a draft: not sent without --force
@@ -100,7 +101,11 @@ class ExtractError(MashError):
 
 
 class StoreError(MashError):
-    """The SQLite store failed or is newer than this code."""
+    """The store failed or is newer than this code; ``subject`` names the store."""
+
+
+class StoreBusy(StoreError):
+    """Another run holds the store (or the lock asked for); the message says what to do."""
 
 
 class RenderError(MashError):

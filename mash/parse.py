@@ -23,7 +23,7 @@ from mash.errors import ParseError
 from mash.extract import feed_article
 from mash.records import FetchResult, ParsedFeed, Post
 from mash.sanitize import html_to_text, sanitize_html
-from mash.store import PostRow, post_rows
+from mash.store.posts import PostRow, post_rows
 from mash.urls import (
     canonical_url,
     is_plain_url,

@@ -20,9 +20,8 @@ import os
 import queue
 import shutil
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import BrokenExecutor, Future
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -41,7 +40,7 @@ from mash.errors import (
 )
 from mash.files import write_atomic
 from mash.health import FeedHealth, FeedHealthInput, feed_health, next_attempt_after
-from mash.lifetime import LockBusy, hold_lock, start_worker
+from mash.lifetime import start_worker
 from mash.records import (
     CheckProblem,
     CheckReport,
@@ -57,7 +56,7 @@ from mash.records import (
     Ranking,
     Thumbnail,
 )
-from mash.store import Store
+from mash.store import Store, open_store
 from mash.urls import redact_url, url_key
 
 if TYPE_CHECKING:
@@ -120,23 +119,6 @@ def last_complete_month(now: datetime) -> str:
     return f"{year:04d}-{number:02d}"
 
 
-@contextmanager
-def run_lock(db_path: Path, what: str) -> Iterator[None]:
-    """Hold an exclusive lock beside the database for one run; refuse a second one.
-
-    The lock is the run's alone (its children close their copy), so the kernel drops it
-    the moment the run dies; only a live process is a reason to refuse (see #21).
-    """
-    path = db_path.with_name(f"{db_path.name}.{what}.lock")
-    try:
-        with hold_lock(path):
-            yield
-    except LockBusy as e:
-        raise MashError(
-            f"another `mash {what}` is running ({e.holder}); this one stops. Lock file: {path}"
-        ) from None
-
-
 # --- fetch ------------------------------------------------------------------------------
 
 
@@ -151,7 +133,7 @@ def run_fetch(
     now = now or _now()
     summary = FetchSummary()
     say = progress or (lambda _: None)
-    with run_lock(config.db_path, "fetch"), Store(config.db_path) as store:
+    with open_store(config) as store, store.lock("fetch"):
         store.sync_feeds(config.feeds)
         states = store.feed_states(config.feeds, now)
         summary.feeds = len(states)
@@ -442,7 +424,7 @@ def feeds_health(config: Config, now: datetime | None = None) -> list[FeedHealth
     """Return the health of every feed of the config, from what the store recorded."""
     now = now or _now()
     start, end = month_bounds(f"{now.year:04d}-{now.month:02d}")
-    with Store(config.db_path) as store:
+    with open_store(config) as store:
         store.sync_feeds(config.feeds)
         rows = {r.url: r for r in store.feed_rows()}
         stats = store.post_stats(start, end)
@@ -459,9 +441,9 @@ def feeds_health(config: Config, now: datetime | None = None) -> list[FeedHealth
                 last_error=row.last_error,
                 last_error_kind=row.last_error_kind,
                 consecutive_failures=row.consecutive_failures,
-                last_success=_parse_time(row.last_success),
-                last_attempt=_parse_time(row.last_attempt),
-                next_attempt=_parse_time(row.next_attempt),
+                last_success=row.last_success,
+                last_attempt=row.last_attempt,
+                next_attempt=row.next_attempt,
                 retired=row.retired,
                 moved_to=row.moved_to,
                 posts_this_month=count,
@@ -470,10 +452,6 @@ def feeds_health(config: Config, now: datetime | None = None) -> list[FeedHealth
             )
         )
     return feed_health(inputs, now)
-
-
-def _parse_time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
 
 
 def find_feed(url: str, settings: FetchSettings) -> tuple[str, ParsedFeed]:
@@ -547,7 +525,7 @@ def build_month(config: Config, month: str, now: datetime | None = None) -> Buil
     from mash.render import make_env, render_issue
 
     now = now or _now()
-    with Store(config.db_path) as store:
+    with open_store(config) as store:
         ranking = rank_month(config, month, store, now)
         if not ranking.picks and ranking.listening is None:
             raise BuildError(
@@ -650,7 +628,7 @@ def write_draft(config: Config, month: str) -> tuple[Path, list[Problem]]:
     """
     from mash.edition import draft_edition, edition_problems
 
-    with Store(config.db_path) as store:
+    with open_store(config) as store:
         ranking = rank_month(config, month, store)
         if not ranking.candidates:
             raise BuildError(
@@ -761,7 +739,7 @@ def draft_issue(config: Config, month: str) -> Issue:
     from mash.compose import compose_issue
     from mash.edition import read_edition
 
-    with Store(config.db_path) as store:
+    with open_store(config) as store:
         ranking = rank_month(config, month, store)
         volume = store.volume_for(month, config.newsletter.volume_start)
     edition = read_edition(config.editions_dir, month, [c.post.url for c in ranking.candidates])
@@ -918,7 +896,7 @@ def import_views(config: Config, text: str, filename: str, month: str) -> ViewsR
 
     parsed = read_views(text, filename)
     house = [f.url for f in config.feeds if f.house]
-    with Store(config.db_path) as store:
+    with open_store(config) as store:
         matched, missing = store.save_page_views(
             [(r.page, r.views) for r in parsed.rows], month, parsed.source, house
         )
@@ -927,5 +905,5 @@ def import_views(config: Config, text: str, filename: str, month: str) -> ViewsR
 
 def explain(config: Config, month: str) -> Ranking:
     """Return the month's ranking for `mash posts`."""
-    with Store(config.db_path) as store:
+    with open_store(config) as store:
         return rank_month(config, month, store)

@@ -116,6 +116,7 @@ class Config:
     templates_dir: Path
     subscribers_path: Path
     fetch: FetchSettings = field(default_factory=FetchSettings)
+    database_url: str = ""  # paths.database as a postgresql:// URL (then db_path is unused)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
 
 

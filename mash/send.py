@@ -1,6 +1,6 @@
 """Send an issue over SMTP, exactly once per subscriber, with a dry run and proofs.
 
-Flow of ``send_issue``: take the send lock, read the subscribers CSV, the ledger and the
+Flow of ``send_issue``: take the store's send lock, read the subscribers CSV, the ledger and the
 opt-outs, plan who gets mail, then per recipient: wait for the rate limiter, commit
 ``sending``, run MAIL/RCPT/DATA, commit ``sent``. A crash between the two commits
 leaves the recipient ``sending``: the next run names it "in doubt" and does not
@@ -16,17 +16,16 @@ import os
 import smtplib
 import ssl
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence, Set
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Mapping, Sequence, Set
+from contextlib import suppress
 from dataclasses import dataclass, field
 from email.utils import make_msgid
 from pathlib import Path
 
 from mash import mail
 from mash.errors import BuildError, ConfigError, SendError
-from mash.ledger import FAILED, SENDING, SENT, Ledger, LedgerEntry
-from mash.lifetime import LockBusy, hold_lock
 from mash.records import Config, Issue, SmtpSettings
+from mash.store import FAILED, SENDING, SENT, LedgerEntry, Store, open_store
 from mash.subscribers import (
     SUBSCRIBED,
     Subscriber,
@@ -247,25 +246,6 @@ def unsubscribe_secret(
     )
 
 
-def lock_path(db_path: Path) -> Path:
-    return db_path.with_name(db_path.name + ".send.lock")
-
-
-@contextmanager
-def send_lock(db_path: Path) -> Iterator[None]:
-    """Hold an exclusive flock for the send; a second send refuses with SendError.
-
-    The kernel drops the lock when the send dies, so a killed send never blocks the next
-    one (the lock file itself may stay; it is harmless). Only a live holder refuses (#21).
-    """
-    path = lock_path(db_path)
-    try:
-        with hold_lock(path):
-            yield
-    except LockBusy as e:
-        raise SendError(str(path), f"another send is running ({e.holder}); try later") from None
-
-
 # --- SMTP ------------------------------------------------------------------------------------
 
 
@@ -356,7 +336,7 @@ class _Session:
 
 @dataclass(frozen=True)
 class _Outcome:
-    kind: str  # sent | refused | unreachable | in-doubt
+    kind: str  # sent | refused | unreachable | in-doubt | claimed (by another send)
     code: int = 0
     detail: str = ""
 
@@ -448,17 +428,27 @@ def _payload(job: _Job, r: Recipient, *, proof: bool = False) -> bytes:
 
 
 class _Marks:
-    """Ledger writes for one recipient (a proof passes a _Marks that writes nothing)."""
+    """Ledger writes for one recipient (a proof passes a _Marks that writes nothing).
 
-    def __init__(self, ledger: Ledger | None, month: str, r: Recipient) -> None:
+    ``retake``: the message id of an earlier run's ``sending`` this run may re-send.
+    """
+
+    def __init__(
+        self, ledger: Store | None, month: str, r: Recipient, retake: str | None = None
+    ) -> None:
         self.ledger = ledger
         self.month = month
         self.key = address_key(r.email)
         self.mid = r.message_id
+        self.retake = retake
 
-    def starting(self) -> None:
-        if self.ledger:
-            self.ledger.mark_sending(self.month, self.key, self.mid)
+    def starting(self) -> bool:
+        """Claim the recipient; False when another run has it (it sends, not us)."""
+        if not self.ledger:
+            return True
+        claimed = self.ledger.claim(self.month, self.key, self.mid, self.retake)
+        self.retake = None
+        return claimed
 
     def not_taken(self, detail: str) -> None:
         if self.ledger:
@@ -495,7 +485,8 @@ def _deliver(job: _Job, session: _Session, payload: bytes, to: str, marks: _Mark
             outcome = _Outcome("unreachable", 0, f"cannot connect: {type(e).__name__}: {e}")
             wait = True
             continue
-        marks.starting()
+        if not marks.starting():
+            return _Outcome("claimed", 0, "claimed by another send")
         outcome = _transact(conn, job.issue.newsletter.sender, to, payload)
         closed = outcome.kind == "unreachable" or outcome.code == 421
         if closed or outcome.kind == "in-doubt":
@@ -512,19 +503,25 @@ def _deliver(job: _Job, session: _Session, payload: bytes, to: str, marks: _Mark
 
 def _send_all(
     job: _Job,
-    ledger: Ledger,
+    ledger: Store,
     session: _Session,
     limiter: RateLimiter,
-    to_send: Sequence[Subscriber],
+    plan: Plan,
+    entries: Mapping[str, LedgerEntry],
 ) -> _Tally:
     """Send to each planned subscriber in order; stop when the server is unreachable."""
     tally = _Tally()
+    to_send = plan.to_send
+    resend = {address_key(a) for a in plan.resend}
     for number, subscriber in enumerate(to_send, 1):
         r = _recipient(job, subscriber)
+        key = address_key(r.email)
+        retake = entries[key].message_id if key in resend else None
         limiter.wait()
-        outcome = _deliver(
-            job, session, _payload(job, r), r.email, _Marks(ledger, job.issue.month, r)
-        )
+        marks = _Marks(ledger, job.issue.month, r, retake)
+        outcome = _deliver(job, session, _payload(job, r), r.email, marks)
+        if outcome.kind == "claimed":
+            continue  # another send took it after we planned: it sends, not us
         if outcome.kind == "sent":
             tally.sent.append(r.email)
         elif outcome.kind == "in-doubt":
@@ -585,11 +582,12 @@ def send_issue(
         return _send_proof(job, proof, connect or smtp_connector(config.smtp, env), warnings)
     if dry_run:
         return _dry_run(job, config, warnings, resend_in_doubt)
-    with send_lock(config.db_path), Ledger(config.db_path) as ledger:
+    with open_store(config) as ledger, ledger.lock("send"):
         subscribers = load_subscribers(config.subscribers_path)
+        entries = ledger.ledger_entries(issue.month)
         plan = plan_send(
             subscribers.subscribers,
-            ledger.entries(issue.month),
+            entries,
             ledger.opted_out(),
             resend_in_doubt=resend_in_doubt,
         )
@@ -602,7 +600,8 @@ def send_issue(
                 ledger,
                 session,
                 RateLimiter(config.smtp.rate_per_second, clock, sleep),
-                plan.to_send,
+                plan,
+                entries,
             )
         finally:
             session.drop()
@@ -648,10 +647,10 @@ def _report(
 def _dry_run(job: _Job, config: Config, warnings: tuple[str, ...], resend: bool) -> SendReport:
     """Plan without the lock and without writing: who would get mail, and what else."""
     subscribers = load_subscribers(config.subscribers_path)
-    with Ledger(config.db_path) as ledger:
+    with open_store(config) as ledger:
         plan = plan_send(
             subscribers.subscribers,
-            ledger.entries(job.issue.month),
+            ledger.ledger_entries(job.issue.month),
             ledger.opted_out(),
             resend_in_doubt=resend,
         )

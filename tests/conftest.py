@@ -17,6 +17,7 @@ import pytest
 
 from mash.cli import main as mash
 from mash.demo import DEMO, serve_folder, write_demo_config
+from mash.store import ENV_URL, Store, is_database_url, open_store
 from tests.browser import Browser, chromium_binary
 from tests.pg import Cluster, Unavailable
 
@@ -164,3 +165,34 @@ def postgres_url(pg_cluster: Cluster) -> Iterator[str]:
         yield url
     finally:
         pg_cluster.drop_database(url)
+
+
+# --- the store on both engines (see #15) ----------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
+    """A new, empty store on each engine: a SQLite file (tmp_path/data/mash.db, where a
+    config in tmp_path keeps it), or the URL of a new PostgreSQL database."""
+    if request.param == "sqlite":
+        return tmp_path / "data" / "mash.db"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+def store(database: str | Path) -> Iterator[Store]:
+    """An open store on each engine (the `database` fixture's)."""
+    with open_store(database) as opened:
+        yield opened
+
+
+@pytest.fixture
+def database_env(database: str | Path, monkeypatch: pytest.MonkeyPatch) -> str | Path:
+    """`database`, made the store of every mash command in the test: for PostgreSQL by
+    MASH_DATABASE_URL (which wins over paths.database), for SQLite by being where the
+    config in tmp_path keeps it."""
+    monkeypatch.delenv(ENV_URL, raising=False)
+    if is_database_url(database):
+        monkeypatch.setenv(ENV_URL, str(database))
+    return database

@@ -10,7 +10,7 @@ import pytest
 from mash.analytics import read_views
 from mash.errors import ConfigError
 from mash.records import FeedSpec, FetchResult, Post
-from mash.store import Store
+from mash.store import open_store
 
 DATA = Path(__file__).parent / "data" / "analytics"
 HOUSE = "https://customer-side.example/feed/"
@@ -58,7 +58,7 @@ def _post(feed: str, url: str) -> Post:
 def test_views_are_matched_to_posts_preferring_the_house_blog(tmp_path: Path, name: str) -> None:
     now = datetime(2026, 11, 2, tzinfo=UTC)
     feeds = [FeedSpec(HOUSE, "The Customer Side", house=True), FeedSpec(OTHER, "Other")]
-    with Store(tmp_path / "mash.db") as store:
+    with open_store(tmp_path / "mash.db") as store:
         store.sync_feeds(feeds)
         ok = FetchResult(url=HOUSE, status=200)
         store.save_feed(

@@ -24,7 +24,7 @@ from mash.cli import main as mash
 from mash.config import load_config
 from mash.demo import DEMO, serve_folder
 from mash.opml import read_opml
-from mash.pipeline import run_lock
+from mash.store import open_store
 from tests.conftest import REPO, feed_farm, fetch_section
 
 FETCH_DATA = Path(__file__).parent / "data" / "fetch"
@@ -126,7 +126,7 @@ def test_a_second_fetch_refuses_while_one_runs(
 ) -> None:
     config = tmp_path / "feeds.yaml"
     config.write_text("feeds:\n  - url: http://127.0.0.1:9/feed\n")
-    with run_lock(tmp_path / "data" / "mash.db", "fetch"):
+    with open_store(tmp_path / "data" / "mash.db") as store, store.lock("fetch"):
         assert mash(["--config", str(config), "fetch", "--quiet"]) == 1
     assert "another `mash fetch` is running" in capsys.readouterr().err
 

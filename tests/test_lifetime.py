@@ -20,7 +20,7 @@ import pytest
 from mash import lifetime
 from mash.errors import MashError
 from mash.lifetime import LockBusy, hold_lock
-from mash.pipeline import run_lock
+from mash.store import open_store
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="PR_SET_PDEATHSIG is Linux's")
@@ -31,8 +31,8 @@ RUN_THAT_FORKS = """
 import os, sys, time
 from pathlib import Path
 from mash.lifetime import die_with_parent
-from mash.pipeline import run_lock
-with run_lock(Path(sys.argv[1]), "fetch"):
+from mash.store import open_store
+with open_store(Path(sys.argv[1])) as store, store.lock("fetch"):
     parent = os.getpid()
     child = os.fork()
     if child == 0:
@@ -78,13 +78,13 @@ def test_a_forked_child_does_not_keep_the_run_lock(tmp_path: Path) -> None:
     db = tmp_path / "mash.db"
     with _run_that_forks(db, "untied") as (run, child):
         refused = f"another `mash fetch` is running \\(pid {run.pid}\\)"
-        with pytest.raises(MashError, match=refused), run_lock(db, "fetch"):
+        with open_store(db) as store, pytest.raises(MashError, match=refused), store.lock("fetch"):
             pass
         run.kill()
         run.wait()
         assert _alive(child)
         started = time.monotonic()
-        with run_lock(db, "fetch"):
+        with open_store(db) as store, store.lock("fetch"):
             assert time.monotonic() - started < 1  # no wait: nobody holds it
         assert _alive(child)
 

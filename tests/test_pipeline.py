@@ -1,4 +1,5 @@
-"""The whole pipeline on the demo blogs, served on 127.0.0.1, into a real SQLite file."""
+"""The whole pipeline on the demo blogs, served on 127.0.0.1, into a real SQLite file
+(and the main fetch, build and send tests on PostgreSQL too: `database_env`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import re
 import sqlite3
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from mash.blurb import split_sentences, stands_alone
 from mash.cli import main as mash
 from mash.demo import DEMO, serve_folder
 from mash.records import Newsletter
+from mash.store import is_database_url, open_store
 from mash.urls import url_key
 from tests.conftest import LOOPBACK, fetch_section
 
@@ -218,11 +221,21 @@ def test_unmatched_front_matter_is_reported(
     assert "pins: https://nowhere.example/p matches no post of 2026-10" in capsys.readouterr().err
 
 
-def test_volume_goes_up_by_one(workspace: Path) -> None:
-    first = build(workspace, "2026-09")
-    second = build(workspace, "2026-10")
+@pytest.fixture
+def any_workspace(workspace: Path, database_env: str | Path) -> Path:
+    """The fetched demo workspace with its store on each engine: on PostgreSQL the demo is
+    fetched again into the test's database (MASH_DATABASE_URL wins over the SQLite file)."""
+    if is_database_url(database_env):
+        assert mash(["--config", str(workspace), "fetch", "--quiet"]) == 0
+    return workspace
+
+
+def test_volume_goes_up_by_one(any_workspace: Path) -> None:
+    first = build(any_workspace, "2026-09")
+    second = build(any_workspace, "2026-10")
     assert second["volume"] == first["volume"] + 1
-    assert build(workspace, "2026-09")["volume"] == first["volume"]  # a rebuild keeps it
+    assert build(any_workspace, "2026-09")["volume"] == first["volume"]  # a rebuild keeps it
+    assert len(second["picks"]) >= 6  # the month's posts were read from this engine
 
 
 def test_second_fetch_stores_nothing_new(
@@ -327,8 +340,10 @@ def test_config_from_another_folder_keeps_state_beside_it(
     assert list(elsewhere.iterdir()) == []
 
 
-def test_fetch_of_the_farm_stores_every_post_once(farm: str, tmp_path: Path) -> None:
-    """60 feeds: parsing runs in worker processes; a second run is all 304."""
+def test_fetch_of_the_farm_stores_every_post_once(
+    farm: str, tmp_path: Path, database_env: str | Path
+) -> None:
+    """60 feeds: parsing runs in worker processes; a second run is all 304 (both engines)."""
     with urllib.request.urlopen(f"{farm}_farm/feeds.yaml") as response:
         feeds = response.read().decode()
     with urllib.request.urlopen(f"{farm}_farm/manifest.json") as response:
@@ -337,17 +352,19 @@ def test_fetch_of_the_farm_stores_every_post_once(farm: str, tmp_path: Path) -> 
     config.write_text(fetch_section(per_host=16) + feeds)
     assert mash(["--config", str(config), "fetch", "--feeds-only", "--quiet"]) == 0
     assert mash(["--config", str(config), "fetch", "--feeds-only", "--quiet"]) == 0
-    db = sqlite3.connect(tmp_path / "data" / "mash.db")
-    stored = {(r[0], r[1]) for r in db.execute("SELECT url_key, title FROM posts")}
+    with open_store(database_env) as store:
+        count = store.count_posts()
+        posts = store.posts_between(datetime(1970, 1, 1, tzinfo=UTC), datetime.now(UTC), [])
+        statuses = {row.last_status for row in store.feed_rows()}
+    stored = {(url_key(p.url), p.title) for p in posts}
     expected = {(url_key(m["feed_link"]), m["title"]) for m in manifest}
-    assert db.execute("SELECT count(*) FROM posts").fetchone()[0] == len(manifest) == 1200
+    assert count == len(posts) == len(manifest) == 1200
     assert stored == expected
-    statuses = {r[0] for r in db.execute("SELECT last_status FROM feeds")}
     assert statuses == {304}
 
 
 def test_send_through_the_cli_mails_everyone_once(
-    workspace: Path,
+    any_workspace: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
@@ -361,19 +378,19 @@ def test_send_through_the_cli_mails_everyone_once(
     controller = Controller(collector, hostname="127.0.0.1", port=port)
     controller.start()
     try:
-        config = yaml.safe_load(workspace.read_text())
+        config = yaml.safe_load(any_workspace.read_text())
         config["smtp"].update({"port": port, "rate_per_second": 0})
-        workspace.write_text(yaml.safe_dump(config))
+        any_workspace.write_text(yaml.safe_dump(config))
         monkeypatch.setenv("MASH_SECRET", "test-secret-for-tokens")
         people = tmp_path / "people.csv"
         people.write_text(
             "email,name\nann@example.org,Ann\nbob@example.org,Bob\nnot-an-address,X\n"
         )
-        run = ["--config", str(workspace)]
+        run = ["--config", str(any_workspace)]
         assert mash([*run, "subscribers", "import", str(people)]) == 0
         assert mash([*run, "subscribers", "add", "cy@example.org", "--name", "Cy"]) == 0
         assert mash([*run, "subscribers", "remove", "bob@example.org"]) == 0
-        build(workspace, "2026-10")
+        build(any_workspace, "2026-10")
         assert mash([*run, "send", "--month", "2026-10", "--dry-run", "--quiet"]) == 0
         assert collector.received == []
         assert (

@@ -19,7 +19,7 @@ import pytest
 
 from mash.cli import main as mash
 from mash.opml import read_opml
-from mash.store import Store
+from mash.store import open_store
 from tests.conftest import fetch_section
 
 USER = "alice"
@@ -141,7 +141,7 @@ def test_password_in_a_feed_url_fetches_and_is_shown_nowhere(
     assert exported == [f"http://{USER}:***@127.0.0.1:{port}/old.xml", exported[1]]
     assert_hidden(*fetched[1:], *again[1:], *check[1:], *check_json[1:], *export[1:])
     assert_hidden(store_bytes(tmp_path))
-    with Store(tmp_path / "data" / "mash.db") as store:
+    with open_store(tmp_path / "data" / "mash.db") as store:
         titles = {p.title for p in store.pending_posts()}
     assert titles == {"First answer", "Second answer"}
 
@@ -175,15 +175,15 @@ def test_a_store_holding_a_full_url_is_masked_and_still_matches(
         url = f"http://{USER}:{PASSWORD}@127.0.0.1:{port}/feed.xml"
         config = str(write_config(tmp_path, [url]))
         db = tmp_path / "data" / "mash.db"
-        with Store(db) as store:  # today's schema; then back to how version 3 wrote it
-            store.db.execute("PRAGMA user_version = 3")
+        with open_store(db) as store:  # today's schema; then back to how version 3 wrote it
+            store.engine.execute("PRAGMA user_version = 3")
             for column in ("excerpt", "page_description"):  # added by migration 5
-                store.db.execute(f"ALTER TABLE posts DROP COLUMN {column}")
-            store.db.execute(
+                store.engine.execute(f"ALTER TABLE posts DROP COLUMN {column}")
+            store.engine.execute(
                 "INSERT INTO feeds(url, fetch_url, etag, last_error) VALUES (?, ?, ?, ?)",
                 (url, url, '"v1"', f"timeout fetching {url}"),
             )
-            store.db.execute(
+            store.engine.execute(
                 "INSERT INTO posts(feed_url, guid, url, url_key, title, first_seen)"
                 " VALUES (?, 'members-1', 'http://x/p', 'x/p', 'Old post', '2026-10-01')",
                 (url,),

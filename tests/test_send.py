@@ -1,4 +1,4 @@
-"""Sending through a real SMTP server on 127.0.0.1 (aiosmtpd): mash.send and mash.ledger."""
+"""Sending through a real SMTP server on 127.0.0.1 (aiosmtpd): mash.send and its ledger."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -28,8 +29,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from mash import mail
-from mash.errors import ConfigError, SendError, StoreError
-from mash.ledger import FAILED, SENDING, SENT, Ledger
+from mash.errors import ConfigError, SendError, StoreBusy, StoreError
 from mash.records import Config, Issue, SmtpSettings
 from mash.send import (
     RateLimiter,
@@ -38,8 +38,8 @@ from mash.send import (
     load_email,
     plan_send,
     send_issue,
-    send_lock,
 )
+from mash.store import FAILED, SENDING, SENT, database_of, open_store
 from mash.subscribers import Subscriber, save_subscribers
 from mash.unsubscribe import verify_token
 from tests.test_mail import REPO, make_issue
@@ -183,7 +183,9 @@ def test_each_subscriber_gets_a_complete_message(
         assert https.replace("&", "&amp;") in parts[1].get_content()
 
 
-def test_rerun_mails_nobody_twice(smtpd: tuple[Collector, int], tmp_path: Path) -> None:
+def test_rerun_mails_nobody_twice(
+    smtpd: tuple[Collector, int], tmp_path: Path, database_env: str | Path
+) -> None:
     collector, port = smtpd
     config = make_config(tmp_path, port)
     save_subscribers(config.subscribers_path, people(3))
@@ -235,8 +237,8 @@ def test_permanent_refusal_is_recorded_and_not_retried(
     assert report.sent == ("reader0000@example.com", "reader0002@example.com")
     ((address, why),) = report.failed
     assert address == "reader0001@example.com" and "550" in why and "RCPT" in why
-    with Ledger(config.db_path) as ledger:
-        assert ledger.entries("2013-08")["reader0001@example.com"].state == FAILED
+    with open_store(config.db_path) as ledger:
+        assert ledger.ledger_entries("2013-08")["reader0001@example.com"].state == FAILED
     again = send(config)
     assert again.sent == () and again.failed == report.failed
     assert any("failed: reader0001@example.com: 550" in line for line in again.lines())
@@ -252,8 +254,8 @@ def test_transient_refusal_is_retried(smtpd: tuple[Collector, int], tmp_path: Pa
     assert report.sent == ("reader0000@example.com", "reader0001@example.com")
     assert waits == [2.0]
     assert collector.recipients().count("reader0000@example.com") == 1
-    with Ledger(config.db_path) as ledger:
-        assert ledger.entries("2013-08")["reader0000@example.com"].attempts == 2
+    with open_store(config.db_path) as ledger:
+        assert ledger.ledger_entries("2013-08")["reader0000@example.com"].attempts == 2
 
 
 def test_transient_refusal_past_retries_is_deferred_to_the_next_run(
@@ -366,7 +368,7 @@ def test_opted_out_and_unsubscribed_are_skipped(
     subscribers = people(3)
     subscribers[2] = replace(subscribers[2], status="unsubscribed")
     save_subscribers(config.subscribers_path, subscribers)
-    with Ledger(config.db_path) as ledger:
+    with open_store(config.db_path) as ledger:
         ledger.add_opt_out("reader0001@example.com", LIST_ID, "one-click")
     report = send(config)
     assert report.sent == ("reader0000@example.com",)
@@ -398,8 +400,8 @@ def test_dry_run_sends_and_records_nothing(smtpd: tuple[Collector, int], tmp_pat
     assert report.sent == () and collector.received == []
     assert report.warnings and "INSECURE" in report.warnings[0]
     assert "would send to Reader 0 <reader0000@example.com>" in report.lines()
-    with Ledger(config.db_path) as ledger:
-        assert ledger.entries("2013-08") == {}
+    with open_store(config.db_path) as ledger:
+        assert ledger.ledger_entries("2013-08") == {}
 
 
 def test_proof_goes_to_one_address_and_is_not_recorded(
@@ -413,8 +415,8 @@ def test_proof_goes_to_one_address_and_is_not_recorded(
     (msg,) = collector.messages()
     assert msg["Subject"] == "[PROOF] Monthly Mash and the Customer's Invisible Rules"
     assert collector.recipients() == ["editor@example.org"]
-    with Ledger(config.db_path) as ledger:
-        assert ledger.entries("2013-08") == {}
+    with open_store(config.db_path) as ledger:
+        assert ledger.ledger_entries("2013-08") == {}
     assert send(config).sent == tuple(s.email for s in people(2))
 
 
@@ -437,8 +439,8 @@ def test_unreachable_server_marks_nobody(tmp_path: Path) -> None:
     save_subscribers(config.subscribers_path, people(2))
     with pytest.raises(SendError, match="cannot connect"):
         send(config)
-    with Ledger(config.db_path) as ledger:
-        assert ledger.entries("2013-08") == {}
+    with open_store(config.db_path) as ledger:
+        assert ledger.ledger_entries("2013-08") == {}
 
 
 def test_load_email_names_the_missing_file(tmp_path: Path) -> None:
@@ -451,12 +453,12 @@ def test_load_email_names_the_missing_file(tmp_path: Path) -> None:
 
 
 def test_plan_is_pure_and_explains_everyone() -> None:
-    from mash.ledger import LedgerEntry
+    from mash.store import LedgerEntry
 
     subs = people(5)
     states = ((SENT, ""), (SENDING, ""), (FAILED, "550"))
     entries = {
-        s.email: LedgerEntry(s.email, state, "<m>", 1, why, "")
+        s.email: LedgerEntry(s.email, state, "<m>", 1, why, datetime(2013, 9, 1, tzinfo=UTC))
         for s, (state, why) in zip(subs, states, strict=False)
     }
     plan = plan_send(subs, entries, frozenset({"reader0003@example.com"}))
@@ -470,11 +472,13 @@ def test_plan_is_pure_and_explains_everyone() -> None:
 
 
 def test_ledger_newer_than_code_is_refused(tmp_path: Path) -> None:
+    """A file whose send ledger a newer mash migrated (ledger_meta, before #15) is refused."""
     db = tmp_path / "mash.db"
-    with Ledger(db) as ledger:
-        ledger.db.execute("UPDATE ledger_meta SET value = '99' WHERE key = 'version'")
-    with pytest.raises(StoreError, match="newer"):
-        Ledger(db)
+    with open_store(db) as store:
+        store.engine.execute("CREATE TABLE ledger_meta (key TEXT PRIMARY KEY, value TEXT)")
+        store.engine.execute("INSERT INTO ledger_meta VALUES ('version', '99')")
+    with pytest.raises(StoreError, match="send ledger in .* is version 99, newer than this mash"):
+        open_store(db)
 
 
 # --- rate limit ------------------------------------------------------------------------------
@@ -526,7 +530,11 @@ def test_second_send_refuses_while_one_runs(smtpd: tuple[Collector, int], tmp_pa
     config = make_config(tmp_path, port)
     save_subscribers(config.subscribers_path, people(1))
     config.db_path.parent.mkdir(parents=True, exist_ok=True)
-    with send_lock(config.db_path), pytest.raises(SendError, match="another send is running"):
+    with (
+        open_store(config.db_path) as store,
+        store.lock("send"),
+        pytest.raises(StoreBusy, match="another `mash send` is running"),
+    ):
         send(config)
     assert collector.received == []
     assert send(config).sent == ("reader0000@example.com",)
@@ -535,8 +543,8 @@ def test_second_send_refuses_while_one_runs(smtpd: tuple[Collector, int], tmp_pa
 HOLD_LOCK = """
 import sys, time
 from pathlib import Path
-from mash.send import send_lock
-with send_lock(Path(sys.argv[1])):
+from mash.store import open_store
+with open_store(Path(sys.argv[1])) as store, store.lock("send"):
     print("locked", flush=True)
     time.sleep(600)
 """
@@ -549,12 +557,16 @@ def test_lock_of_a_killed_send_does_not_block(tmp_path: Path) -> None:
     )
     try:
         assert child.stdout is not None and child.stdout.readline().strip() == "locked"
-        with pytest.raises(SendError, match=f"pid {child.pid}"), send_lock(db):
+        with (
+            open_store(db) as store,
+            pytest.raises(StoreBusy, match=f"pid {child.pid}"),
+            store.lock("send"),
+        ):
             pass
     finally:
         child.send_signal(signal.SIGKILL)
         child.communicate()
-    with send_lock(db):
+    with open_store(db) as store, store.lock("send"):
         pass
 
 
@@ -603,7 +615,9 @@ class StallingCollector(Collector):
         return reply
 
 
-def test_sigkill_midway_then_rerun_mails_everyone_once(tmp_path: Path) -> None:
+def test_sigkill_midway_then_rerun_mails_everyone_once(
+    tmp_path: Path, database_env: str | Path
+) -> None:
     collector = StallingCollector(stall_at=7)
     port = free_port()
     controller = Controller(collector, hostname="127.0.0.1", port=port)
@@ -629,14 +643,14 @@ def test_sigkill_midway_then_rerun_mails_everyone_once(tmp_path: Path) -> None:
     assert len(received) == len(set(received)) == 20  # nobody twice
     assert set(received) == everyone  # nobody skipped
     assert set(result["sent"]) == everyone - set(received[:7])
-    with Ledger(config.db_path) as ledger:
-        states = {k: e.state for k, e in ledger.entries("2013-08").items()}
+    with open_store(config) as ledger:  # on each engine (database_env)
+        states = {k: e.state for k, e in ledger.ledger_entries("2013-08").items()}
     assert states.pop("reader0006@example.com") == SENDING
     assert set(states.values()) == {SENT}
 
 
 def test_unsubscribe_from_a_received_message_stops_the_next_issue(
-    smtpd: tuple[Collector, int], tmp_path: Path
+    smtpd: tuple[Collector, int], tmp_path: Path, database_env: str | Path
 ) -> None:
     from wsgiref.util import setup_testing_defaults
 
@@ -648,7 +662,7 @@ def test_unsubscribe_from_a_received_message_stops_the_next_issue(
     send(config)
     first = collector.messages()[0]
     https = first["List-Unsubscribe"].split(",")[0].strip(" <>")
-    app = make_app(config.db_path, SECRET, list_id=LIST_ID)
+    app = make_app(database_of(config), SECRET, list_id=LIST_ID)
     body = b"List-Unsubscribe=One-Click"
     environ: dict[str, Any] = {
         "REQUEST_METHOD": "POST",
@@ -797,7 +811,9 @@ def test_starttls_required_but_not_offered(smtpd: tuple[Collector, int], tmp_pat
     assert collector.received == []
 
 
-def test_second_process_refuses_while_a_send_is_running(tmp_path: Path) -> None:
+def test_second_process_refuses_while_a_send_is_running(
+    tmp_path: Path, database_env: str | Path
+) -> None:
     collector = StallingCollector(stall_at=1)
     port = free_port()
     controller = Controller(collector, hostname="127.0.0.1", port=port)
@@ -807,7 +823,8 @@ def test_second_process_refuses_while_a_send_is_running(tmp_path: Path) -> None:
         save_subscribers(config.subscribers_path, people(3))
         child = run_child(tmp_path, port)
         assert collector.stalled.wait(timeout=120), "the child send never started"
-        with pytest.raises(SendError, match=f"another send is running \\(pid {child.pid}\\)"):
+        busy = f"another `mash send` is running \\((mash )?pid {child.pid}[ )]"
+        with pytest.raises(StoreBusy, match=busy):
             send(config)
         collector.release.set()
         out, _ = child.communicate(timeout=120)

@@ -24,7 +24,7 @@ import pytest
 from mash import mail
 from mash.config import load_config
 from mash.errors import ConfigError
-from mash.ledger import Ledger
+from mash.store import open_store
 from mash.unsubscribe import make_token
 from mash.web._wsgi import Limits, Server, serve
 from mash.web.subscribe import LIMITS, make_app
@@ -35,23 +35,24 @@ LIST_ID = "Monthly Mash <monthly-mash.example.org>"
 
 
 @pytest.fixture
-def running(tmp_path: Path) -> Iterator[tuple[Server, Path]]:
+def running(database: str | Path) -> Iterator[tuple[Server, str | Path]]:
     """The endpoint on 127.0.0.1, port 0, with the limits `mash unsubscribe-server` uses
-    (but a read timeout long enough for the slow clients of the load test)."""
-    with _serving(tmp_path / "mash.db", replace(LIMITS, read_timeout=120)) as started:
+    (but a read timeout long enough for the slow clients of the load test), its store on
+    each engine (the `database` fixture)."""
+    with _serving(database, replace(LIMITS, read_timeout=120)) as started:
         yield started
 
 
 @pytest.fixture
-def server(running: tuple[Server, Path]) -> tuple[int, Path]:
+def server(running: tuple[Server, str | Path]) -> tuple[int, str | Path]:
     return running[0].port, running[1]
 
 
 class _serving:
-    def __init__(self, db: Path, limits: Limits) -> None:
+    def __init__(self, db: str | Path, limits: Limits) -> None:
         self.db, self.limits = db, limits
 
-    def __enter__(self) -> tuple[Server, Path]:
+    def __enter__(self) -> tuple[Server, str | Path]:
         app = make_app(self.db, SECRET, list_id=LIST_ID, name="Monthly Mash")
         started: queue.Queue[Server] = queue.Queue()
         self.thread = threading.Thread(
@@ -82,16 +83,16 @@ def request(
         conn.close()
 
 
-def opted_out(db: Path) -> frozenset[str]:
-    with Ledger(db) as ledger:
-        return ledger.opted_out()
+def opted_out(db: str | Path) -> frozenset[str]:
+    with open_store(db) as store:
+        return store.opted_out()
 
 
 def path_for(address: str) -> str:
     return "/unsubscribe?token=" + quote(make_token(address, LIST_ID, SECRET), safe="")
 
 
-def test_one_click_post_unsubscribes(server: tuple[int, Path]) -> None:
+def test_one_click_post_unsubscribes(server: tuple[int, str | Path]) -> None:
     port, db = server
     status, body, headers = request(
         port, "POST", path_for("ann@example.com"), "List-Unsubscribe=One-Click"
@@ -100,16 +101,16 @@ def test_one_click_post_unsubscribes(server: tuple[int, Path]) -> None:
     assert "ann@example.com is unsubscribed" in body
     assert headers["Content-Type"] == "text/html; charset=utf-8"
     assert opted_out(db) == {"ann@example.com"}
-    with Ledger(db) as ledger:
-        row = ledger.db.execute("SELECT source, list_id FROM opt_outs").fetchone()
-    assert row == ("one-click", LIST_ID)
+    with open_store(db) as store:
+        (row,) = store.engine.query("SELECT source, list_id FROM opt_outs")
+    assert (row["source"], row["list_id"]) == ("one-click", LIST_ID)
     assert (
         request(port, "POST", path_for("ann@example.com"), "List-Unsubscribe=One-Click")[0] == 200
     )
 
 
 def test_get_shows_a_confirmation_form_and_does_not_unsubscribe(
-    server: tuple[int, Path],
+    server: tuple[int, str | Path],
 ) -> None:
     port, db = server
     status, body, headers = request(port, "GET", path_for("ann@example.com"))
@@ -120,12 +121,14 @@ def test_get_shows_a_confirmation_form_and_does_not_unsubscribe(
     token = make_token("ann@example.com", LIST_ID, SECRET)
     status, body, _ = request(port, "POST", "/unsubscribe", urlencode({"token": token}))
     assert status == 200 and opted_out(db) == {"ann@example.com"}
-    with Ledger(db) as ledger:
-        assert ledger.db.execute("SELECT source FROM opt_outs").fetchone() == ("confirm-page",)
+    with open_store(db) as store:
+        assert [r["source"] for r in store.engine.query("SELECT source FROM opt_outs")] == [
+            "confirm-page"
+        ]
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
-def test_bad_token_is_refused(server: tuple[int, Path], method: str) -> None:
+def test_bad_token_is_refused(server: tuple[int, str | Path], method: str) -> None:
     port, db = server
     forged = make_token("ann@example.com", LIST_ID, "wrong-secret")
     body = "List-Unsubscribe=One-Click" if method == "POST" else None
@@ -135,12 +138,12 @@ def test_bad_token_is_refused(server: tuple[int, Path], method: str) -> None:
     assert opted_out(db) == frozenset()
 
 
-def test_other_methods_are_refused(server: tuple[int, Path]) -> None:
+def test_other_methods_are_refused(server: tuple[int, str | Path]) -> None:
     port, _db = server
     assert request(port, "DELETE", path_for("ann@example.com"))[0] == 405
 
 
-def test_page_escapes_the_address(server: tuple[int, Path]) -> None:
+def test_page_escapes_the_address(server: tuple[int, str | Path]) -> None:
     port, _db = server
     token = make_token("<script>@example.com", LIST_ID, SECRET)
     _, body, _ = request(port, "GET", "/u?token=" + quote(token, safe=""))
@@ -195,7 +198,7 @@ def _still_open(sock: socket.socket) -> bool:
 
 
 def test_slow_clients_block_nobody_and_no_opt_out_is_lost(
-    running: tuple[Server, Path], capsys: pytest.CaptureFixture[str]
+    running: tuple[Server, str | Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     """20 slow-loris connections held open while 200 one-click POSTs, 50 at a time, all
     succeed and all 200 opt-outs are stored (see #21: with wsgiref one quiet client
@@ -246,7 +249,7 @@ def test_a_slow_client_is_dropped_after_the_read_timeout(tmp_path: Path) -> None
         assert opted_out(db) == {"ann@example.com"}
 
 
-def test_a_body_over_the_cap_is_refused_unread(server: tuple[int, Path]) -> None:
+def test_a_body_over_the_cap_is_refused_unread(server: tuple[int, str | Path]) -> None:
     port, db = server
     body = "List-Unsubscribe=One-Click&pad=" + "x" * LIMITS.max_body
     assert request(port, "POST", path_for("ann@example.com"), body)[0] == 413

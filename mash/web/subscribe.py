@@ -18,8 +18,8 @@ from urllib.parse import parse_qs
 
 from mash import mail
 from mash.errors import ConfigError
-from mash.ledger import Ledger
 from mash.records import Config
+from mash.store import database_of, open_store
 from mash.unsubscribe import verify_token
 from mash.web._wsgi import Limits, Server, StartResponse, WsgiApp, serve
 
@@ -28,16 +28,19 @@ LIMITS = Limits(max_body=MAX_BODY)
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"
 
 
-def make_app(db_path: Path, secret: str, *, list_id: str, name: str = "Monthly Mash") -> WsgiApp:
+def make_app(
+    database: str | Path, secret: str, *, list_id: str, name: str = "Monthly Mash"
+) -> WsgiApp:
     """Return the WSGI app serving the unsubscribe page at any path (``?token=...``).
 
     GET shows a confirmation form (it never unsubscribes); POST unsubscribes and
-    returns 200; a missing or bad token is 400 or 403. The ledger's tables are made
-    here, once, not by concurrent requests.
+    returns 200; a missing or bad token is 400 or 403. ``database`` is a SQLite path or
+    a PostgreSQL URL (open_store); the store is made or migrated here, once, not by
+    concurrent requests.
     """
     if not secret:
         raise ConfigError("the unsubscribe server needs the secret that signed the tokens")
-    with Ledger(db_path):
+    with open_store(database):
         pass
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -52,7 +55,7 @@ def make_app(db_path: Path, secret: str, *, list_id: str, name: str = "Monthly M
             message = "This unsubscribe link is not valid. Please use the link in your email."
             return _reply(start_response, "403 Forbidden", message, name)
         if method == "POST":
-            _opt_out(db_path, email, list_id, _source(environ))
+            _opt_out(database, email, list_id, _source(environ))
             done = f"{email} is unsubscribed from {name}. You will get no more issues."
             return _reply(start_response, "200 OK", done, name)
         return _confirm_page(start_response, email, token, name)
@@ -60,12 +63,12 @@ def make_app(db_path: Path, secret: str, *, list_id: str, name: str = "Monthly M
     return app
 
 
-def _opt_out(db_path: Path, email: str, list_id: str, source: str) -> None:
+def _opt_out(database: str | Path, email: str, list_id: str, source: str) -> None:
     """Record an opt-out. Concurrent ones wait their turn in SQLite (WAL, a 30 s busy
     timeout: 2,000 from 64 threads at once, none failed); a store locked for longer is
     a 503 with Retry-After (mash.web._wsgi), never a lost opt-out reported as done."""
-    with Ledger(db_path) as ledger:
-        ledger.add_opt_out(email, list_id, source)
+    with open_store(database) as store:
+        store.add_opt_out(email, list_id, source)
 
 
 def _token(environ: dict[str, Any], method: str) -> str | None:
@@ -143,7 +146,7 @@ def serve_config(
             f"set {config.smtp.secret_env} to the secret that signs unsubscribe links"
         )
     app = make_app(
-        config.db_path,
+        database_of(config),
         secret,
         list_id=mail.list_id(config.smtp, config.newsletter),
         name=config.newsletter.name,
