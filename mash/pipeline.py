@@ -800,7 +800,7 @@ def _issue_in_memory(config: Config, month: str) -> tuple[Issue, str | None, lis
     from mash.compose import compose_issue
     from mash.edition import read_edition
 
-    with Store(config.db_path) as store:
+    with open_store(config) as store:
         ranking = rank_month(config, month, store)
         if not ranking.picks and ranking.listening is None:
             raise BuildError(
