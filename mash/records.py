@@ -389,3 +389,28 @@ class Problem:
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
         return f"{where}: {self.message}" + (f" ({self.hint})" if self.hint else "")
+
+
+# --- bounces (bounces.parse_bounce makes them; `mash bounces import` prints them) -------
+
+
+@dataclass(frozen=True)
+class Bounce:
+    """One failed recipient of a bounce, or one complaint; made by bounces, used by the policy.
+
+    ``hard`` says the address itself is permanently bad (unknown user or domain, moved);
+    a complaint is never hard: the policy suppresses it for being a complaint (see #16).
+    """
+
+    recipient: str  # lower-cased address
+    status: str  # DSN status, e.g. "5.1.1"; "" for a complaint
+    hard: bool
+    reason: str  # the server's diagnostic, or the complaint's type, on one line
+    kind: str = "bounce"  # "bounce" | "complaint"
+    category: str = ""  # user-unknown, mailbox-full, policy ... (bounces' docstring)
+    smtp_code: str = ""  # the server's reply code, e.g. "550", where it gave one
+    feedback_type: str = ""  # a complaint's Feedback-Type: abuse, fraud, opt-out ...
+    message_id: str = ""  # the Message-ID of the mail that bounced, where quoted
+    list_id: str = ""  # ... and its List-Id
+    verp: str = ""  # the token after "+" in the return path the bounce came back to
+    source: str = ""  # what read it: dsn, arf, or flufl.bounce's detector, or text
