@@ -502,16 +502,26 @@ _TEXT_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             r"(account|mailbox|user)|mailbox (is )?(disabled|inactive|suspended)|"
             r"user (is )?(disabled|suspended|inactive)|not (currently )?active|"
             r"temporarily (disabled|unavailable)|"
-            r"account[^.;:]{0,40}\b(is|has been) (disabled|suspended|deactivated|inactive)",
+            r"account[^.;:]{0,40}\b(is|has been) (disabled|suspended|deactivated|inactive)|"
+            r"disabled (recipient|address)",
         ),
         ("moved", r"has moved|no longer (at|with|employed)|changed (his|her|their) address"),
+        (  # a DNS answer that may be different next time is not an unknown domain
+            "network",
+            r"host not found, try again|malformed or unexpected name server reply|servfail|"
+            r"temporary (dns|lookup|name resolution) failure|name server timeout|"
+            r"dns (lookup )?timed out",
+        ),
         (
             "host-unknown",
             r"host (or domain name )?(not found|unknown)|domain (not found|does not exist|"
             r"unknown|name not found)|no such domain|unrouteable|unroutable|"
             r"name service error|nxdomain|no mx|null mx|mx (record|lookup)|"
             r"host not found|unknown host|domain (is )?(invalid|not exist)|no such host|"
-            r"does not accept mail|dns (error|lookup failed)|name or service not known",
+            r"does not accept mail|dns (error|lookup failed)|name or service not known|"
+            r"invalid domain|(couldn't|could not|unable to) find a mail exchanger|"
+            r"indicated no smtp service|"
+            r"(?<![@\w.-])[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,} does not exist",
         ),
         (
             "user-unknown",
@@ -522,7 +532,8 @@ _TEXT_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             r"(mailbox|user|recipient|address|account)( name)? (not found|invalid|unavailable|"
             r"is unavailable|not available|is not valid|not valid|unknown)|"
             r"invalid (recipient|mailbox|user|address)|not a valid (user|mailbox|recipient)|"
-            r"recipient (address )?rejected|address rejected|bad (destination|recipient|address)|"
+            r"recipient address rejected: (invalid|unknown|no such|not found|bad)|"
+            r"bad (destination|recipient|address)|address (couldn't|could not) be found|"
             r"no (mailbox|account) (here|by that name)|not (a )?known user|"
             r"recipient not (ok|found|exist)|is not a valid|not listed in|"
             r"no longer (valid|available|in use|accepts mail)|"
@@ -530,7 +541,9 @@ _TEXT_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             r"mailbox unavailable|no one at this address|not our customer|"
             r"account that you tried to reach does not exist|"
             r"unknown or illegal alias|user not local|invalid address|"
-            r"(user|recipient) (doesn't|does not) have an? [^;:]{0,40}account",
+            r"(user|recipient) (doesn't|does not) have an? [^;:]{0,40}account|"
+            r"\bdoes not exist|\bdoesn't exist|invalid [^.;:]{0,20}userid|"
+            r"recipient address rejected\.(\s|$)",
         ),
         (
             "expired",
@@ -549,8 +562,9 @@ _TEXT_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 
 # Which user-unknown wordings also win over a policy or spam word on the same line.
 _STRONG_UNKNOWN = re.compile(
-    r"user(name)? unknown|unknown user|no such (user|mailbox)|does not exist|"
-    r"doesn't exist|not found|invalid (recipient|mailbox)",
+    r"user(name)? unknown|unknown user|no such (user|mailbox)|(mailbox|user|recipient) "
+    r"(does not|doesn't) exist|(user|recipient|mailbox) not found|invalid (recipient|mailbox)|"
+    r"recipient address rejected: access denied",  # Microsoft's word for an unknown user
     re.I,
 )
 
@@ -604,7 +618,9 @@ def categorize(status: str, text: str) -> str:
     if by_text in ("policy", "rate-limit", "disabled") and _STRONG_UNKNOWN.search(text):
         by_text = "user-unknown"  # "550 5.7.1 ... user unknown": the address, not our mail
     by_status = _status_category(status)
-    if by_text == "user-unknown" and by_status in ("sender", "too-large", "mailbox-full"):
+    if by_status == "sender":  # 5.1.7 / 5.1.8: about our sender address, whatever the words
+        return by_status
+    if by_text == "user-unknown" and by_status in ("too-large", "mailbox-full"):
         return by_status  # e.g. "5.1.8 sender address rejected"
     if by_text == "policy" and by_status in _HARD and not status.endswith(".0.0"):
         # "5.1.1 ... blocked by policy" is rare; trust the detailed code for the address
@@ -629,7 +645,7 @@ def is_hard(category: str, status: str, text: str) -> bool:
     if category not in _HARD:
         return False
     if status.startswith("4"):  # a temporary answer: hard only if the words say so
-        return bool(_STRONG_UNKNOWN.search(text) or re.search(r"unknown", text, re.I))
+        return category == "user-unknown" and bool(_STRONG_UNKNOWN.search(text))
     return True
 
 

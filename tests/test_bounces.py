@@ -113,6 +113,45 @@ def test_garbage_gives_nothing_and_never_raises(raw):
         ("5.1.8", "553 5.1.8 Sender address rejected: Domain not found", "sender", False),
         ("5.3.4", "552 5.3.4 Message size exceeds fixed limit", "too-large", False),
         ("5.0.0", "", "", False),
+        # real servers' words for which the code alone misleads (Sisimai's corpus, #16)
+        (
+            "5.4.4",
+            "Name service error for domain example.com: Host not found, try again",
+            "network",
+            False,
+        ),
+        (
+            "5.4.4",
+            "Sorry, I couldn't find a mail exchanger or IP address. (#5.4.4)",
+            "host-unknown",
+            True,
+        ),
+        (
+            "5.7.1",
+            "554 5.7.1 <a@b.example>: Recipient address rejected: Access denied",
+            "user-unknown",
+            True,
+        ),
+        (
+            "5.7.0",
+            "550 5.7.0 <a@b.example>: Recipient address rejected: Virus detected",
+            "policy",
+            False,
+        ),
+        (
+            "5.7.13",
+            "525 5.7.13 <a@b.example>: Recipient address rejected: Disabled recipient address",
+            "disabled",
+            False,
+        ),
+        (
+            "4.0.0",
+            "DNS type 'mx' lookup of example.jp responded with code NXDOMAIN Domain name not found",
+            "host-unknown",
+            False,
+        ),
+        ("5.0.0", "553 mx.example.com does not exist", "host-unknown", True),
+        ("5.0.0", "550 <a@b.example> does not exist", "user-unknown", True),
     ],
 )
 def test_the_hard_soft_table(status, text, category, hard):
