@@ -104,6 +104,20 @@ class SmtpSettings:
 
 
 @dataclass(frozen=True)
+class BounceSettings:
+    """The bounce mailbox (``bounces:`` in feeds.yaml); the password comes from the environment.
+
+    IMAP over TLS only (port 993); ``mash bounces import --imap`` reads ``folder``.
+    """
+
+    host: str = ""
+    port: int = 993
+    user: str = ""
+    password_env: str = "MASH_BOUNCES_PASSWORD"
+    folder: str = "INBOX"
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole of feeds.yaml, with paths resolved against its folder."""
 
@@ -117,6 +131,7 @@ class Config:
     subscribers_path: Path
     fetch: FetchSettings = field(default_factory=FetchSettings)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    bounces: BounceSettings = field(default_factory=BounceSettings)
 
 
 # --- fetch -> parse / extract ---------------------------------------------------------
