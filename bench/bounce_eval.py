@@ -177,6 +177,10 @@ def evaluate(cases: list[Case], others: list[Case], show: int) -> str:
             tally["auto-reply"] += 1
             tally["auto-reply ignored"] += not records
             continue
+        if all(r.reason == "delivered" for r in case.rows):
+            tally["delivered"] += 1  # a delivery notice is no failure either
+            tally["delivered ignored"] += not records
+            continue
         if _DELAY.search(case.raw[:4000]):
             tally["delay"] += 1  # a delay warning is no failure: no record by design
             tally["delay ignored"] += not records
@@ -277,7 +281,8 @@ def _report(
         "most of whose texts say the user is unknown",
         "- auto-replies (rfc3834) giving nothing: "
         f"{_pct(t['auto-reply ignored'], t['auto-reply'])}",
-        f"- delay warnings giving nothing (by design): {_pct(t['delay ignored'], t['delay'])}",
+        f"- delay warnings giving nothing (by design): {_pct(t['delay ignored'], t['delay'])}; "
+        f"delivery notices: {_pct(t['delivered ignored'], t['delivered'])}",
         f"- non-bounces (maildir/not) giving nothing: "
         f"{_pct(t['non-bounce ignored'], t['non-bounce'])}",
         "- ARF complaints read as complaints: "

@@ -11,7 +11,9 @@
    ``Action: failed`` (``delayed``, ``delivered``, ``relayed`` and ``expanded`` are not
    failures and give nothing). The recipient is ``Original-Recipient`` when it is an
    address (the one we sent to), else ``Final-Recipient``.
-3. Everything else that looks like a bounce (a mailer-daemon sender, a bounce subject,
+3. Amazon SES notifications mailed by SNS (JSON): ``Bounce`` gives a record per bounced
+   recipient, ``Complaint`` per complained one, ``Delivery`` nothing.
+4. Everything else that looks like a bounce (a mailer-daemon sender, a bounce subject,
    or failure wording): flufl.bounce's detectors find the addresses (Postfix, Exim,
    qmail, Exchange, Yahoo, AOL ...); where they find none, the addresses that the
    failure text names, else the ``To`` of the returned message.
@@ -64,6 +66,7 @@ import email
 import email.message
 import email.policy
 import email.utils
+import json
 import logging
 import re
 from collections.abc import Iterator
@@ -102,6 +105,9 @@ def parse_bounce(raw: bytes) -> list[Bounce]:
     jmrp = _hotmail_complaints(msg)
     if jmrp:
         return jmrp
+    notice = _ses_notification(msg)
+    if notice is not None:
+        return _with_context(_ses_records(notice), msg)
     status_parts = _delivery_status_parts(msg)
     if not status_parts and not _looks_like_bounce(msg):
         return []
@@ -183,6 +189,69 @@ def _feedback_fields(msg: Message) -> Message:
     text = part.get_payload(decode=True)
     body = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(payload)
     return email.message_from_string(body.lstrip(), policy=email.policy.compat32)
+
+
+# --- Amazon SES notifications mailed by SNS (JSON) --------------------------------------
+
+
+def _ses_notification(msg: Message) -> dict[str, Any] | None:
+    """Return an SES bounce, complaint or delivery notification mailed as JSON, else None."""
+    if msg.is_multipart():
+        return None
+    data = msg.get_payload(decode=True)
+    text = data.decode("utf-8", "replace").lstrip() if isinstance(data, bytes) else ""
+    if not text.startswith("{") or "Type" not in text[:2000]:
+        return None
+    text = re.sub(r"!\r?\n ", "", text)  # a relay's cut of an over-long line (RFC 5322 2.1.1)
+    try:
+        found, _ = json.JSONDecoder().raw_decode(text)
+        if isinstance(found, dict) and isinstance(found.get("Message"), str):
+            found = json.loads(found["Message"])  # the SNS envelope around it
+    except ValueError:
+        return None
+    if not isinstance(found, dict):
+        return None
+    kind = found.get("notificationType") or found.get("eventType")
+    return found if kind in ("Bounce", "Complaint", "Delivery") else None
+
+
+def _ses_records(notice: dict[str, Any]) -> list[Bounce]:
+    kind = notice.get("notificationType") or notice.get("eventType")
+    mail = notice.get("mail") if isinstance(notice.get("mail"), dict) else {}
+    message_id = str(mail.get("commonHeaders", {}).get("messageId", "")) if mail else ""
+    if kind == "Complaint":
+        complaint = notice.get("complaint") or {}
+        feedback = str(complaint.get("complaintFeedbackType") or "abuse").lower()
+        return [
+            Bounce(
+                recipient=address,
+                status="",
+                hard=False,
+                reason=f"complaint: {feedback} (Amazon SES)",
+                kind="complaint",
+                category="complaint",
+                feedback_type=feedback,
+                message_id=message_id,
+                source="ses",
+            )
+            for item in complaint.get("complainedRecipients") or []
+            for address in _addresses(str(item.get("emailAddress", "")))[:1]
+        ]
+    if kind != "Bounce":
+        return []  # a delivery
+    bounce = notice.get("bounce") or {}
+    permanent = str(bounce.get("bounceType", "")) == "Permanent"
+    records = []
+    for item in bounce.get("bouncedRecipients") or []:
+        for address in _addresses(str(item.get("emailAddress", "")))[:1]:
+            text = _one_line(str(item.get("diagnosticCode", "")))
+            text = re.sub(r"^\s*smtp\s*;\s*", "", text, flags=re.I)
+            status = _status_in(str(item.get("status", ""))) or _status_in(text)
+            if not status:
+                status = "5.0.0" if permanent else "4.0.0"
+            record = _decide(address, status, _reply_in(text), text, "ses")
+            records.append(replace(record, message_id=message_id))
+    return records
 
 
 # --- RFC 3464 delivery status notifications ------------------------------------------------
@@ -673,7 +742,7 @@ def _with_context(records: list[Bounce], msg: Message) -> list[Bounce]:
     message_id, list_id, verp = _context(msg)
     unique: dict[tuple[str, str], Bounce] = {}
     for r in records:
-        r = replace(r, message_id=message_id, list_id=list_id, verp=verp)
+        r = replace(r, message_id=message_id or r.message_id, list_id=list_id, verp=verp)
         unique.setdefault((r.kind, r.recipient), r)
     return list(unique.values())
 

@@ -158,3 +158,26 @@ def test_the_hard_soft_table(status, text, category, hard):
     found = categorize(status, text)
     assert found == category
     assert is_hard(found, status, text) is hard
+
+
+def test_ses_complaint_in_an_sns_envelope_cut_by_a_relay():
+    notice = {
+        "notificationType": "Complaint",
+        "complaint": {
+            "complainedRecipients": [{"emailAddress": "dana.b@example.org"}],
+            "complaintFeedbackType": "abuse",
+        },
+        "mail": {"commonHeaders": {"messageId": "<2026-11.dana.b@mash.example.org>"}},
+    }
+    body = json.dumps({"Type": "Notification", "Message": json.dumps(notice)})
+    body = body[:60] + "!\n " + body[60:]  # a relay cut the long line (RFC 5322 2.1.1)
+    raw = f"From: no-reply@sns.amazonaws.com\nSubject: AWS Notification Message\n\n{body}\n"
+    (record,) = parse_bounce(raw.encode())
+    assert (record.recipient, record.kind, record.feedback_type, record.message_id) == (
+        "dana.b@example.org",
+        "complaint",
+        "abuse",
+        "<2026-11.dana.b@mash.example.org>",
+    )
+    delivery = raw.replace("Complaint", "Delivery")
+    assert parse_bounce(delivery.encode()) == []
