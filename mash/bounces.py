@@ -392,10 +392,12 @@ def _text_records(msg: Message) -> list[Bounce]:
             if original is not None:
                 addresses = [a for v in original.get_all("to", []) for a in _addresses(v)]
     records = []
-    for address in dict.fromkeys(addresses):
+    unique = list(dict.fromkeys(addresses))
+    for address in unique:
         diagnostic = _diagnostic_for(address, text)
-        status = _status_in(diagnostic) or _status_in(text) if diagnostic else _status_in(text)
-        reply = _reply_in(diagnostic) or _reply_in(text)
+        status, reply = _status_in(diagnostic), _reply_in(diagnostic)
+        if len(unique) == 1:  # the text's one code is this address's; with more, it may not be
+            status, reply = status or _status_in(text), reply or _reply_in(text)
         records.append(_decide(address, status, reply, diagnostic or _summary(text), detector))
     return records
 
