@@ -74,6 +74,8 @@ from dataclasses import replace
 from email.message import Message
 from typing import Any
 
+from flufl.bounce import _scan  # its detectors one by one; see _flufl
+
 from mash.records import Bounce
 
 # flufl.bounce logs every detector it runs at INFO, and its detectors' own lapses at
@@ -403,12 +405,21 @@ def _text_records(msg: Message) -> list[Bounce]:
 
 
 def _flufl(msg: Message) -> tuple[list[str], str]:
-    """Return the addresses flufl.bounce's first matching detector finds, and its name."""
-    try:
-        from flufl.bounce import _scan
-    except ImportError:  # the library is optional at run time: our own reading remains
-        return [], "text"
-    for detector in _scan._DETECTORS:
+    """Return the addresses flufl.bounce's first matching detector finds, and its name.
+
+    Its detectors are run one by one, as its ``all_failures`` does, to name the one that
+    found them and to go on past one that raises; a version without the list is asked
+    through ``all_failures``.
+    """
+    detectors = getattr(_scan, "_DETECTORS", None)
+    if detectors is None:
+        try:
+            temporary, permanent = _scan.all_failures(msg)
+        except Exception:  # its heuristics fail on odd mail: our own reading remains
+            return [], "text"
+        found = sorted({a for a in map(_decode_address, (*permanent, *temporary)) if a})
+        return found, "flufl.bounce" if found else "text"
+    for detector in detectors:
         try:
             temporary, permanent = detector().process(msg)
         except Exception:  # its heuristics fail on odd mail; the next detector may not

@@ -181,3 +181,19 @@ def test_ses_complaint_in_an_sns_envelope_cut_by_a_relay():
     )
     delivery = raw.replace("Complaint", "Delivery")
     assert parse_bounce(delivery.encode()) == []
+
+
+def test_a_flufl_bounce_without_its_detector_list_is_asked_through_all_failures(monkeypatch):
+    from types import SimpleNamespace
+
+    from flufl.bounce import _scan
+
+    from mash import bounces
+
+    monkeypatch.setattr(bounces, "_scan", SimpleNamespace(all_failures=_scan.all_failures))
+    (record,) = parse_bounce((DATA / "qmail-no-mailbox.eml").read_bytes())
+    assert (record.recipient, record.source, record.hard) == (
+        "ivo@example.net",
+        "flufl.bounce",
+        True,
+    )
