@@ -63,9 +63,9 @@ It does not read webhooks (those are JSON), nor decide what happens to a subscri
 from __future__ import annotations
 
 import email
-import email.message
+import email.errors
+import email.header
 import email.policy
-import email.utils
 import json
 import logging
 import re
