@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install browser postgres demo test screenshots mash bench site serve publish clean
+.PHONY: help install browser postgres dovecot demo test screenshots mash bench site serve publish clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -34,6 +34,13 @@ postgres:  ## install Debian's PostgreSQL server for the tests (skipped where no
 	  && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) \
 	  || echo "PostgreSQL not installed: the PostgreSQL tests will be skipped"; }
 
+dovecot:  ## install Debian's dovecot-imapd for the IMAP bounce tests (skipped where not root)
+	@command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ] || { [ "$$(id -u)" = 0 ] \
+	  && command -v apt-get >/dev/null \
+	  && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      dovecot-imapd >/dev/null) \
+	  || echo "dovecot not installed: the IMAP bounce tests will be skipped"; }
+
 # The caniemail check (tests/test_mail.py) runs @jsx-email/doiuse-email with node, as
 # locked in tests/js/package-lock.json; without node it is skipped with that reason.
 JS_STAMP := tests/js/node_modules/.installed
@@ -42,7 +49,7 @@ $(JS_STAMP): tests/js/package-lock.json
 	  npm ci --prefix tests/js --no-audit --no-fund --quiet && touch $@; \
 	else echo "no node/npm: the caniemail check will be skipped"; fi
 
-test: $(STAMP) browser postgres $(JS_STAMP)  ## ruff, mypy, pytest: exactly what CI runs
+test: $(STAMP) browser postgres dovecot $(JS_STAMP)  ## ruff, mypy, pytest: exactly what CI runs
 	$(BIN)/ruff check mash tests
 	$(BIN)/ruff format --check mash tests
 	$(BIN)/mypy

@@ -272,6 +272,31 @@ def cmd_subscribers(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def cmd_bounces_import(args: argparse.Namespace, config: Config) -> int:
+    from mash import mailbox
+
+    if args.imap:
+        mails = mailbox.read_imap(config.bounces, str(config.path))
+    elif args.mbox:
+        mails = mailbox.read_mbox(Path(args.mbox))
+    else:
+        mails = mailbox.read_maildir(Path(args.maildir))
+    # until the store keeps them (#15): the mails already read, in a file beside the database
+    seen = mailbox.SeenFile(config.db_path.parent / "bounces-read.txt")
+    report = mailbox.import_bounces(mails, seen)
+    for r in report.records:
+        verdict = r.kind if r.kind == "complaint" else ("hard" if r.hard else "soft")
+        print(f"{r.recipient}\t{r.status or '-'}\t{verdict}\t{r.reason}")
+    hard = sum(r.hard for r in report.records)
+    _err(
+        f"{report.messages} mails: {report.bounces} bounces ({hard} hard, "
+        f"{sum(r.kind == 'bounce' for r in report.records) - hard} soft), "
+        f"{report.complaints} complaints, {report.not_bounces} not bounces (left alone), "
+        f"{report.already} read before; nothing applied to the list yet (#16)"
+    )
+    return 0
+
+
 def cmd_feeds(args: argparse.Namespace, config: Config) -> int:
     from mash import health, opml
     from mash.records import FeedSpec
@@ -461,6 +486,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--port", type=int, default=8025, help="port (default 8025)")
     p.set_defaults(handler=cmd_unsubscribe_server)
+
+    bounces = sub.add_parser("bounces", help="bounce and complaint mail")
+    bsub = bounces.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    text = "read a bounce mailbox once and print each bounce and complaint found"
+    p = bsub.add_parser("import", help=text, description=text)
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--mbox", metavar="PATH", help="an mbox file")
+    where.add_argument("--maildir", metavar="PATH", help="a Maildir folder")
+    where.add_argument("--imap", action="store_true", help="the IMAP mailbox in bounces:")
+    p.set_defaults(handler=cmd_bounces_import)
 
     analytics = sub.add_parser("analytics", help="page views from analytics exports")
     asub = analytics.add_subparsers(dest="action", required=True, parser_class=_Parser)

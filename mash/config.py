@@ -21,6 +21,7 @@ import yaml
 from mash.errors import ConfigError
 from mash.files import write_atomic
 from mash.records import (
+    BounceSettings,
     Config,
     FeedSpec,
     FetchSettings,
@@ -146,6 +147,7 @@ _NUMBERS: dict[str, tuple[float, float]] = {
     "fetch.retries": (0, 10),
     "smtp.port": (1, 65_535),
     "smtp.rate_per_second": (0, 10_000),  # 0: no limit
+    "bounces.port": (1, 65_535),
 }
 
 
@@ -261,7 +263,7 @@ def load_config(path: Path | str) -> Config:
 
 def _build_config(doc: _Doc, path: Path) -> Config:
     top = doc.mapping("the config file")
-    sections = ("newsletter", "feeds", "paths", "fetch", "smtp")
+    sections = ("newsletter", "feeds", "paths", "fetch", "smtp", "bounces")
     unknown = set(top) - set(sections)
     if unknown:
         key = sorted(unknown)[0]
@@ -280,6 +282,7 @@ def _build_config(doc: _Doc, path: Path) -> Config:
         feeds=_feeds(top["feeds"]),
         fetch=_settings(top.get("fetch"), FetchSettings, "fetch"),
         smtp=_settings(top.get("smtp"), SmtpSettings, "smtp"),
+        bounces=_settings(top.get("bounces"), BounceSettings, "bounces"),
         **paths,
     )
 

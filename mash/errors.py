@@ -10,6 +10,7 @@ MashError
  ├── StoreError           the store (SQLite or PostgreSQL) failed, or is newer than mash
  │    └── StoreBusy       another run holds the store or one of its locks: try again later
  ├── RenderError(template)
+ ├── MailboxError(where)  a bounce mailbox (mbox, Maildir, IMAP) could not be read
  ├── BuildError           an issue could not be built (exit status 1)
  │    └── DraftError      the built issue is still a draft: not sent without --force
  └── SendError(address)
@@ -114,6 +115,14 @@ class RenderError(MashError):
     def __init__(self, template: str, message: str) -> None:
         super().__init__(message, template)
         self.template = template
+
+
+class MailboxError(MashError):
+    """A bounce mailbox could not be read; ``where`` is its path or imaps://user@host/folder."""
+
+    def __init__(self, where: str, message: str) -> None:
+        super().__init__(message, where)
+        self.where = where
 
 
 class BuildError(MashError):

@@ -104,6 +104,20 @@ class SmtpSettings:
 
 
 @dataclass(frozen=True)
+class BounceSettings:
+    """The bounce mailbox (``bounces:`` in feeds.yaml); the password comes from the environment.
+
+    IMAP over TLS only (port 993); ``mash bounces import --imap`` reads ``folder``.
+    """
+
+    host: str = ""
+    port: int = 993
+    user: str = ""
+    password_env: str = "MASH_BOUNCES_PASSWORD"
+    folder: str = "INBOX"
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole of feeds.yaml, with paths resolved against its folder."""
 
@@ -118,6 +132,7 @@ class Config:
     fetch: FetchSettings = field(default_factory=FetchSettings)
     database_url: str = ""  # paths.database as a postgresql:// URL (then db_path is unused)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    bounces: BounceSettings = field(default_factory=BounceSettings)
 
 
 # --- fetch -> parse / extract ---------------------------------------------------------
@@ -434,3 +449,28 @@ class CheckReport:
     @property
     def warnings(self) -> tuple[CheckProblem, ...]:
         return tuple(p for p in self.problems if p.severity == WARNING)
+
+
+# --- bounces (bounces.parse_bounce makes them; `mash bounces import` prints them) -------
+
+
+@dataclass(frozen=True)
+class Bounce:
+    """One failed recipient of a bounce, or one complaint; made by bounces, used by the policy.
+
+    ``hard`` says the address itself is permanently bad (unknown user or domain, moved);
+    a complaint is never hard: the policy suppresses it for being a complaint (see #16).
+    """
+
+    recipient: str  # lower-cased address
+    status: str  # DSN status, e.g. "5.1.1"; "" for a complaint
+    hard: bool
+    reason: str  # the server's diagnostic, or the complaint's type, on one line
+    kind: str = "bounce"  # "bounce" | "complaint"
+    category: str = ""  # user-unknown, mailbox-full, policy ... (bounces' docstring)
+    smtp_code: str = ""  # the server's reply code, e.g. "550", where it gave one
+    feedback_type: str = ""  # a complaint's Feedback-Type: abuse, fraud, opt-out ...
+    message_id: str = ""  # the Message-ID of the mail that bounced, where quoted
+    list_id: str = ""  # ... and its List-Id
+    verp: str = ""  # the token after "+" in the return path the bounce came back to
+    source: str = ""  # what read it: dsn, arf, or flufl.bounce's detector, or text
