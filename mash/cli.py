@@ -149,6 +149,23 @@ def cmd_draft(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace, config: Config) -> int:
+    month = args.month or pipeline.last_complete_month(datetime.now(UTC))
+    report = pipeline.run_checks(config, month, links=not args.no_links)
+    for problem in report.problems:  # one line each: problems first, then warnings
+        if problem.severity != "warning":
+            print(problem)
+    for problem in report.warnings:
+        print(problem)
+    problems = len(report.problems) - len(report.warnings)
+    links = f"{report.links_checked} links checked" if not args.no_links else "links not checked"
+    _err(
+        f"checked {month}: {problems} problems, {len(report.warnings)} warnings; "
+        f"email {report.email_bytes / 1024:.1f} KB; {links}"
+    )
+    return 0 if report.ok else 1
+
+
 def cmd_site(args: argparse.Namespace, config: Config) -> int:
     report = pipeline.build_site_from_output(config, Path(args.out) if args.out else None)
     for month in report.held_back:
@@ -375,6 +392,20 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--json", action="store_true", help="print JSON")
         p.set_defaults(handler=handler)
 
+    text = (
+        "check the month's issue before sending: email size, links, images, blurbs, picks "
+        "per blog, the two parts, the edition; exit status 1 on a problem"
+    )
+    p = sub.add_parser(
+        "check",
+        help=text,
+        description=_CHECK_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--month", type=_month, help="YYYY-MM (default: the last complete month)")
+    p.add_argument("--no-links", action="store_true", help="do not fetch the issue's links")
+    p.set_defaults(handler=cmd_check)
+
     p = sub.add_parser("site", help="build the static site into output/site/")
     p.add_argument("--out", help="another folder for the site")
     p.set_defaults(handler=cmd_site)
@@ -456,6 +487,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--month", type=_month, help="the month the views are for (default: last)")
     p.set_defaults(handler=cmd_analytics_import)
     return parser
+
+
+_CHECK_HELP = """\
+Check the month's issue before it is sent, as `mash build` would make it now (built in
+memory; nothing is written). One line per finding: severity, kind, subject, message, fix.
+
+Problems (exit status 1): the email's HTML part at or over Gmail's 102 KB clip; a dead
+link (4xx, 5xx, DNS or connection failure, timeout, a reserved example domain); an image
+without alt text or in SVG; a blurb over newsletter.blurb_chars; more picks from one
+blog than newsletter.per_blog_cap; a pick's title or link missing from one of the two
+parts; an edition entry that matches no post, or any other edition error; a draft.
+
+Warnings (exit status 0): a link moved permanently (the fix names the new URL); a link
+not checked (robots.txt, HTTP 403, 429); a WebP or AVIF image; a blurb that repeats
+the title; the quoted-printable HTML part over 102 KB; a built issue that is out of
+date. Temporary redirects (302, 303, 307) are not reported. Links go out a few at a
+time, paced per host, HEAD first and GET where HEAD gets an error; links under
+newsletter.site_url (your own site, uploaded later) and the unsubscribe link are not
+fetched.
+"""
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -389,3 +389,47 @@ class Problem:
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
         return f"{where}: {self.message}" + (f" ({self.hint})" if self.hint else "")
+
+
+# --- pre-send checks (checks.py makes them; `mash check` and the desk show them, #17) --
+
+PROBLEM, WARNING = "problem", "warning"
+
+
+@dataclass(frozen=True)
+class CheckProblem:
+    """One finding of the pre-send checks; made by mash.checks, shown by cli and the desk.
+
+    ``kind`` is a short category ("dead-link", "email-size" ...), ``subject`` what it is
+    about (a link or post URL, "file:line", "email.html"), ``fix`` what to do where one
+    is known. Only a ``severity`` of "problem" makes ``mash check`` exit 1.
+    """
+
+    kind: str
+    subject: str
+    message: str
+    fix: str = ""
+    severity: str = PROBLEM  # PROBLEM | WARNING
+
+    def __str__(self) -> str:
+        fix = f" (fix: {self.fix})" if self.fix else ""
+        return f"{self.severity}: {self.kind}: {self.subject}: {self.message}{fix}"
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """The pre-send checks of a month's issue; made by pipeline.run_checks."""
+
+    month: str
+    problems: tuple[CheckProblem, ...]
+    links_checked: int = 0
+    email_bytes: int = 0  # the HTML part's bytes, as Gmail measures them
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing would stop the send: warnings allowed."""
+        return not any(p.severity == PROBLEM for p in self.problems)
+
+    @property
+    def warnings(self) -> tuple[CheckProblem, ...]:
+        return tuple(p for p in self.problems if p.severity == WARNING)

@@ -34,6 +34,7 @@ import pytest
 
 from mash.cli import main as mash
 from mash.fetch import (
+    check_links_with,
     discover_feed_urls,
     fetch_feeds,
     fetch_feeds_sync,
@@ -59,6 +60,7 @@ class Hit:
     path: str
     headers: dict[str, str]
     at: float
+    method: str = "GET"
 
 
 @dataclass
@@ -88,7 +90,7 @@ class _Request(BaseHTTPRequestHandler):
         state = self.server.state
         with state.lock:
             headers = {k.lower(): v for k, v in self.headers.items()}
-            state.hits.append(Hit(self.path, headers, time.monotonic()))
+            state.hits.append(Hit(self.path, headers, time.monotonic(), self.command))
             state.inflight += 1
             state.max_inflight = max(state.max_inflight, state.inflight)
         try:
@@ -100,6 +102,8 @@ class _Request(BaseHTTPRequestHandler):
         finally:
             with state.lock:
                 state.inflight -= 1
+
+    do_HEAD = do_GET  # noqa: N815 (http.server's name); `send` writes no body to a HEAD
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -125,7 +129,8 @@ def send(
     for name, value in sent.items():
         h.send_header(name, value)
     h.end_headers()
-    h.wfile.write(body)
+    if h.command != "HEAD":
+        h.wfile.write(body)
 
 
 @pytest.fixture
@@ -813,6 +818,69 @@ def test_crawl_delay_spaces_requests(server: Server, transport: str) -> None:
     assert all(r.ok for r in pages([server.url("/a"), server.url("/b")], transport))
     first, second = sorted(h.at for h in server.hits if h.path in ("/a", "/b"))
     assert second - first >= 0.9
+
+
+# --- the links (`mash check`, see #17) ----------------------------------------------
+
+
+def links(urls: list[str], transport: str, pace: float = 0.0) -> list[FetchResult]:
+    return asyncio.run(check_links_with(urls, FAST, pace=pace, transport=transport))
+
+
+def test_links_are_asked_with_head_and_judged_by_status(server: Server, transport: str) -> None:
+    server.routes["/good"] = lambda h: send(h, 200, PAGE, {"Content-Type": "text/html"})
+    server.routes["/old"] = redirect(301, "/new")
+    server.routes["/new"] = lambda h: send(h, 200, PAGE, {"Content-Type": "text/html"})
+    server.routes["/for-now"] = redirect(302, "/good")
+    good, dead, moved, temporary = links(
+        [server.url(p) for p in ("/good", "/dead", "/old", "/for-now")], transport
+    )
+    assert (good.status, good.error, good.content) == (200, None, b"")
+    assert (moved.status, moved.moved_to) == (200, server.url("/new"))
+    assert (temporary.status, temporary.moved_to, temporary.final_url) == (
+        200,
+        None,
+        server.url("/good"),
+    )
+    assert (dead.status, dead.error_kind) == (404, "http-404")
+    # HEAD everywhere; only the link HEAD found dead was asked again with GET
+    asked = [(h.method, h.path) for h in server.hits if h.path != "/robots.txt"]
+    assert sorted(asked) == sorted(
+        [("HEAD", "/good"), ("HEAD", "/dead"), ("GET", "/dead"), ("HEAD", "/old")]
+        + [("HEAD", "/new"), ("HEAD", "/for-now"), ("HEAD", "/good")]
+    )
+
+
+def test_a_link_that_refuses_head_is_asked_with_get(server: Server, transport: str) -> None:
+    def no_head(h: BaseHTTPRequestHandler) -> None:
+        if h.command == "HEAD":
+            send(h, 405, b"", {"Allow": "GET"})
+        else:
+            send(h, 200, b"x" * 300_000, {"Content-Type": "text/html"})
+
+    server.routes["/page"] = no_head
+    (result,) = links([server.url("/page")], transport)
+    # the GET answered 2xx; its body is not wanted past 64 KB: "too-large", an answer
+    assert result.error_kind == "too-large"
+    assert [h.method for h in server.seen("/page")] == ["HEAD", "GET"]
+
+
+def test_links_mind_robots_txt_and_a_dead_host(server: Server, transport: str) -> None:
+    server.routes["/robots.txt"] = lambda h: send(h, 200, ROBOTS, {"Content-Type": "text/plain"})
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now
+    members, gone = links([server.url("/members/x"), f"http://127.0.0.1:{port}/a"], transport)
+    assert members.error_kind == "robots" and server.seen("/members/x") == []
+    assert gone.error_kind == "connection" and gone.status is None
+
+
+def test_links_to_one_host_are_paced(server: Server, transport: str) -> None:
+    server.routes["/a"] = server.routes["/b"] = lambda h: send(h, 200, PAGE)
+    assert all(r.ok for r in links([server.url("/a"), server.url("/b")], transport, pace=0.5))
+    first, second = sorted(h.at for h in server.hits if h.path in ("/a", "/b"))
+    assert second - first >= 0.45
 
 
 # --- small pure parts ----------------------------------------------------------------------

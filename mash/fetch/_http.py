@@ -197,12 +197,14 @@ async def fetch_url(
     settings: FetchSettings,
     limits: Limits,
     headers: Mapping[str, str],
+    method: str = "GET",
 ) -> FetchResult:
     """Fetch ``url`` following redirects; retry only what the module docstring names.
 
     A 403 is asked again once with browser-like headers and then reported as likely
     bot protection. ``elapsed`` runs from the first request sent, not from the wait
-    for a slot; a retry's wait holds no slot.
+    for a slot; a retry's wait holds no slot. A ``method`` of "HEAD" (`mash check`'s
+    links, see #17) reads no body.
     """
     start: float | None = None
     if (problem := url_problem(url)) is not None:
@@ -214,7 +216,7 @@ async def fetch_url(
     while True:
         async with host, everyone:
             start = start or time.monotonic()
-            outcome = await _attempt(client, url, settings, sent)
+            outcome = await _attempt(client, url, settings, sent, method)
         if outcome.blocked and not browser_tried:
             browser_tried = True
             sent.update(BROWSER_HEADERS)
@@ -266,12 +268,13 @@ async def _attempt(
     url: str,
     settings: FetchSettings,
     headers: Mapping[str, str],
+    method: str = "GET",
 ) -> _Outcome:
     """Make one request (with its redirects) within the total deadline."""
     try:
         give_up_at = asyncio.get_running_loop().time() + settings.deadline
         async with asyncio.timeout_at(give_up_at):
-            return await _follow(client, url, settings, headers, give_up_at)
+            return await _follow(client, url, settings, headers, give_up_at, method)
     except TimeoutError:
         message = f"no complete response within the {settings.deadline:g} s deadline"
         return _failed(url, "timeout", message)
@@ -368,6 +371,7 @@ async def _follow(
     settings: FetchSettings,
     headers: Mapping[str, str],
     give_up_at: float,
+    method: str = "GET",
 ) -> _Outcome:
     """Request ``url`` and follow up to MAX_REDIRECTS redirects by hand, detecting loops.
 
@@ -383,7 +387,7 @@ async def _follow(
         if len(chain) > 1 and (problem := url_problem(current)) is not None:
             return _failed(url, "bad-url", f"redirect to a bad URL: {problem}")
         try:
-            response = await client.send("GET", current, headers)
+            response = await client.send(method, current, headers)
         except (OSError, httpx.TransportError) as e:
             if (refused := refusal_in(e)) is not None:
                 return _refused(url, current, refused)
@@ -402,6 +406,8 @@ async def _follow(
                 chain.append(current)
                 continue
             moved = current if len(chain) > 1 and permanent else None
+            if method == "HEAD":  # no body to read (see #17)
+                return _Outcome(_head_result(url, current, moved, response))
             return await _complete(url, current, moved, response, settings, give_up_at)
         finally:
             await response.aclose()
@@ -444,6 +450,23 @@ async def _complete(
         return _Outcome(failed, blocked=True)
     retry_after = _retry_after(response) if status in RETRY_AFTER_STATUSES else None
     return _Outcome(failed, retry_after=retry_after)
+
+
+def _head_result(
+    url: str, final_url: str, moved: str | None, response: httpx.Response
+) -> FetchResult:
+    """Turn the final response to a HEAD into a result: its status, no body."""
+    status = response.status_code
+    error = None if status < 400 else f"HTTP {status} {response.reason_phrase or ''}".rstrip()
+    return FetchResult(
+        url=url,
+        final_url=final_url,
+        status=status,
+        content_type=response.headers.get("content-type", ""),
+        moved_to=moved,
+        error=error,
+        error_kind=f"http-{status}" if error else None,
+    )
 
 
 def _retry_after(response: httpx.Response) -> float | None:

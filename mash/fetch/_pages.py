@@ -64,6 +64,11 @@ class Robots:
             return "robots", f"robots.txt disallows {urlsplit(url).path or '/'} for mash"
         return None
 
+    async def allows(self, url: str) -> bool | None:
+        """Tell whether robots.txt lets us fetch ``url``; None when it could not be fetched."""
+        rules = await self._rules_for(url)
+        return None if rules is None else robots_allows(rules, url)
+
     async def crawl_delay(self, url: str) -> float:
         """Return the host's Crawl-delay for us, capped at CRAWL_DELAY_CAP (0 when none)."""
         rules = await self._rules_for(url)
