@@ -216,6 +216,7 @@ def test_curating_in_the_browser_writes_the_file_and_the_issue(
     assert all(frames.nth(i).get_attribute("sandbox") == "" for i in range(5))
     email = page.frame_locator(".previews iframe").first
     assert "The desk wrote this sentence." in email.locator("body").inner_text()
+    page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(screenshots / "desk-1280.png"), full_page=False)
     narrow = chromium.new_page(viewport={"width": 375, "height": 800}, is_mobile=True)
     narrow.goto(running.url)
@@ -371,3 +372,18 @@ def test_the_desk_makes_the_draft_when_there_is_none(workspace: Path) -> None:
     view = Desk(config, MONTH).view()
     assert path.exists() and view.file.text == path.read_text("utf-8")
     assert "shortlist:" in view.file.text and view.rendered.issue.draft
+
+
+def test_the_pre_send_checks_show_beside_the_preview(running: Running) -> None:
+    cookie = f"mash_desk={running.desk.token}"
+    _, page, _ = _request(running, "GET", "/", Cookie=cookie)
+    assert "Pre-send checks" in page and "links not checked yet" in page
+    assert "of Gmail's 102 KB" in page and 'action="/check"' in page
+    # a blurb that repeats its title is a problem the checks name, shown on the next page
+    pick = running.desk.view().rendered.issue.picks[0]
+    form = _form(running, action="blurb", url=pick.url, text=pick.title)
+    assert _request(running, "POST", "/change", form, Cookie=cookie)[0] == 303
+    before = page.count("<strong>blurb-title</strong>")
+    _, page, _ = _request(running, "GET", "/", Cookie=cookie)
+    assert page.count("<strong>blurb-title</strong>") == before + 1
+    assert pick.url in page.split('id="checks-box"')[1].split("</ul>")[0]

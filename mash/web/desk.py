@@ -33,7 +33,7 @@ from mash import pipeline
 from mash.blurb import suggest_blurbs
 from mash.edition import Change
 from mash.errors import MashError
-from mash.records import Config, ScoredPost
+from mash.records import CheckReport, Config, ScoredPost
 from mash.web._wsgi import Limits, Server, StartResponse, WsgiApp, cross_origin_refusal, serve
 
 HERE = Path(__file__).resolve().parent
@@ -79,6 +79,7 @@ class Desk:
     seen: OrderedDict[str, str] = field(default_factory=OrderedDict)  # version -> text
     notes: OrderedDict[str, str] = field(default_factory=OrderedDict)  # id -> message
     views: OrderedDict[str, pipeline.DeskView] = field(default_factory=OrderedDict)
+    checks: OrderedDict[str, CheckReport | str] = field(default_factory=OrderedDict)
 
     def view(self) -> pipeline.DeskView:
         """Return the month's view of the file as it is now (made once per version)."""
@@ -92,6 +93,20 @@ class Desk:
             view = self.views[file.version]
             _remember(self.seen, view.file.version, view.file.text)
             return view
+
+    def check(self, version: str, links: bool = False) -> CheckReport | str:
+        """Return the pre-send checks of the file's version (or why they could not run);
+        the links are asked only when ``links``, and that report is then kept for it."""
+        key = f"{version} links" if links else version
+        if key not in self.checks:
+            try:
+                report: CheckReport | str = pipeline.run_checks(
+                    self.config, self.month, links=links
+                )
+            except MashError as e:  # an edition halfway through an edit: say why, go on
+                report = f"The checks cannot run now: {e}"
+            _remember(self.checks, key, report, size=8)
+        return self.checks.get(f"{version} links") or self.checks[key]
 
     def change(self, change: Change, seen: str) -> pipeline.Edited:
         with self.lock:
@@ -302,12 +317,19 @@ def send_proof(desk: Desk, request: Request) -> Response:
     return _redirect(_back(desk, request.form, note))
 
 
+def check_links(desk: Desk, request: Request) -> Response:
+    """Run the pre-send checks with every link of the issue asked (it fetches: a button)."""
+    desk.check(pipeline.read_edition_file(desk.config, desk.month).version, links=True)
+    return _redirect(_back(desk, {**request.form, "anchor": "checks-heading"}))
+
+
 ROUTES: dict[tuple[str, str], Handler] = {
     ("GET", "/"): show_desk,
     ("GET", "/preview/email"): show_preview,
     ("GET", "/preview/web"): show_preview,
     ("POST", "/change"): make_change,
     ("POST", "/proof"): send_proof,
+    ("POST", "/check"): check_links,
 }
 
 
@@ -341,9 +363,11 @@ def _page(env: jinja2.Environment, desk: Desk, request: Request, name: str) -> R
         "note": desk.notes.get(request.query.get("note", ""), ""),
         "token": desk.token,
         "version": view.file.version,
+        "file_label": _label(view.file.path, desk.config.path.parent),
         "essay_html": view.rendered.issue.editorial_html,
         "editor_email": desk.config.newsletter.editor_email,
         "status_of": _status_of,
+        "checks": desk.check(view.file.version),
     }
     body = env.get_template(name).render(**context).encode()
     headers = (
@@ -352,6 +376,14 @@ def _page(env: jinja2.Environment, desk: Desk, request: Request, name: str) -> R
         ("X-Frame-Options", "DENY"),
     )
     return Response("200 OK", body, headers)
+
+
+def _label(path: Path, folder: Path) -> str:
+    """Return path as the editor knows it: relative to the config's folder when inside it."""
+    try:
+        return str(path.resolve().relative_to(folder.resolve()))
+    except ValueError:
+        return str(path)
 
 
 def _status_of(item: ScoredPost) -> str:
