@@ -4,6 +4,7 @@ and the built issue.json are read back. Plain HTTP for the token and cross-origi
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import queue
@@ -25,6 +26,8 @@ from mash.records import Config
 from mash.web._wsgi import Server, serve
 from mash.web.desk import LIMITS, Desk, make_app
 from tests.browser import Browser, chromium_binary
+from tests.test_edition import smtp_workspace
+from tests.test_send import Collector, smtpd  # noqa: F401 (a fixture)
 
 MONTH = "2026-10"
 
@@ -54,7 +57,12 @@ class Running:
 @pytest.fixture
 def running(workspace: Path) -> Iterator[Running]:
     """The desk of 2026-10 served on a free port of 127.0.0.1 in a thread."""
-    config = load_config(workspace)
+    with _serving(load_config(workspace)) as started:
+        yield started
+
+
+@contextlib.contextmanager
+def _serving(config: Config) -> Iterator[Running]:
     desk = Desk(config, MONTH)
     started: queue.Queue[Server] = queue.Queue()
     thread = threading.Thread(
@@ -387,3 +395,28 @@ def test_the_pre_send_checks_show_beside_the_preview(running: Running) -> None:
     _, page, _ = _request(running, "GET", "/", Cookie=cookie)
     assert page.count("<strong>blurb-title</strong>") == before + 1
     assert pick.url in page.split('id="checks-box"')[1].split("</ul>")[0]
+
+
+def test_send_proof_builds_the_issue_and_mails_one_copy(
+    workspace: Path,
+    smtpd: tuple[Collector, int],  # noqa: F811 (the fixture)
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    collector, port = smtpd
+    smtp_workspace(workspace, port, monkeypatch)
+    with _serving(load_config(workspace)) as running:
+        cookie = f"mash_desk={running.desk.token}"
+        form = _form(running, address="editor@example.org")
+        status, _, headers = _request(running, "POST", "/proof", form, Cookie=cookie)
+        assert status == 303
+        _, page, _ = _request(running, "GET", headers["Location"], Cookie=cookie)
+        note = re.search(r'<p class="note"[^>]*>(.*?)</p>', page, re.S)
+        assert note, page[:3000]
+        assert "editor@example.org" in note.group(1), note.group(1)
+        assert collector.recipients() == ["editor@example.org"]
+        assert b"[PROOF]" in collector.received[0][1]
+        assert (running.config.output_dir / MONTH / "issue.json").exists()
+        bad = _form(running, address="not an address")
+        _, _, headers = _request(running, "POST", "/proof", bad, Cookie=cookie)
+        _, page, _ = _request(running, "GET", headers["Location"], Cookie=cookie)
+        assert "No proof sent" in page and collector.recipients() == ["editor@example.org"]

@@ -311,7 +311,7 @@ def send_proof(desk: Desk, request: Request) -> Response:
     address = request.form.get("address", "").strip()
     try:
         _, report = pipeline.send_proof(desk.config, desk.month, address)
-        note = "; ".join(report.lines())
+        note = f"Built the issue and mailed a proof to {address}: " + "; ".join(report.lines())
     except MashError as e:  # the editor's to fix (a bad address, a broken edition): shown
         note = f"No proof sent: {e}"
     return _redirect(_back(desk, request.form, note))
