@@ -56,12 +56,13 @@ test: $(STAMP) browser postgres dovecot $(JS_STAMP)  ## ruff, mypy, pytest: exac
 	$(BIN)/pytest -q
 
 # Tests save screenshots in their tmp_path; this target alone rewrites the tracked ones.
-screenshots: $(STAMP) browser  ## refresh docs/email-*.png and docs/site-*.png (review the diff)
+screenshots: $(STAMP) browser  ## refresh docs/email-*.png, docs/site-*.png, docs/desk-*.png (review the diff)
 	@for b in chromium chromium-browser google-chrome; do command -v $$b >/dev/null 2>&1 && exit 0; done; \
 	  echo "no chromium on PATH: the screenshots cannot be taken (make browser as root)" >&2; exit 1
 	MASH_SCREENSHOTS=docs $(BIN)/pytest -q \
 	  tests/test_mail.py::test_email_does_not_overflow_in_chromium \
-	  tests/test_site.py::test_pages_fit_the_screen_without_errors_in_chromium
+	  tests/test_site.py::test_pages_fit_the_screen_without_errors_in_chromium \
+	  tests/test_desk.py::test_curating_in_the_browser_writes_the_file_and_the_issue
 
 mash: $(STAMP)  ## the real run: fetch feeds.yaml, build last month's issue and the site
 	$(BIN)/mash --config feeds.yaml fetch

@@ -433,3 +433,25 @@ def trim_blurb(text: str, budget: int) -> str:
         return kept
     cut = text[: max(budget - 1, 0)].rsplit(" ", 1)[0]
     return cut.rstrip(" ,;:—–-") + "…"
+
+
+def suggest_blurbs(text: str, title: str, count: int = 5, budget: int = 280) -> list[str]:
+    """Return up to ``count`` sentences of text an editor may take as a blurb, best first.
+
+    Each stands alone, fits the budget and is kept verbatim (the desk offers them, see
+    #17); the order is ``choose_blurb``'s scoring, not the post's.
+    """
+    sentences = split_sentences(text)
+    content = [w for w in words(text) if w not in STOPWORDS and len(w) > 2]
+    if not sentences or not content:
+        return []
+    freq = Counter(content)
+    top = freq.most_common(1)[0][1]
+    title_words = {w for w in words(title) if w not in STOPWORDS}
+    scored = [
+        (_sentence_score(s, freq, top, title_words), s)
+        for s in dict.fromkeys(sentences)
+        if _usable(s) and stands_alone(s) and len(s) <= budget
+    ]
+    scored.sort(key=lambda pair: -pair[0])
+    return [s for score, s in scored[:count] if score > 0]

@@ -193,6 +193,18 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def cmd_desk(args: argparse.Namespace, config: Config) -> int:
+    from mash.web.desk import serve_desk
+
+    month = args.month or pipeline.last_complete_month(datetime.now(UTC))
+
+    def ready(server: Server, url: str) -> None:
+        _err(f"the desk of {month} is at {url} (only this machine can reach it; Ctrl-C to stop)")
+
+    serve_desk(config, month, port=args.port, ready=ready)
+    return 0
+
+
 def cmd_analytics_import(args: argparse.Namespace, config: Config) -> int:
     month = args.month or pipeline.last_complete_month(datetime.now(UTC))
     path = Path(args.file)
@@ -427,6 +439,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--month", type=_month, help="the draft's month (default: last complete)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.set_defaults(handler=cmd_serve)
+
+    text = "curate the month in the browser on 127.0.0.1 (makes the draft if missing)"
+    p = sub.add_parser("desk", help=text, description=text)
+    p.add_argument("--month", type=_month, help="YYYY-MM (default: the last complete month)")
+    p.add_argument("--port", type=int, default=8030, help="port (default 8030)")
+    p.set_defaults(handler=cmd_desk)
 
     feeds = sub.add_parser("feeds", help="the feeds: add, import, export, check")
     fsub = feeds.add_subparsers(dest="action", required=True, parser_class=_Parser)

@@ -8,6 +8,8 @@ file, line and a hint, so that ``mash build`` and a ``mash check`` report the sa
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,6 +90,12 @@ def parse_edition(
     if problems:
         raise EditionError(problems)
     return parsed.edition
+
+
+def parse_edition_leniently(text: str, month: str, path: Path | None = None) -> Edition:
+    """Return what can be read of an edition file's text, problems or not (the desk's
+    preview while the editor is halfway through an edit)."""
+    return _parse(text, month, path).edition
 
 
 def read_edition(
@@ -444,6 +452,188 @@ def _last_line(node: yaml.Node) -> int:
         else list(node.value)
     )
     return max((_last_line(c) for c in children), default=node.start_mark.line)
+
+
+# --- the desk's edits (see #17) ------------------------------------------------------------
+
+# Changes that add or remove one URL can be applied to a file that changed on disk since
+# the desk read it: nothing of the newer text is lost. The others replace a value, and
+# are refused when that value changed meanwhile.
+MERGEABLE = frozenset({"pin", "unpin", "drop", "undrop"})
+
+
+@dataclass(frozen=True)
+class Change:
+    """One edit the desk makes to an edition file; made by web.desk, applied here.
+
+    ``action`` is pin, unpin, drop, undrop (``url``), order (``urls``), blurb (``url``,
+    ``text``; empty removes it), listening (``url``; empty: the most popular),
+    listening_blurb, theme or essay (``text``).
+    """
+
+    action: str
+    url: str = ""
+    text: str = ""
+    urls: tuple[str, ...] = ()
+
+
+def change_fields(change: Change) -> tuple[str, ...]:
+    """Return the edition fields a change reads and writes (the conflict check compares them)."""
+    return {
+        "pin": ("pins", "drops"),
+        "unpin": ("pins",),
+        "drop": ("drops", "pins", "order", "listening"),
+        "undrop": ("drops",),
+        "order": ("order",),
+        "listening": ("listening",),
+        "listening_blurb": ("listening_blurb",),
+        "theme": ("theme",),
+        "essay": ("editorial_md",),
+    }.get(change.action, ("blurbs",))
+
+
+def field_values(edition: Edition, change: Change) -> tuple[object, ...]:
+    """Return what a change depends on in an edition: equal values mean no conflict."""
+    if change.action == "blurb":
+        return (dict(edition.blurbs).get(change.url),)
+    return tuple(getattr(edition, name) for name in change_fields(change))
+
+
+def apply_change(text: str, month: str, change: Change, path: Path | None = None) -> str:
+    """Return the edition text with one change made, every other byte kept.
+
+    The keys it sets are rewritten in place (a key it adds goes before ``shortlist:``);
+    comments, the shortlist and the essay stay as they were, as in ``draft_edition``.
+    Raises EditionError when the front matter cannot be read: no safe place to write.
+    """
+    edition = _readable(text, month, path)
+    if change.action == "essay":
+        return _with_essay(text, change.text)
+    values = _changed_values(edition, change)
+    for key, value in values.items():
+        text = _with_key(text, month, key, value, path)
+    return text
+
+
+def _changed_values(edition: Edition, change: Change) -> dict[str, object]:
+    url, same = change.url, _same(change.url)
+    without = {
+        "pins": [u for u in edition.pins if not same(u)],
+        "drops": [u for u in edition.drops if not same(u)],
+        "order": [u for u in edition.order if not same(u)],
+    }
+    if change.action == "pin":
+        return {"pins": [*without["pins"], url], "drops": without["drops"]}
+    if change.action == "unpin":
+        return {"pins": without["pins"]}
+    if change.action == "drop":
+        dropped: dict[str, object] = {**without, "drops": [*without["drops"], url]}
+        if edition.listening and same(edition.listening):
+            dropped["listening"] = None
+        return dropped
+    if change.action == "undrop":
+        return {"drops": without["drops"]}
+    if change.action == "order":
+        return {"order": list(change.urls)}
+    if change.action == "blurb":
+        blurbs = {u: b for u, b in edition.blurbs if not same(u)}
+        if change.text.strip():
+            blurbs[url] = " ".join(change.text.split())
+        return {"blurbs": blurbs}
+    if change.action == "listening":
+        return {"listening": url or None}
+    if change.action in ("theme", "listening_blurb"):
+        return {change.action: " ".join(change.text.split())}
+    raise ValueError(f"unknown edition change {change.action!r}")
+
+
+def _same(url: str) -> Any:
+    key = url_key(url)
+    return lambda other: url_key(other) == key
+
+
+def _readable(text: str, month: str, path: Path | None) -> Edition:
+    parsed = _parse(text, month, path)
+    _, fence = _split(text)
+    if fence == -1 or (parsed.front is None and parsed.problems):
+        raise EditionError(parsed.problems)
+    if parsed.front is not None and not isinstance(parsed.front, yaml.MappingNode):
+        raise EditionError(parsed.problems)
+    return parsed.edition
+
+
+def _with_essay(text: str, essay: str) -> str:
+    lines, fence = _split(text)
+    body = essay.replace("\r\n", "\n").strip()
+    if fence is None:
+        return f"{body}\n"
+    return "".join(lines[: fence + 1]) + f"\n{body}\n"
+
+
+def _with_key(text: str, month: str, key: str, value: object, path: Path | None) -> str:
+    """Return text with the front matter's ``key`` set to ``value`` (written by ``_dump``).
+
+    A value on the key's own line keeps the comment after it; a block value is replaced
+    whole. A missing key is added before ``shortlist:``, or at the end of the front matter.
+    """
+    lines, fence = _split(text)
+    if fence is None:  # an essay alone: give it front matter
+        return f"{_FENCE}\n{_dump(key, value)}\n{_FENCE}\n{text}"
+    parsed = _parse(text, month, path)
+    front = lines[1:fence]
+    found = _key_lines(parsed.front, key, front)
+    if found is None:
+        at = _shortlist_lines(parsed.front)[0]
+        at = len(front) if at is None else at
+        if at and not front[at - 1].endswith(("\n", "\r")):
+            front[at - 1] += "\n"
+        front.insert(at, _dump(key, value) + "\n")
+    else:
+        first, last, comment = found
+        newline = "\r\n" if front[last].endswith("\r\n") else "\n"
+        head, _, block = _dump(key, value).partition("\n")
+        entry = head + comment + (f"\n{block}" if block else "")
+        front[first : last + 1] = [entry.replace("\n", newline) + newline]
+    return "".join([lines[0], *front, *lines[fence:]])
+
+
+def _key_lines(root: yaml.Node | None, key: str, front: list[str]) -> tuple[int, int, str] | None:
+    """Return the first and last 0-based front line of key's entry, and a comment to keep."""
+    if not isinstance(root, yaml.MappingNode):
+        return None
+    for k, v in root.value:
+        if k.value != key:
+            continue
+        first, last = k.start_mark.line, max(k.start_mark.line, _last_line(v))
+        comment = ""
+        if first == last:  # `pins: []   # always in the roundup`: keep the comment
+            rest = front[first][v.end_mark.column :] if v.end_mark.line == first else ""
+            found = re.search(r"\s+#.*$", rest.rstrip("\r\n"))
+            comment = found.group(0) if found else ""
+        return first, last, comment
+    return None
+
+
+def _quote(value: str) -> str:
+    # JSON strings are YAML double-quoted scalars: every character survives the round trip
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _dump(key: str, value: object) -> str:
+    """Return ``key: value`` as the documented format writes it: quoted URLs and text."""
+    if value is None or value == "":
+        return f"{key}:"
+    if isinstance(value, str):
+        return f"{key}: {_quote(value)}"
+    if isinstance(value, dict):
+        if not value:
+            return f"{key}: {{}}"
+        return f"{key}:\n" + "\n".join(f"  {_quote(u)}: {_quote(t)}" for u, t in value.items())
+    assert isinstance(value, list)
+    flow = f"{key}: [{', '.join(_quote(u) for u in value)}]"
+    if len(flow) <= 100:
+        return flow
+    return f"{key}:\n" + "\n".join(f"  - {_quote(u)}" for u in value)
 
 
 _STARTER = """\

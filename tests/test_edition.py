@@ -19,8 +19,11 @@ from mash.cli import main as mash
 from mash.edition import (
     ESSAY_PLACEHOLDER,
     THEME_PLACEHOLDER,
+    Change,
+    apply_change,
     draft_reasons,
     edition_problems,
+    field_values,
     parse_edition,
 )
 from mash.errors import EditionError
@@ -450,3 +453,62 @@ def test_send_of_a_written_edition_needs_no_force(
     assert run(workspace, "build", "--month", MONTH) == 0
     assert run(workspace, "send", "--month", MONTH) == 0
     assert collector.recipients() == ["reader@example.com"]
+
+
+# --- the desk's edits (see #17) ----------------------------------------------------------
+
+_HAND = """\
+---
+# my notes on this month: kept
+theme: "Old"   # the title uses it
+pins: ["https://a.example/1"]  # always in
+drops: []
+blurbs:
+  "https://a.example/1": "Mine."
+shortlist:
+- url: https://a.example/1
+  title: One
+---
+
+The essay, *as written*.
+"""
+
+
+def test_a_change_rewrites_its_keys_only_and_keeps_every_other_byte() -> None:
+    text = apply_change(_HAND, "2026-10", Change("pin", url="https://a.example/2"))
+    assert text == _HAND.replace(
+        'pins: ["https://a.example/1"]  # always in',
+        'pins: ["https://a.example/1", "https://a.example/2"]  # always in',
+    )
+    text = apply_change(text, "2026-10", Change("drop", url="https://a.example/1"))
+    edition = parse_edition(text, "2026-10")
+    assert edition.pins == ("https://a.example/2",) and edition.drops == ("https://a.example/1",)
+    assert "# my notes on this month: kept\n" in text and "shortlist:\n- url:" in text
+    assert text.endswith("---\n\nThe essay, *as written*.\n")
+
+
+def test_added_keys_go_before_the_shortlist_and_read_back_exactly() -> None:
+    blurb = 'He said "no" \\ then: #1 — fine'
+    text = apply_change(_HAND, "2026-10", Change("order", urls=("https://a.example/2",)))
+    text = apply_change(text, "2026-10", Change("blurb", url="https://a.example/2", text=blurb))
+    text = apply_change(text, "2026-10", Change("listening", url="https://h.example/x"))
+    text = apply_change(text, "2026-10", Change("essay", text="New essay.\r\n\r\nTwo."))
+    edition = parse_edition(text, "2026-10")
+    assert edition.order == ("https://a.example/2",) and edition.listening == "https://h.example/x"
+    assert dict(edition.blurbs) == {"https://a.example/1": "Mine.", "https://a.example/2": blurb}
+    assert edition.editorial_md == "New essay.\n\nTwo."
+    assert text.index("order:") < text.index("shortlist:")
+    removed = apply_change(text, "2026-10", Change("blurb", url="https://a.example/1", text=""))
+    assert dict(parse_edition(removed, "2026-10").blurbs) == {"https://a.example/2": blurb}
+
+
+def test_a_change_to_unreadable_front_matter_is_refused() -> None:
+    with pytest.raises(EditionError):
+        apply_change("---\npins: [\n---\nEssay\n", "2026-10", Change("pin", url="https://a/1"))
+
+
+def test_field_values_compare_only_what_a_change_touches() -> None:
+    one = parse_edition(_HAND, "2026-10")
+    other = parse_edition(_HAND.replace("*as written*", "rewritten"), "2026-10")
+    assert field_values(one, Change("theme", text="x")) == field_values(other, Change("theme"))
+    assert field_values(one, Change("essay")) != field_values(other, Change("essay"))

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from mash.errors import StoreError
-from mash.web._wsgi import Server, StartResponse, serve
+from mash.web._wsgi import Server, StartResponse, cross_origin_refusal, serve
 
 
 def _app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -63,3 +63,21 @@ def test_a_bug_is_a_500_without_a_traceback(server: Server) -> None:
 
 def test_serve_binds_loopback_by_default(server: Server) -> None:
     assert server.host == "127.0.0.1"
+
+
+@pytest.mark.parametrize(
+    ("headers", "refused"),
+    [
+        ({"HTTP_SEC_FETCH_SITE": "same-origin"}, False),
+        ({"HTTP_SEC_FETCH_SITE": "none"}, False),
+        ({"HTTP_SEC_FETCH_SITE": "same-site"}, True),  # another port of 127.0.0.1
+        ({"HTTP_SEC_FETCH_SITE": "cross-site", "HTTP_ORIGIN": "http://127.0.0.1:9"}, True),
+        ({"HTTP_ORIGIN": "http://127.0.0.1:8030"}, False),
+        ({"HTTP_ORIGIN": "http://127.0.0.1:9"}, True),
+        ({"HTTP_ORIGIN": "null"}, True),  # a sandboxed frame or a data: page
+        ({}, False),  # not a browser page: the token guards it
+    ],
+)
+def test_cross_origin_refusal(headers: dict[str, str], refused: bool) -> None:
+    environ = {"HTTP_HOST": "127.0.0.1:8030", **headers}
+    assert (cross_origin_refusal(environ) is not None) is refused

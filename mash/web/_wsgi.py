@@ -99,6 +99,27 @@ def serve(
     server.run()
 
 
+def cross_origin_refusal(environ: dict[str, Any]) -> str | None:
+    """Return why a state-changing request is refused as cross-site, or None to let it in.
+
+    As simonw/datasette's csrf.py: ``Sec-Fetch-Site`` first (every current browser sends
+    it): same-origin passes, and so does none (the user typed the URL or used a bookmark);
+    same-site and cross-site are refused, since another port of 127.0.0.1 is another
+    origin. Without it, an ``Origin`` header must name this host. A request with neither
+    did not come from a browser's page (curl): the per-run token is what guards it.
+    """
+    site = environ.get("HTTP_SEC_FETCH_SITE")
+    if site is not None:
+        return None if site in ("same-origin", "none") else f"a {site} request"
+    origin = environ.get("HTTP_ORIGIN")
+    if origin is None:
+        return None
+    host = environ.get("HTTP_HOST", "")
+    if origin in (f"http://{host}", f"https://{host}"):
+        return None
+    return f"a request from {origin!r}, not this page"
+
+
 def _statuses(app: WsgiApp) -> WsgiApp:
     """Answer a MashError (a store that stays busy, say) with 503, naming it on stderr."""
 
