@@ -1029,7 +1029,7 @@ def desk_view(config: Config, month: str, now: datetime | None = None) -> DeskVi
 
     file = read_edition_file(config, month)
     now = now or _now()
-    with Store(config.db_path) as store:
+    with open_store(config) as store:
         ranking = rank_month(config, month, store, now)
         volume = store.volume_for(month, config.newsletter.volume_start)
     urls = [c.post.url for c in ranking.candidates]
