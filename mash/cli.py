@@ -157,10 +157,11 @@ def cmd_check(args: argparse.Namespace, config: Config) -> int:
             print(problem)
     for problem in report.warnings:
         print(problem)
-    problems = len(report.problems) - len(report.warnings)
+    problems, warnings = len(report.problems) - len(report.warnings), len(report.warnings)
     links = f"{report.links_checked} links checked" if not args.no_links else "links not checked"
     _err(
-        f"checked {month}: {problems} problems, {len(report.warnings)} warnings; "
+        f"checked {month}: {problems} problem{'s' * (problems != 1)}, "
+        f"{warnings} warning{'s' * (warnings != 1)}; "
         f"email {report.email_bytes / 1024:.1f} KB; {links}"
     )
     return 0 if report.ok else 1
