@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 from mash.errors import StoreBusy, StoreError
-from mash.store import is_database_url, open_engine, open_store
+from mash.store import open_engine, open_store
 from mash.store._base import Engine, as_datetime, quoted
 from mash.store._sqlite import SqliteEngine
 from mash.store.schema import MIGRATIONS
@@ -188,7 +188,7 @@ def check_database(database: str | Path) -> CheckReport:
     """Check a store without changing it (no migration): its version against this mash's,
     its tables against the schema, each table's rows, the engine's integrity checks and
     mash's invariants. Raise StoreError only where it cannot be opened at all."""
-    if not is_database_url(database) and not Path(database).is_file():
+    if "://" not in str(database) and not Path(database).is_file():  # a URL: open_engine's
         raise StoreError("no store here: nothing to check", str(database))
     engine = open_engine(database)
     try:
