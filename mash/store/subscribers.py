@@ -131,9 +131,7 @@ class SubscribersMixin:
             else:
                 self._resubscribe(key, old, new, reason, consented, when)
             self.engine.execute("DELETE FROM opt_outs WHERE email = ?", (key,))
-        found = self.subscriber(key)
-        assert found is not None  # written just above
-        return found
+            return self._row(key) or new  # the row was just written
 
     def _resubscribe(
         self,
@@ -144,8 +142,11 @@ class SubscribersMixin:
         consented: datetime,
         when: datetime,
     ) -> None:
-        name = new.name or old.name
-        self.engine.execute("UPDATE subscribers SET name = ? WHERE address_key = ?", (name, key))
+        if new.name and new.name != old.name:
+            self.engine.execute(
+                "UPDATE subscribers SET name = ?, updated = ? WHERE address_key = ?",
+                (new.name, when, key),
+            )
         if old.status == SUBSCRIBED:
             return
         if self._change(key, SUBSCRIBED, reason, when, frozenset({old.status})) is not None:
