@@ -25,6 +25,7 @@ from mash.records import Config
 from mash.urls import redact_url
 
 if TYPE_CHECKING:
+    from mash.records import Bounce
     from mash.store import Store
     from mash.subscribers import ImportReport
     from mash.web._wsgi import Server
@@ -341,17 +342,26 @@ def cmd_bounces_import(args: argparse.Namespace, config: Config) -> int:
         mails = mailbox.read_maildir(Path(args.maildir))
     from mash.store import open_store
 
-    with open_store(config) as store:  # the mails already read are in the store (#15)
-        report = mailbox.import_bounces(mails, store.seen_mails())
+    changed: list[str] = []
+    with open_store(config) as store:  # the mails read and the list are in the store (#15)
+
+        def apply(record: Bounce) -> None:
+            change = store.apply_bounce(record, config.bounces.soft_limit)
+            if change is not None:
+                changed.append(f"{record.recipient} is now {change[0]}: {change[1]}")
+
+        report = mailbox.import_bounces(mails, store.seen_mails(), apply)
     for r in report.records:
         verdict = r.kind if r.kind == "complaint" else ("hard" if r.hard else "soft")
         print(f"{r.recipient}\t{r.status or '-'}\t{verdict}\t{r.reason}")
+    for line in changed:
+        _err(line)
     hard = sum(r.hard for r in report.records)
     _err(
         f"{report.messages} mails: {report.bounces} bounces ({hard} hard, "
         f"{sum(r.kind == 'bounce' for r in report.records) - hard} soft), "
         f"{report.complaints} complaints, {report.not_bounces} not bounces (left alone), "
-        f"{report.already} read before; nothing applied to the list yet (#16)"
+        f"{report.already} read before; {len(changed)} addresses suppressed"
     )
     return 0
 

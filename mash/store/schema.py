@@ -163,7 +163,8 @@ def _migrate_6(db: Engine) -> None:
     run_script(db, SEND_TABLES)
 
 
-# The subscriber list, its history, and the bounce mails already read (see #15, #16).
+# The subscriber list, its history, the bounce mails already read and the soft bounces
+# per issue (see #15, #16).
 SUBSCRIBER_TABLES = """
 CREATE TABLE subscribers (
     address_key TEXT PRIMARY KEY,    -- address_key(): trimmed, lower-cased
@@ -204,6 +205,13 @@ CREATE UNIQUE INDEX subscriber_imports_first_use ON subscriber_imports(kind)
 CREATE TABLE mails_read (
     message_key TEXT PRIMARY KEY,    -- Message-ID, or sha256:HEX of a mail without one
     read_at {timestamp} NOT NULL
+);
+CREATE TABLE soft_bounces (
+    address_key TEXT NOT NULL,
+    month TEXT NOT NULL,             -- the issue that came back, YYYY-MM
+    reason TEXT NOT NULL DEFAULT '',
+    received {timestamp} NOT NULL,
+    PRIMARY KEY (address_key, month)
 )
 """
 
