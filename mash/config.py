@@ -148,6 +148,7 @@ _NUMBERS: dict[str, tuple[float, float]] = {
     "smtp.port": (1, 65_535),
     "smtp.rate_per_second": (0, 10_000),  # 0: no limit
     "bounces.port": (1, 65_535),
+    "bounces.soft_limit": (1, 100),
 }
 
 

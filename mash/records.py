@@ -115,6 +115,7 @@ class BounceSettings:
     user: str = ""
     password_env: str = "MASH_BOUNCES_PASSWORD"
     folder: str = "INBOX"
+    soft_limit: int = 3  # soft bounces on this many issues in a row suppress an address (#16)
 
 
 @dataclass(frozen=True)
