@@ -12,11 +12,12 @@ import pytest
 import yaml
 
 from mash.cli import main as mash
-from mash.records import FeedSpec, FetchResult, Post
+from mash.records import Bounce, FeedSpec, FetchResult, Post
 from mash.store import ENV_URL, is_database_url, open_engine, open_store
 from mash.store._base import BOOKKEEPING, Engine
 from mash.store.admin import count_rows
 from mash.store.schema import MIGRATIONS
+from mash.subscribers import Subscriber
 from tests.pg import Cluster
 
 VERSION = len(MIGRATIONS)
@@ -40,6 +41,13 @@ def demo(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         store.mark_sent("2026-09", "ann@example.org", "<m1@mash>")
         assert store.claim("2026-09", "bob@example.org", "<m2@mash>")  # in doubt
         store.add_opt_out("cy@example.org", "list", "one-click")
+        # the list (#15): a subscriber with history, an import logged, a mail read and a
+        # soft bounce remembered, so that every table of the schema has rows to copy
+        store.import_subscribers([Subscriber("ann@example.org", "Ann")], "list.csv", now=WHEN)
+        store.subscribe(Subscriber("dee@example.org", consent_source="cli"), "added", now=WHEN)
+        store.mark_mail_read("<bounce-1@mx.example>")
+        soft = Bounce("ann@example.org", "4.2.2", False, "mailbox full")
+        store.apply_bounce(soft, 3, now=WHEN)
         store.engine.execute(
             "UPDATE feeds SET retired = 1 WHERE url = (SELECT min(url) FROM feeds)"
         )
