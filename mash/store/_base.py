@@ -103,12 +103,21 @@ class Engine(ABC):
         """
 
     @abstractmethod
+    def snapshot(self) -> AbstractContextManager[None]:
+        """Run a block's reads in one read-only transaction: they all see the store as
+        it was at the first read, whatever other runs commit meanwhile. Not re-entrant."""
+
+    @abstractmethod
     def lock(self, name: str) -> AbstractContextManager[None]:
         """Hold the store's lock ``name`` while the block runs, across processes and
         (on PostgreSQL) machines; raise StoreBusy naming the holder when it is taken."""
 
     @abstractmethod
     def close(self) -> None: ...
+
+    @abstractmethod
+    def clone(self) -> Engine:
+        """Open another connection to the same store (for another thread)."""
 
     # --- the schema version ------------------------------------------------------------
 

@@ -62,6 +62,7 @@ class PostgresEngine(Engine):
 
     def __init__(self, url: str) -> None:
         super().__init__(redact_url(url))
+        self._url = url
         who = f"mash pid {os.getpid()} on {socket.gethostname()}"[:63]
         try:
             self.db = psycopg.connect(
@@ -79,6 +80,9 @@ class PostgresEngine(Engine):
 
     def close(self) -> None:
         self.db.close()
+
+    def clone(self) -> PostgresEngine:
+        return PostgresEngine(self._url)
 
     def query(self, sql: str, params: Params = ()) -> list[Row]:
         with self.errors():
@@ -99,6 +103,12 @@ class PostgresEngine(Engine):
     def transaction(self, *, durable: bool = False) -> Iterator[None]:
         # every commit is durable here (synchronous_commit as the server has it)
         with self.errors(), self.db.transaction():
+            yield
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        with self.errors(), self.db.transaction():
+            self.db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield
 
     @contextmanager

@@ -69,18 +69,23 @@ class FeedsMixin:
 
     def feed_states(self, feeds: Sequence[FeedSpec], now: datetime) -> list[FeedState]:
         """Return what fetch needs for each feed due now (not retired, not backed off)."""
+        return list(self.due_feeds(feeds, now).values())
+
+    def due_feeds(self, feeds: Sequence[FeedSpec], now: datetime) -> dict[str, FeedState]:
+        """Return feed_states by each feed's key (its feeds.url, as claim_feeds names it)."""
         rows = {r.url: r for r in self.feed_rows()}
-        states = []
+        states = {}
         for feed in feeds:
-            row = rows.get(redact_url(feed.url))
+            key = redact_url(feed.url)
+            row = rows.get(key)
             if row is None:
-                states.append(FeedState(feed.url))
+                states[key] = FeedState(feed.url)
                 continue
             if row.retired or (row.next_attempt and row.next_attempt > now):
                 continue
             moved = row.fetch_url if row.fetch_url != row.url else None
             url = restore_credentials(moved, feed.url) if moved else feed.url
-            states.append(FeedState(url, row.etag, row.last_modified))
+            states[key] = FeedState(url, row.etag, row.last_modified)
         return states
 
     def feed_key(self, fetch_url: str) -> str:

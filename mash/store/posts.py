@@ -202,6 +202,14 @@ class PostsMixin(FeedsMixin):
         )
         return [_post(r) for r in rows]
 
+    def posts_by_id(self, ids: Sequence[int]) -> list[tuple[int, Post]]:
+        """Return stored posts by id (those claimed by claim_pages), in id order."""
+        if not ids:
+            return []
+        marks = ", ".join("?" * len(ids))
+        rows = self.engine.query(f"SELECT * FROM posts WHERE id IN ({marks}) ORDER BY id", ids)
+        return [(int(r["id"]), _post(r)) for r in rows]
+
     def save_article(self, post: Post, article: Article) -> None:
         """Store the extracted article of a post (one transaction)."""
         with self.engine.transaction():

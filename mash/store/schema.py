@@ -163,6 +163,29 @@ def _migrate_6(db: Engine) -> None:
     run_script(db, SEND_TABLES)
 
 
+FETCH_RUN_TABLES = """
+CREATE TABLE fetch_runs (
+    id {id},                         -- grows only: a round is the runs from one id on
+    who TEXT NOT NULL DEFAULT '',    -- pid N on host, for messages
+    started DOUBLE PRECISION NOT NULL,    -- seconds since the epoch, the store's clock
+    heartbeat DOUBLE PRECISION NOT NULL,  -- alive while this is recent (leases.LEASE_SECONDS)
+    ended DOUBLE PRECISION
+);
+CREATE TABLE leases (
+    kind TEXT NOT NULL,              -- feed | page
+    item TEXT NOT NULL,              -- feeds.url, or the post's id
+    run_id BIGINT NOT NULL,          -- the fetch run that claimed it last (0: none)
+    done {bool} NOT NULL,
+    PRIMARY KEY (kind, item)
+)
+"""
+
+
+def _migrate_7(db: Engine) -> None:
+    # several fetch runs share the feeds and pages through leases (see #15)
+    run_script(db, FETCH_RUN_TABLES)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _migrate_1,
     _migrate_2,
@@ -170,4 +193,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     _migrate_4,
     _migrate_5,
     _migrate_6,
+    _migrate_7,
 )
