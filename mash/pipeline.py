@@ -173,7 +173,7 @@ def run_fetch(
                 finished.append(key_of[result.url])
 
         def store_one(result: FetchResult, parsed: ParseJob | None) -> None:
-            outcome = _store_result(store, result, parsed, summary, now)
+            outcome = _store_result(store, key_of[result.url], result, parsed, summary, now)
             finished.append(key_of[result.url])
             if not result.error:
                 tell(outcome, result.url)
@@ -212,7 +212,7 @@ def run_fetch(
             results = fetch_claimed_sync(claim, config.fetch, on_result_parse)
             unchanged = [r for r in results if r.not_modified]
             summary.not_modified += len(unchanged)
-            store.record_not_modified(unchanged, now)
+            store.record_not_modified(unchanged, now, key_of)
             for result in results:
                 if result.url in stored or result.not_modified:
                     continue
@@ -331,13 +331,13 @@ def _parser_pool(feeds: int, start: bool = False) -> _InlinePool | _LazyPool:
 
 def _store_result(
     store: Store,
+    feed: str,
     result: FetchResult,
     parsed: ParseJob | None,
     summary: FetchSummary,
     now: datetime,
 ) -> str:
-    """Store one feed's result; return its outcome for the progress line."""
-    feed = store.feed_key(result.url)
+    """Store one feed's result (``feed``: its key); return its outcome for the progress line."""
     if result.error or parsed is None:
         error = result.error or f"unexpected HTTP status {result.status}"
         kind = result.error_kind or "error"

@@ -31,6 +31,7 @@ T = TypeVar("T")
 
 LEASE_SECONDS = 15.0  # a run not heard from for this long is dead; its leases go
 HEARTBEAT_SECONDS = LEASE_SECONDS / 5  # how often a live run says so
+_CHUNK = 500  # items per statement
 
 # The store's clock, in seconds since the epoch: one clock for every machine (the server's)
 _CLOCK = {
@@ -257,10 +258,15 @@ class LeasesMixin:
             )
 
     def _finish(self, kind: str, run: int, done: Iterable[str]) -> None:
-        self.engine.executemany(
-            "UPDATE leases SET done = ? WHERE kind = ? AND item = ? AND run_id = ?",
-            [(True, kind, item, run) for item in done],
-        )
+        items = list(done)
+        for start in range(0, len(items), _CHUNK):  # one statement per 500, not per item
+            chunk = items[start : start + _CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            self.engine.execute(
+                f"""UPDATE leases SET done = ? WHERE kind = ? AND run_id = ?
+                    AND item IN ({marks})""",
+                (True, kind, run, *chunk),
+            )
 
     def _others_working(self, kind: str, run: int) -> bool:
         row = self.engine.one(
