@@ -164,14 +164,14 @@ def _migrate_6(db: Engine) -> None:
 
 
 FETCH_RUN_TABLES = """
-CREATE TABLE fetch_runs (
+CREATE TABLE IF NOT EXISTS fetch_runs (
     id {id},                         -- grows only: a round is the runs from one id on
     who TEXT NOT NULL DEFAULT '',    -- pid N on host, for messages
     started DOUBLE PRECISION NOT NULL,    -- seconds since the epoch, the store's clock
     heartbeat DOUBLE PRECISION NOT NULL,  -- alive while this is recent (leases.LEASE_SECONDS)
     ended DOUBLE PRECISION
 );
-CREATE TABLE leases (
+CREATE TABLE IF NOT EXISTS leases (
     kind TEXT NOT NULL,              -- feed | page
     item TEXT NOT NULL,              -- feeds.url, or the post's id
     run_id BIGINT NOT NULL,          -- the fetch run that claimed it last (0: none)
@@ -182,7 +182,8 @@ CREATE TABLE leases (
 
 
 def _migrate_7(db: Engine) -> None:
-    # several fetch runs share the feeds and pages through leases (see #15)
+    # several fetch runs share the feeds and pages through leases (see #15); IF NOT
+    # EXISTS, as SEND_TABLES: a store whose version was set back keeps its tables
     run_script(db, FETCH_RUN_TABLES)
 
 
