@@ -76,7 +76,9 @@ def bench(feeds: int, repeat: int) -> list[str]:
         cluster.start()
     except Unavailable as e:
         cluster.stop()
-        raise SystemExit(f"PostgreSQL cannot be had here: {e}") from None
+        # `make bench` goes on without it, as the tests skip (`make postgres` installs it)
+        print(f"store bench skipped: PostgreSQL cannot be had here: {e}", file=sys.stderr)
+        raise SystemExit(0) from None
     figures: dict[str, dict[str, list[float]]] = {
         engine: {"first": [], "second": [], "read": [], "rank": []}
         for engine in ("sqlite", "postgresql")

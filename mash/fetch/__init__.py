@@ -95,6 +95,7 @@ async def fetch_feeds_with(
 
 # Asked for more feeds and found none, while another run holds some: ask again this late.
 CLAIM_POLL = 1.0  # seconds
+CLAIM_WIDTHS = 4  # claim up to this many times fetch.concurrency feeds in flight
 
 
 def fetch_claimed_sync(
@@ -105,8 +106,9 @@ def fetch_claimed_sync(
     """Fetch the feeds ``claim(n)`` hands out, asking for more as they finish (see #15).
 
     ``claim(n)`` returns up to n feeds to fetch now; [] when none is free yet (asked
-    again as a fetch ends, or after CLAIM_POLL); None when no more will come. About
-    ``settings.concurrency`` feeds are in flight at a time; results in completion order.
+    again as a fetch ends, or after CLAIM_POLL); None when no more will come. More are
+    claimed when fewer than ``settings.concurrency`` are left in hand, up to
+    CLAIM_WIDTHS times that; results in completion order.
     """
     gc.freeze()
     return asyncio.run(fetch_claimed_with(claim, settings, on_result, transport=DEFAULT_TRANSPORT))
@@ -128,7 +130,8 @@ async def fetch_claimed_with(
         exhausted = False
         while True:
             if not exhausted and len(running) < width:
-                batch = claim(2 * width - len(running))
+                # a few widths at once: each claim is a transaction on the store
+                batch = claim(CLAIM_WIDTHS * width - len(running))
                 exhausted = batch is None
                 for feed in batch or ():
                     one = _fetch_one(client, feed, settings, limits, on_result)

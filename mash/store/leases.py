@@ -178,7 +178,6 @@ class LeasesMixin:
     ) -> list[str] | None:
         skip = self._skip_locked()
         with self.engine.transaction():
-            self.heartbeat(run)
             self._finish("feed", run, done)
             # in key order: two runs adding the same rows wait on each other, never deadlock
             self.engine.execute(
@@ -221,7 +220,6 @@ class LeasesMixin:
     ) -> list[int] | None:
         skip = self._skip_locked()
         with self.engine.transaction():
-            self.heartbeat(run)
             self.engine.execute(
                 """INSERT INTO leases (kind, item, run_id, done)
                    SELECT 'page', CAST(id AS TEXT), 0, ? FROM posts
