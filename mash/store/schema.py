@@ -215,11 +215,34 @@ CREATE TABLE soft_bounces (
 )
 """
 
+FETCH_RUN_TABLES = """
+CREATE TABLE IF NOT EXISTS fetch_runs (
+    id {id},                         -- grows only: a round is the runs from one id on
+    who TEXT NOT NULL DEFAULT '',    -- pid N on host, for messages
+    started DOUBLE PRECISION NOT NULL,    -- seconds since the epoch, the store's clock
+    heartbeat DOUBLE PRECISION NOT NULL,  -- alive while this is recent (leases.LEASE_SECONDS)
+    ended DOUBLE PRECISION
+);
+CREATE TABLE IF NOT EXISTS leases (
+    kind TEXT NOT NULL,              -- feed | page
+    item TEXT NOT NULL,              -- feeds.url, or the post's id
+    run_id BIGINT NOT NULL,          -- the fetch run that claimed it last (0: none)
+    done {bool} NOT NULL,
+    PRIMARY KEY (kind, item)
+)
+"""
+
 
 def _migrate_7(db: Engine) -> None:
     # the subscriber list moves from data/subscribers.csv into the store; the CSV is
     # imported once by Store.adopt_subscribers_csv, which needs the config (see #15)
     run_script(db, SUBSCRIBER_TABLES)
+
+
+def _migrate_8(db: Engine) -> None:
+    # several fetch runs share the feeds and pages through leases (see #15); IF NOT
+    # EXISTS, as SEND_TABLES: a store whose version was set back keeps its tables
+    run_script(db, FETCH_RUN_TABLES)
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -230,4 +253,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     _migrate_5,
     _migrate_6,
     _migrate_7,
+    _migrate_8,
 )
