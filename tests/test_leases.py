@@ -127,6 +127,31 @@ def test_pages_are_claimed_in_batches_one_run_each(database: str | Path) -> None
         assert first.claim_pages(a, a_round, 3, max_attempts=3) is None
 
 
+def test_runs_registering_at_the_same_moment_join_one_round(postgres_url: str) -> None:
+    """Two runs starting together each missed the other's uncommitted registration and
+    began a round of their own, so each fetched again what the other had finished."""
+    stores = [open_store(postgres_url) for _ in range(6)]
+    ready = threading.Barrier(len(stores))
+    runs: list[tuple[int, int]] = []
+
+    def register(store: Store) -> None:
+        ready.wait()
+        runs.append(store.start_fetch_run())
+
+    try:
+        threads = [threading.Thread(target=register, args=(s,)) for s in stores]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    finally:
+        for store in stores:
+            store.close()
+    first = min(run for run, _ in runs)
+    assert len(runs) == len(stores)
+    assert {round_start for _, round_start in runs} == {first}
+
+
 def test_a_second_sqlite_fetch_run_is_refused_and_a_dead_ones_leases_are_freed(
     tmp_path: Path,
 ) -> None:

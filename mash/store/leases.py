@@ -128,6 +128,11 @@ class LeasesMixin:
         with self.engine.transaction():
             if alone:
                 self.engine.execute(f"UPDATE fetch_runs SET ended = {clock} WHERE ended IS NULL")
+            else:
+                # one registration at a time: two runs starting together would each miss
+                # the other's uncommitted row, start a round of their own, and fetch again
+                # what the other finished (the lock conflicts with itself, not with reads)
+                self.engine.execute("LOCK TABLE fetch_runs IN SHARE ROW EXCLUSIVE MODE")
             row = self.engine.one(
                 f"""INSERT INTO fetch_runs (who, started, heartbeat)
                     VALUES (?, {clock}, {clock}) RETURNING id""",
