@@ -39,7 +39,7 @@ from mash.send import (
     plan_send,
     send_issue,
 )
-from mash.store import FAILED, SENDING, SENT, database_of, open_store
+from mash.store import ENV_URL, FAILED, SENDING, SENT, database_of, open_store
 from mash.subscribers import Subscriber, save_subscribers
 from mash.unsubscribe import verify_token
 from tests.test_mail import REPO, make_issue
@@ -581,13 +581,13 @@ child_send(json.loads(sys.argv[1]))
 
 def child_send(args: dict[str, Any]) -> None:
     """Run in a subprocess: one real send, its report printed as JSON."""
-    config = make_config(Path(args["tmp"]), args["port"])
+    config = make_config(Path(args["tmp"]), args["port"], **args.get("smtp", {}))
     report = send(config, resend_in_doubt=args.get("resend", False))
     print(json.dumps({"sent": report.sent, "in_doubt": [a for a, _ in report.in_doubt]}))
 
 
-def run_child(tmp_path: Path, port: int) -> subprocess.Popen[str]:
-    args = json.dumps({"tmp": str(tmp_path), "port": port})
+def run_child(tmp_path: Path, port: int, **smtp: Any) -> subprocess.Popen[str]:
+    args = json.dumps({"tmp": str(tmp_path), "port": port, "smtp": smtp})
     return subprocess.Popen(
         [sys.executable, "-c", CHILD, args],
         stdout=subprocess.PIPE,
@@ -623,9 +623,10 @@ def test_sigkill_midway_then_rerun_mails_everyone_once(
     controller = Controller(collector, hostname="127.0.0.1", port=port)
     controller.start()
     try:
-        config = make_config(tmp_path, port)
+        # one connection: exactly the message stalled in DATA is in doubt
+        config = make_config(tmp_path, port, connections=1)
         save_subscribers(config.subscribers_path, people(20))
-        child = run_child(tmp_path, port)
+        child = run_child(tmp_path, port, connections=1)
         assert collector.stalled.wait(timeout=120), "the child send never reached message 7"
         child.send_signal(signal.SIGKILL)
         child.communicate()
@@ -777,7 +778,8 @@ def test_login_without_encryption_goes_only_to_a_loopback_address(tmp_path: Path
         report = send(config, environ={**ENVIRON, "MASH_SMTP_PASSWORD": "pw"})
     finally:
         controller.stop()
-    assert logins == ["PLAIN"] and report.sent == tuple(s.email for s in people(2))
+    # one login per connection: two recipients, two connections at once (see #16)
+    assert logins == ["PLAIN", "PLAIN"] and report.sent == tuple(s.email for s in people(2))
 
 
 @pytest.mark.parametrize("peer", ["192.0.2.25", "10.0.0.5", "2001:db8::25", "::ffff:192.0.2.25"])
@@ -811,9 +813,8 @@ def test_starttls_required_but_not_offered(smtpd: tuple[Collector, int], tmp_pat
     assert collector.received == []
 
 
-def test_second_process_refuses_while_a_send_is_running(
-    tmp_path: Path, database_env: str | Path
-) -> None:
+def test_second_process_refuses_while_a_send_is_running_on_sqlite(tmp_path: Path) -> None:
+    """On SQLite one send at a time (see #15); PostgreSQL shares the ledger (below)."""
     collector = StallingCollector(stall_at=1)
     port = free_port()
     controller = Controller(collector, hostname="127.0.0.1", port=port)
@@ -832,3 +833,37 @@ def test_second_process_refuses_while_a_send_is_running(
         controller.stop()
     assert len(json.loads(out)["sent"]) == 3
     assert sorted(collector.recipients()) == [s.email for s in people(3)]
+
+
+def test_a_second_send_on_postgresql_leaves_a_live_sends_claims_and_sends_the_rest(
+    tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two sends of one issue share the list (see #15): nobody twice, nobody skipped.
+
+    The first send (one connection) stalls in DATA for reader0000, claimed and live; the
+    second leaves that one to it, not in doubt, and sends the others, which the first
+    then finds claimed and skips.
+    """
+    monkeypatch.setenv(ENV_URL, postgres_url)
+    collector = StallingCollector(stall_at=1)
+    port = free_port()
+    controller = Controller(collector, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        config = make_config(tmp_path, port)
+        save_subscribers(config.subscribers_path, people(3))
+        child = run_child(tmp_path, port, connections=1)
+        assert collector.stalled.wait(timeout=120), "the child send never started"
+        second = send(config)
+        collector.release.set()
+        out, _ = child.communicate(timeout=120)
+    finally:
+        controller.stop()
+    first = json.loads(out)
+    assert second.elsewhere == ("reader0000@example.com",) and not second.in_doubt
+    assert second.sent == ("reader0001@example.com", "reader0002@example.com")
+    assert "1 left to another send running now" in second.summary()
+    assert first == {"sent": ["reader0000@example.com"], "in_doubt": []}
+    assert sorted(collector.recipients()) == [s.email for s in people(3)]  # each once
+    with open_store(postgres_url) as store:
+        assert {e.state for e in store.ledger_entries("2013-08").values()} == {SENT}

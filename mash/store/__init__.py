@@ -22,17 +22,30 @@ from mash.store.feeds import FeedRow
 from mash.store.issues import IssuesMixin
 from mash.store.posts import PostRow, PostsMixin, post_rows
 from mash.store.schema import MIGRATIONS
-from mash.store.sends import DEFERRED, FAILED, SENDING, SENT, LedgerEntry, SendsMixin
+from mash.store.sends import (
+    CLAIM,
+    DEFERRED,
+    DOUBT,
+    FAILED,
+    SENDING,
+    SENT,
+    LedgerEntry,
+    LedgerWrite,
+    SendsMixin,
+)
 from mash.urls import redact_url
 
 __all__ = [
+    "CLAIM",
     "DEFERRED",
+    "DOUBT",
     "FAILED",
     "SENDING",
     "SENT",
     "ENV_URL",
     "FeedRow",
     "LedgerEntry",
+    "LedgerWrite",
     "PostRow",
     "Store",
     "database_of",

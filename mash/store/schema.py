@@ -163,6 +163,12 @@ def _migrate_6(db: Engine) -> None:
     run_script(db, SEND_TABLES)
 
 
+def _migrate_7(db: Engine) -> None:
+    # the send run that claimed each recipient: a claim of a live run is left to it, one
+    # of a dead run is "in doubt"; two sends share one PostgreSQL ledger (see #15)
+    db.execute("ALTER TABLE send_ledger ADD COLUMN claimed_by INTEGER NOT NULL DEFAULT 0")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _migrate_1,
     _migrate_2,
@@ -170,4 +176,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     _migrate_4,
     _migrate_5,
     _migrate_6,
+    _migrate_7,
 )
