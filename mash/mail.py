@@ -8,6 +8,7 @@ here talks to a server or reads the clock except ``build_message``'s Date.
 from __future__ import annotations
 
 import binascii
+import functools
 import hashlib
 import html as htmllib
 import re
@@ -43,6 +44,9 @@ _STYLE_ATTR = re.compile(r'\sstyle="[^"]*"')
 _LONG_WORD = re.compile(r"\S{28,}")
 _BREAK_AFTER = frozenset("/-_.?&=#")
 _ZWSP = "\u200b"
+# The one-word bodies of message_bytes's shell (text, HTML): letters, which
+# quoted-printable leaves as they are, and no header or template holds.
+_MARKS = ("MashTextPartQ7xZ", "MashHtmlPartQ7xZ")
 
 
 class _HeaderClasses(HeaderRegistry):
@@ -191,6 +195,68 @@ def build_message(
     msg.attach(_qp_part("plain", personalise_text(text, link)))
     msg.attach(_qp_part("html", personalise(html, link)))
     return msg
+
+
+def message_bytes(
+    issue: Issue,
+    html: str,
+    text: str,
+    *,
+    to_addr: str,
+    to_name: str,
+    smtp: SmtpSettings,
+    unsubscribe_url: str,
+    unsubscribe_mailto: str,
+    message_id: str,
+    proof: bool = False,
+) -> bytes:
+    """Return ``build_message(...).as_bytes()``, byte for byte, in about a third of the time.
+
+    The email package builds and flattens a shell whose parts hold one word each; the
+    bodies are quoted-printable encoded line by line, each line's encoding cached, and
+    put in their place: a send's messages differ only in the lines holding the
+    unsubscribe link (see #16). A body with a bare CR takes ``build_message``'s way.
+    """
+    link = unsubscribe_url or unsubscribe_mailto or default_unsubscribe_url(issue.newsletter)
+    bodies = (
+        personalise_text(text, link).replace("\r\n", "\n"),
+        personalise(html, link).replace("\r\n", "\n"),
+    )
+    marks = tuple(
+        word + "\n" if body.endswith("\n") else word
+        for word, body in zip(_MARKS, bodies, strict=True)
+    )
+    fast = not any("\r" in body for body in bodies)
+    message = build_message(
+        issue,
+        marks[1] if fast else html,
+        marks[0] if fast else text,
+        to_addr=to_addr,
+        to_name=to_name,
+        smtp=smtp,
+        unsubscribe_url=unsubscribe_url,
+        unsubscribe_mailto=unsubscribe_mailto,
+        message_id=message_id,
+        proof=proof,
+    ).as_bytes()
+    if not fast:
+        return message
+    for mark, body in zip(marks, bodies, strict=True):  # the bodies are last: rpartition
+        head, _mark, tail = message.rpartition(mark.replace("\n", "\r\n").encode())
+        message = head + _qp_body(body) + tail
+    return message
+
+
+def _qp_body(content: str) -> bytes:
+    """Return the quoted-printable of ``content`` (LF lines, no CR) with CRLF lines, as
+    ``_qp_part`` and the generator make it: b2a_qp encodes each line on its own."""
+    encoded = b"\n".join(_qp_line(line) for line in content.split("\n"))
+    return encoded.replace(b"\n", b"\r\n")
+
+
+@functools.lru_cache(maxsize=8192)
+def _qp_line(line: str) -> bytes:
+    return binascii.b2a_qp(line.encode("utf-8"), istext=True)
 
 
 def _qp_part(subtype: str, content: str) -> EmailMessage:

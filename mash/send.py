@@ -463,7 +463,7 @@ def _recipient(job: _Job, subscriber: Subscriber) -> Recipient:
 
 
 def _payload(job: _Job, r: Recipient, *, proof: bool = False) -> bytes:
-    msg = mail.build_message(
+    return mail.message_bytes(
         job.issue,
         job.html,
         job.text,
@@ -475,7 +475,6 @@ def _payload(job: _Job, r: Recipient, *, proof: bool = False) -> bytes:
         message_id=r.message_id,
         proof=proof,
     )
-    return msg.as_bytes()
 
 
 @dataclass
