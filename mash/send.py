@@ -10,6 +10,7 @@ not re-send it unless asked (``resend_in_doubt``); a recipient ``sending`` by an
 run still live is left to that run (see #15, #16). It sends already-rendered HTML and
 text (``load_email`` reads them from output/YYYY-MM/); it never renders.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -415,13 +416,35 @@ def _transact(conn: smtplib.SMTP, sender: str, to: str, payload: bytes) -> _Outc
     except (smtplib.SMTPException, OSError) as e:
         return _Outcome("unreachable", 0, f"{type(e).__name__}: {e}")
     try:
-        conn.data(payload)
+        code, reply = _data(conn, payload)
     except smtplib.SMTPDataError as e:
         return _refused(conn, e.smtp_code, e.smtp_error, "DATA")
     except (smtplib.SMTPException, OSError) as e:
         # The end of data may have reached the server: it may have accepted the message.
         return _Outcome("in-doubt", 0, f"{type(e).__name__} during DATA: {e}")
-    return _Outcome("sent")
+    if code == 250:
+        return _Outcome("sent")
+    if 400 <= code < 600:  # refused after the data: not taken (see #16)
+        return _refused(conn, code, reply, "end of DATA")
+    return _Outcome("in-doubt", 0, f"unreadable reply to the end of DATA: {code} {reply!r}")
+
+
+def _data(conn: smtplib.SMTP, payload: bytes) -> tuple[int, bytes]:
+    """Run DATA as ``smtplib.SMTP.data`` does and return the reply to the end of data.
+
+    Dot-stuffing by ``bytes.replace``, not smtplib's regex: a third of a message's CPU
+    in a fast send (see #16). Raises SMTPDataError when DATA itself is refused.
+    """
+    code, reply = conn.docmd("data")
+    if code != 354:
+        raise smtplib.SMTPDataError(code, reply)
+    stuffed = payload.replace(b"\n.", b"\n..")
+    if stuffed.startswith(b"."):
+        stuffed = b"." + stuffed
+    if not stuffed.endswith(b"\r\n"):
+        stuffed += b"\r\n"
+    conn.send(stuffed + b".\r\n")
+    return conn.getreply()
 
 
 def _refused(conn: smtplib.SMTP, code: int, reply: bytes | str, step: str) -> _Outcome:

@@ -64,6 +64,7 @@ class Collector:
     reject: dict[str, str] = field(default_factory=dict)  # address -> reply (every time)
     defer_once: dict[str, str] = field(default_factory=dict)  # address -> reply (first time)
     drop_during_data: set[str] = field(default_factory=set)  # accept, then cut the line
+    refuse_data: dict[str, str] = field(default_factory=dict)  # address -> end-of-data reply
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_RCPT(
@@ -77,6 +78,9 @@ class Collector:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        for address in envelope.rcpt_tos:
+            if address in self.refuse_data:
+                return self.refuse_data[address]  # after the data: not taken
         with self.lock:
             self.received.append((list(envelope.rcpt_tos), bytes(envelope.content)))
         if set(envelope.rcpt_tos) & self.drop_during_data:
@@ -514,12 +518,86 @@ def test_rate_limiter_spaces_messages() -> None:
 
 def test_send_obeys_the_rate_limit(smtpd: tuple[Collector, int], tmp_path: Path) -> None:
     collector, port = smtpd
-    config = make_config(tmp_path, port, rate_per_second=10.0)
+    config = make_config(tmp_path, port, rate_per_second=10.0, connections=1)
     save_subscribers(config.subscribers_path, people(6))
     clock = FakeClock()
     report = send(config, clock=clock, sleep=clock.sleep)
     assert len(report.sent) == 6
     assert clock.slept == pytest.approx([0.1] * 5)
+
+
+def test_rate_limiter_shared_by_threads_keeps_the_total_rate() -> None:
+    """Each waiter books the next free slot: 4 threads x 25 at 10/s take 0.1 s apart."""
+    limiter = RateLimiter(10.0, clock=lambda: 0.0, sleep=lambda _s: None)  # time stands still
+
+    def waits() -> None:
+        for _ in range(25):
+            limiter.wait()
+
+    threads = [threading.Thread(target=waits) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(limiter.sleeps) == pytest.approx([k / 10 for k in range(1, 100)])
+
+
+def test_send_over_four_connections_keeps_the_total_rate(
+    smtpd: tuple[Collector, int], tmp_path: Path
+) -> None:
+    collector, port = smtpd
+    config = make_config(tmp_path, port, rate_per_second=10.0, connections=4)
+    save_subscribers(config.subscribers_path, people(12))
+    slept: list[float] = []
+    report = send(config, clock=lambda: 0.0, sleep=slept.append)  # time stands still
+    assert len(report.sent) == 12 and sorted(collector.recipients()) == sorted(report.sent)
+    # one message starts at 0, each other one slot later: the total is 10/s, not 40/s
+    assert sorted(slept) == pytest.approx([k / 10 for k in range(1, 12)])
+
+
+def test_a_refusal_after_the_data_is_not_counted_as_sent(
+    smtpd: tuple[Collector, int], tmp_path: Path
+) -> None:
+    """The server's reply to the end of data decides: 5xx failed, 4xx deferred (see #16)."""
+    collector, port = smtpd
+    collector.refuse_data = {
+        "reader0000@example.com": "550 5.7.1 Message rejected as spam",
+        "reader0001@example.com": "451 4.3.0 Try again later",
+    }
+    config = make_config(tmp_path, port)
+    save_subscribers(config.subscribers_path, people(3))
+    report = send(config)
+    assert report.sent == ("reader0002@example.com",)
+    assert [a for a, _ in report.failed] == ["reader0000@example.com"]
+    assert "550 5.7.1 Message rejected as spam (at end of DATA)" in report.failed[0][1]
+    assert [a for a, _ in report.deferred] == ["reader0001@example.com"]
+    with open_store(config.db_path) as store:
+        states = {k: e.state for k, e in store.ledger_entries("2013-08").items()}
+    assert states == {
+        "reader0000@example.com": FAILED,
+        "reader0001@example.com": "deferred",
+        "reader0002@example.com": SENT,
+    }
+    collector.refuse_data.clear()
+    assert send(config).sent == ("reader0001@example.com",)  # deferred: the next run sends
+
+
+def test_lines_starting_with_a_dot_arrive_whole(
+    smtpd: tuple[Collector, int], tmp_path: Path
+) -> None:
+    """DATA dot-stuffs every line that starts with "." (RFC 5321 4.5.2), first one too."""
+    collector, port = smtpd
+    config = make_config(tmp_path, port)
+    save_subscribers(config.subscribers_path, people(1))
+    issue = make_issue()
+    html, text = rendered(issue)
+    text = ".first line\n" + text + "\n.\n..two dots\n.end"
+    report = send_issue(config, issue, html, text, environ=ENVIRON, sleep=lambda _s: None)
+    assert report.sent == ("reader0000@example.com",)
+    plain = collector.messages()[0].get_body(("plain",))
+    assert plain is not None
+    body = plain.get_content().replace("\r\n", "\n")
+    assert body.startswith(".first line\n") and body.endswith("\n.\n..two dots\n.end")
 
 
 # --- the lock ---------------------------------------------------------------------------------
