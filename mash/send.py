@@ -469,6 +469,7 @@ class _Job:
     list_id: str
     sleep: Callable[[float], None]
     progress: Progress
+    messages: mail.MessageMaker  # each recipient's bytes (see #16)
 
 
 def _recipient(job: _Job, subscriber: Subscriber) -> Recipient:
@@ -486,13 +487,9 @@ def _recipient(job: _Job, subscriber: Subscriber) -> Recipient:
 
 
 def _payload(job: _Job, r: Recipient, *, proof: bool = False) -> bytes:
-    return mail.message_bytes(
-        job.issue,
-        job.html,
-        job.text,
+    return job.messages.message(
         to_addr=r.email,
         to_name=r.name,
-        smtp=job.smtp,
         unsubscribe_url=r.unsubscribe_url,
         unsubscribe_mailto=r.unsubscribe_mailto,
         message_id=r.message_id,
@@ -807,6 +804,7 @@ def send_issue(
         mail.list_id(config.smtp, issue.newsletter),
         sleep,
         say,
+        mail.MessageMaker(issue, email_html, email_text, config.smtp),
     )
     warnings = (warning,) if warning else ()
     if proof is not None:

@@ -807,3 +807,27 @@ def test_message_bytes_match_for_any_body(text: list[str], html: list[str]) -> N
     """Line ends, trailing blanks, lone dots, long lines, bare CRs: the same bytes."""
     slow, fast = _both(make_issue(), "".join(html), "".join(text))
     assert fast == slow
+
+
+def test_one_message_maker_makes_each_recipients_bytes(env: jinja2.Environment) -> None:
+    """One maker, its shells reused: every recipient's bytes are build_message's."""
+    issue = make_issue()
+    html, text = mail.render_email_html(issue, env), mail.render_email_text(issue, env)
+    maker = mail.MessageMaker(issue, html, text, SMTP)
+    recipients: list[dict[str, Any]] = [
+        {"to_addr": f"r{i}@example.com", "to_name": name, "message_id": f"<m{i}@example.org>"}
+        for i, name in enumerate(["Ann", "", "Zoë Ångström 测试", "O'Brien, Pat", "x" * 200])
+    ]
+    links = [
+        ("https://example.org/unsubscribe?t=" + "a" * 40, "mailto:u@example.org"),
+        ("https://example.org/unsubscribe?t=" + "b" * 300, ""),
+        ("", "mailto:u@example.org?subject=unsubscribe"),
+        ("http://plain.example.org/u?t=c", "mailto:u@example.org"),
+    ]
+    for number, person in enumerate(recipients * 2):
+        url, mailto = links[number % len(links)]
+        args = {**person, "unsubscribe_url": url, "unsubscribe_mailto": mailto}
+        args["proof"] = number % 3 == 0
+        slow = mail.build_message(issue, html, text, smtp=SMTP, **args).as_bytes()
+        assert _DATE.sub(b"", maker.message(**args)) == _DATE.sub(b"", slow), args
+    assert len(maker.shells) <= 8  # a few kinds of message, not one per recipient
