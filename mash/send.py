@@ -537,7 +537,8 @@ class _Ledger:
             )
         )
         self.requests.put(request)
-        request.done.wait()
+        while not request.done.wait(0.5) and self.error is None:
+            pass
         if self.error is not None:
             raise SendError(key, f"the ledger could not be written: {self.error}")
         return request.claimed
@@ -545,6 +546,10 @@ class _Ledger:
     def mark(self, key: str, kind: str, message_id: str, error: str = "") -> None:
         """Queue a later state of a claimed recipient (committed with the next batch)."""
         self.requests.put(_Request(LedgerWrite(key, kind, message_id, error)))
+
+    def abort(self, error: BaseException) -> None:
+        """Stop: the committer is gone (Ctrl-C); every claim now fails with ``error``."""
+        self.error = error
 
     def retire(self) -> None:
         """Tell the committer a worker has finished (its last marks are queued)."""
@@ -761,9 +766,11 @@ def _send_all(
         thread.start()
     try:
         ledger.serve(len(threads))
-    finally:
-        for thread in threads:
-            thread.join()
+    except BaseException as e:  # Ctrl-C: no claim waits forever; the threads die with us
+        ledger.abort(e)
+        raise
+    for thread in threads:
+        thread.join()
     if work.failure is not None:
         raise work.failure
     order = {s.email: n for n, s in enumerate(work.plan.to_send)}
