@@ -6,7 +6,9 @@ rows it writes locked until the commit. Timestamps are ``timestamptz``, read bac
 as aware UTC datetimes (the session's time zone is UTC). The schema version is the
 table ``mash_schema``; migrations run under an advisory lock, so two processes
 starting at once migrate once. A lock is a session advisory lock, released by the
-server when the connection ends, however the run ends. The password comes from the
+server when the connection ends, however the run ends. A run (``run``: sends) holds its
+name's lock shared, so runs on several machines go on at once, and a lock of its own
+number that marks it live (``live_runs`` reads them from pg_locks). The password comes from the
 URL in the environment, PGPASSWORD or ~/.pgpass (libpq), never from feeds.yaml.
 """
 
