@@ -427,7 +427,7 @@ def print_report(
     def total(key: str) -> int:
         return sum(int(t[key]) for t in trials)
 
-    print("# Send benchmark (issue #6)\n")
+    print("# Send benchmark (issues #6, #16)\n")
     print(
         f"Command: `.venv/bin/python bench/send_bench.py --subscribers {args.subscribers} "
         f"--kills {args.kills} --kill-size {args.kill_size} --seed {args.seed} "
