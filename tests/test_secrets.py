@@ -179,6 +179,8 @@ def test_a_store_holding_a_full_url_is_masked_and_still_matches(
             store.engine.execute("PRAGMA user_version = 3")
             for column in ("excerpt", "page_description"):  # added by migration 5
                 store.engine.execute(f"ALTER TABLE posts DROP COLUMN {column}")
+            # added by migration 7 (#15)
+            store.engine.execute("ALTER TABLE send_ledger DROP COLUMN claimed_by")
             store.engine.execute(
                 "INSERT INTO feeds(url, fetch_url, etag, last_error) VALUES (?, ?, ?, ?)",
                 (url, url, '"v1"', f"timeout fetching {url}"),
