@@ -886,11 +886,14 @@ def _dry_run(job: _Job, config: Config, warnings: tuple[str, ...], resend: bool)
     """Plan without the lock and without writing: who would get mail, and what else."""
     subscribers = load_subscribers(config.subscribers_path)
     with open_store(config) as ledger:
+        live = ledger.live_send_runs()  # before and after the read, as send_issue does
+        entries = ledger.ledger_entries(job.issue.month)
         plan = plan_send(
             subscribers.subscribers,
-            ledger.ledger_entries(job.issue.month),
+            entries,
             ledger.opted_out(),
             resend_in_doubt=resend,
+            live_runs=live | ledger.live_send_runs(),
         )
     report = _report(job.issue.month, "dry-run", plan, _Tally(), subscribers.problems, warnings)
     would = tuple(_recipient(job, s) for s in plan.to_send)

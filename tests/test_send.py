@@ -932,12 +932,14 @@ def test_a_second_send_on_postgresql_leaves_a_live_sends_claims_and_sends_the_re
         save_subscribers(config.subscribers_path, people(3))
         child = run_child(tmp_path, port, connections=1)
         assert collector.stalled.wait(timeout=120), "the child send never started"
+        dry = send(config, dry_run=True)
         second = send(config)
         collector.release.set()
         out, _ = child.communicate(timeout=120)
     finally:
         controller.stop()
     first = json.loads(out)
+    assert dry.elsewhere == ("reader0000@example.com",) and not dry.in_doubt
     assert second.elsewhere == ("reader0000@example.com",) and not second.in_doubt
     assert second.sent == ("reader0001@example.com", "reader0002@example.com")
     assert "1 left to another send running now" in second.summary()
