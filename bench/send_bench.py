@@ -8,7 +8,10 @@ accepted recipient and Message-ID to a file, flushed per message):
 
 - the email HTML size after CSS inlining for a realistic 12-pick issue, and the
   Gmail clipping verdict;
-- the wall time to send to N subscribers in one process, rate limit off;
+- the wall time to send to N subscribers in one process, rate limit off, side by side in
+  one run: "before" (one SMTP connection, each message built by the email package, as
+  mash sent before #16) and "after" (``--connections``, default 4, and
+  ``mail.MessageMaker``); then the rate limit kept across the connections;
 - ``--kills`` trials: a send to ``--kill-size`` subscribers in a child process,
   SIGKILLed at a uniformly random moment of the send, then re-run until done;
   duplicates (recipients the server got more than once) and recipients neither
@@ -146,7 +149,7 @@ def render(issue: Issue) -> tuple[str, str]:
     return mail.render_email_html(issue, env), mail.render_email_text(issue, env)
 
 
-def make_config(folder: Path, port: int) -> Config:
+def make_config(folder: Path, port: int, connections: int = 4, rate: float = 0) -> Config:
     return Config(
         path=folder / "feeds.yaml",
         newsletter=realistic_issue().newsletter,
@@ -160,7 +163,8 @@ def make_config(folder: Path, port: int) -> Config:
             host="127.0.0.1",
             port=port,
             security="none",
-            rate_per_second=0,
+            rate_per_second=rate,
+            connections=connections,
             unsubscribe_url="https://example.org/unsubscribe",
             unsubscribe_mailto="mailto:unsubscribe@example.org",
         ),
@@ -225,6 +229,7 @@ def deliveries(log: Path, month: str) -> list[str]:
 
 
 def child_send(folder: Path, port: int, month: str) -> None:
+    """One send with the default connections (4): a kill may land in any of them."""
     issue = realistic_issue(month)
     html, text = render(issue)
     report = send_issue(make_config(folder, port), issue, html, text, environ=SECRET)
@@ -336,17 +341,52 @@ def measure_demo() -> str:
     return f"{len(html.encode()) / 1024:.1f} KB ({MONTHS[-1]}; {verdict} Gmail's 102 KB clip)"
 
 
-def measure_send(n: int, log: Path, port: int) -> tuple[float, int]:
+@contextmanager
+def built_by_the_email_package() -> Iterator[None]:
+    """Build each message as mash did before #16: ``build_message(...).as_bytes()``."""
+    fast = mail.MessageMaker.message
+
+    def slow(self: mail.MessageMaker, **kwargs: Any) -> bytes:
+        message = mail.build_message(self.issue, self.html, self.text, smtp=self.smtp, **kwargs)
+        return message.as_bytes()
+
+    mail.MessageMaker.message = slow  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        mail.MessageMaker.message = fast  # type: ignore[method-assign]
+
+
+def measure_send(
+    n: int, log: Path, port: int, month: str, connections: int, rate: float = 0
+) -> tuple[float, int]:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         save_subscribers(folder / "subscribers.csv", people(n))
-        issue = realistic_issue("2000-01")
+        issue = realistic_issue(month)
         html, text = render(issue)
+        config = make_config(folder, port, connections, rate)
         start = time.perf_counter()
-        report = send_issue(make_config(folder, port), issue, html, text, environ=SECRET)
+        report = send_issue(config, issue, html, text, environ=SECRET)
         elapsed = time.perf_counter() - start
     assert report.done and len(report.sent) == n, report.summary()
-    return elapsed, len(deliveries(log, "2000-01"))
+    return elapsed, len(deliveries(log, month))
+
+
+def measure_speed(args: argparse.Namespace, log: Path, port: int) -> dict[str, Any]:
+    """Before and after in turns (``--repeat`` pairs), then the rate limit at 100/s."""
+    n = args.subscribers
+    before: list[float] = []
+    after: list[float] = []
+    got = 0
+    for pair in range(args.repeat):
+        with built_by_the_email_package():
+            elapsed, got = measure_send(n, log, port, f"1990-{pair + 1:02d}", 1)
+        before.append(elapsed)
+        elapsed, got = measure_send(n, log, port, f"1991-{pair + 1:02d}", args.connections)
+        after.append(elapsed)
+    rated, _ = measure_send(200, log, port, "1992-01", args.connections, rate=100)
+    return {"before": before, "after": after, "got": got, "rated": rated}
 
 
 def main() -> None:
@@ -355,13 +395,15 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=50)
     parser.add_argument("--kill-size", type=int, default=300)
     parser.add_argument("--seed", type=int, default=6)
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--repeat", type=int, default=1, help="before/after pairs")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     size, warning, text_size = measure_size()
     demo = measure_demo()
     with tempfile.TemporaryDirectory() as tmp, smtp_server(Path(tmp) / "log") as port:
         log = Path(tmp) / "log"
-        elapsed, got = measure_send(args.subscribers, log, port)
+        speed = measure_speed(args, log, port)
         # Calibrate the kill window: one uninterrupted child send of kill-size, start to end.
         calib = Path(tmp) / "calib"
         calib.mkdir()
@@ -370,7 +412,7 @@ def main() -> None:
         spawn_child(calib, port, "2000-02").communicate(timeout=600)
         window = time.perf_counter() - start
         trials = [kill_trial(args.kill_size, t, port, log, window, rng) for t in range(args.kills)]
-    print_report(args, size, warning, text_size, demo, elapsed, got, window, trials)
+    print_report(args, size, warning, text_size, demo, speed, window, trials)
 
 
 def print_report(
@@ -379,18 +421,18 @@ def print_report(
     warning: str | None,
     text_size: int,
     demo: str,
-    elapsed: float,
-    got: int,
+    speed: dict[str, Any],
     window: float,
     trials: list[dict[str, Any]],
 ) -> None:
     def total(key: str) -> int:
         return sum(int(t[key]) for t in trials)
 
-    print("# Send benchmark (issue #6)\n")
+    print("# Send benchmark (issues #6, #16)\n")
     print(
         f"Command: `.venv/bin/python bench/send_bench.py --subscribers {args.subscribers} "
-        f"--kills {args.kills} --kill-size {args.kill_size} --seed {args.seed}`\n"
+        f"--kills {args.kills} --kill-size {args.kill_size} --seed {args.seed} "
+        f"--connections {args.connections} --repeat {args.repeat}`\n"
     )
     print("| measure | value |\n|---|---|")
     print(
@@ -399,9 +441,23 @@ def print_report(
     )
     print(f"| email.txt | {text_size / 1024:.1f} KB |")
     print(f"| email.html of the bundled demo issue (`make demo`) | {demo} |")
+    n = args.subscribers
+    before, after = sorted(speed["before"]), sorted(speed["after"])
+    b, a = before[len(before) // 2], after[len(after) // 2]
     print(
-        f"| send to {args.subscribers:,} subscribers, rate limit off | {elapsed:.1f} s "
-        f"({args.subscribers / elapsed:.0f} msg/s; server got {got:,}) |"
+        f"| send to {n:,} subscribers, rate limit off, **before**: 1 connection, "
+        f"email-package messages (as before #16) | {b:.1f} s (**{n / b:.0f} msg/s**; "
+        f"runs {', '.join(f'{n / t:.0f}' for t in speed['before'])} msg/s) |"
+    )
+    print(
+        f"| the same, **after**: {args.connections} connections, `mail.MessageMaker` "
+        f"| {a:.1f} s (**{n / a:.0f} msg/s**, {b / a:.1f}x; runs "
+        f"{', '.join(f'{n / t:.0f}' for t in speed['after'])} msg/s; "
+        f"server got {speed['got']:,}) |"
+    )
+    print(
+        f"| 200 messages at `rate_per_second: 100` over {args.connections} connections "
+        f"| {speed['rated']:.2f} s ({200 / speed['rated']:.1f} msg/s) |"
     )
     print(
         f"| one uninterrupted {args.kill_size}-subscriber send in a child (sets the kill jitter) "

@@ -147,6 +147,7 @@ _NUMBERS: dict[str, tuple[float, float]] = {
     "fetch.retries": (0, 10),
     "smtp.port": (1, 65_535),
     "smtp.rate_per_second": (0, 10_000),  # 0: no limit
+    "smtp.connections": (1, 16),
     "bounces.port": (1, 65_535),
     "bounces.soft_limit": (1, 100),
 }

@@ -97,7 +97,8 @@ class SmtpSettings:
     user: str = ""
     password_env: str = "MASH_SMTP_PASSWORD"
     secret_env: str = "MASH_SECRET"
-    rate_per_second: float = 5.0
+    rate_per_second: float = 5.0  # across all connections; 0: no limit
+    connections: int = 4  # SMTP connections a send keeps open at once (see #16)
     unsubscribe_url: str = ""
     unsubscribe_mailto: str = ""
     list_id: str = ""

@@ -164,6 +164,9 @@ def test_ten_thousand_big_topic_examples_by_alias_are_refused_at_load(tmp_path: 
         ("fetch:\n  retries", "1000000", "fetch.retries must be a whole number from 0 to 10"),
         ("smtp:\n  rate_per_second", "-.inf", "smtp.rate_per_second"),
         ("smtp:\n  port", "70000", "smtp.port"),
+        ("smtp:\n  connections", "0", "smtp.connections must be a whole number from 1 to 16"),
+        ("smtp:\n  connections", "17", "not 17"),
+        ("smtp:\n  connections", "2.5", "smtp.connections must be a whole number"),
         ("newsletter:\n  picks_max", "0", "picks_max must be a whole number from 1 to 100"),
         ("newsletter:\n  blurb_chars", ".inf", "blurb_chars"),
         ("newsletter:\n  name", '"' + "x" * 10_001 + '"', "name is 10,001 characters long"),
@@ -182,11 +185,12 @@ def test_sensible_numbers_still_load(tmp_path: Path) -> None:
     text = (
         "feeds:\n  - url: https://example.org/feed/\n    weight: 0\n"
         "fetch: {deadline: 0.5, retries: 0, max_bytes: 1048576, concurrency: 1}\n"
-        "smtp: {rate_per_second: 0, port: 465}\n"
+        "smtp: {rate_per_second: 0, port: 465, connections: 16}\n"
     )
     config = load_config(write(tmp_path, text))
     assert config.fetch.deadline == 0.5 and config.fetch.retries == 0
     assert config.smtp.rate_per_second == 0 and config.feeds[0].weight == 0
+    assert config.smtp.connections == 16
 
 
 def test_too_many_feeds_and_too_large_a_file_are_refused(tmp_path: Path) -> None:

@@ -753,3 +753,81 @@ def test_long_words_break_in_text_but_never_in_links(env: jinja2.Environment) ->
     assert shown and "\u200b" in shown.group(1) and shown.group(1).replace("\u200b", "") == url
     assert max(len(part) for part in shown.group(1).split("\u200b")) <= 20
     assert f"{url}</code>" in html  # code is left as written
+
+
+# --- message_bytes: build_message's bytes, faster (see #16) -----------------------------------
+
+_DATE = re.compile(rb"^Date: [^\r]*\r\n", re.MULTILINE)
+
+
+def _both(issue: Issue, html: str, text: str, **changes: Any) -> tuple[bytes, bytes]:
+    args: dict[str, Any] = {
+        "to_addr": "ann@example.com",
+        "to_name": "Ann Reader",
+        "smtp": SmtpSettings(list_id=""),
+        "unsubscribe_url": "https://example.org/unsubscribe?t=TOKEN",
+        "unsubscribe_mailto": "mailto:unsubscribe@example.org?subject=unsubscribe",
+        "message_id": "<mash.2013-08.abc@example.org>",
+        **changes,
+    }
+    slow = mail.build_message(issue, html, text, **args).as_bytes()
+    fast = mail.message_bytes(issue, html, text, **args)
+    return _DATE.sub(b"", slow), _DATE.sub(b"", fast)  # the Date is the clock's
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"to_name": "Zoë Ångström-Brønsted 测试", "to_addr": "zoe@example.com"},
+        {"unsubscribe_url": "https://example.org/unsubscribe?t=" + "x" * 300},
+        {"unsubscribe_url": "", "proof": True},
+        {"to_name": "Ann\r\nBcc: victim@evil.example", "message_id": "<id@x>\nX-Injected: 1"},
+    ],
+)
+def test_message_bytes_are_build_messages_bytes(
+    env: jinja2.Environment, changes: dict[str, Any]
+) -> None:
+    issue = make_issue()
+    html, text = mail.render_email_html(issue, env), mail.render_email_text(issue, env)
+    slow, fast = _both(issue, html, text, **changes)
+    assert fast == slow
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    text=st.lists(
+        st.sampled_from(
+            ["Unsubscribe: u", "a", " ", "\t", ".", "=", "é", "\n", "\r", "\r\n", "x" * 90]
+        )
+    ),
+    html=st.lists(st.sampled_from(['<a data-unsubscribe href="x">u</a>', "\n", " ", ".", "ü"])),
+)
+def test_message_bytes_match_for_any_body(text: list[str], html: list[str]) -> None:
+    """Line ends, trailing blanks, lone dots, long lines, bare CRs: the same bytes."""
+    slow, fast = _both(make_issue(), "".join(html), "".join(text))
+    assert fast == slow
+
+
+def test_one_message_maker_makes_each_recipients_bytes(env: jinja2.Environment) -> None:
+    """One maker, its shells reused: every recipient's bytes are build_message's."""
+    issue = make_issue()
+    html, text = mail.render_email_html(issue, env), mail.render_email_text(issue, env)
+    maker = mail.MessageMaker(issue, html, text, SMTP)
+    recipients: list[dict[str, Any]] = [
+        {"to_addr": f"r{i}@example.com", "to_name": name, "message_id": f"<m{i}@example.org>"}
+        for i, name in enumerate(["Ann", "", "Zoë Ångström 测试", "O'Brien, Pat", "x" * 200])
+    ]
+    links = [
+        ("https://example.org/unsubscribe?t=" + "a" * 40, "mailto:u@example.org"),
+        ("https://example.org/unsubscribe?t=" + "b" * 300, ""),
+        ("", "mailto:u@example.org?subject=unsubscribe"),
+        ("http://plain.example.org/u?t=c", "mailto:u@example.org"),
+    ]
+    for number, person in enumerate(recipients * 2):
+        url, mailto = links[number % len(links)]
+        args = {**person, "unsubscribe_url": url, "unsubscribe_mailto": mailto}
+        args["proof"] = number % 3 == 0
+        slow = mail.build_message(issue, html, text, smtp=SMTP, **args).as_bytes()
+        assert _DATE.sub(b"", maker.message(**args)) == _DATE.sub(b"", slow), args
+    assert len(maker.shells) <= 8  # a few kinds of message, not one per recipient

@@ -39,7 +39,7 @@ from mash.send import (
     plan_send,
     send_issue,
 )
-from mash.store import FAILED, SENDING, SENT, database_of, open_store
+from mash.store import ENV_URL, FAILED, SENDING, SENT, database_of, open_store
 from mash.subscribers import Subscriber
 from mash.subscribers.csv import save_subscribers
 from mash.unsubscribe import verify_token
@@ -65,6 +65,7 @@ class Collector:
     reject: dict[str, str] = field(default_factory=dict)  # address -> reply (every time)
     defer_once: dict[str, str] = field(default_factory=dict)  # address -> reply (first time)
     drop_during_data: set[str] = field(default_factory=set)  # accept, then cut the line
+    refuse_data: dict[str, str] = field(default_factory=dict)  # address -> end-of-data reply
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_RCPT(
@@ -78,6 +79,9 @@ class Collector:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        for address in envelope.rcpt_tos:
+            if address in self.refuse_data:
+                return self.refuse_data[address]  # after the data: not taken
         with self.lock:
             self.received.append((list(envelope.rcpt_tos), bytes(envelope.content)))
         if set(envelope.rcpt_tos) & self.drop_during_data:
@@ -516,12 +520,86 @@ def test_rate_limiter_spaces_messages() -> None:
 
 def test_send_obeys_the_rate_limit(smtpd: tuple[Collector, int], tmp_path: Path) -> None:
     collector, port = smtpd
-    config = make_config(tmp_path, port, rate_per_second=10.0)
+    config = make_config(tmp_path, port, rate_per_second=10.0, connections=1)
     save_subscribers(config.subscribers_path, people(6))
     clock = FakeClock()
     report = send(config, clock=clock, sleep=clock.sleep)
     assert len(report.sent) == 6
     assert clock.slept == pytest.approx([0.1] * 5)
+
+
+def test_rate_limiter_shared_by_threads_keeps_the_total_rate() -> None:
+    """Each waiter books the next free slot: 4 threads x 25 at 10/s take 0.1 s apart."""
+    limiter = RateLimiter(10.0, clock=lambda: 0.0, sleep=lambda _s: None)  # time stands still
+
+    def waits() -> None:
+        for _ in range(25):
+            limiter.wait()
+
+    threads = [threading.Thread(target=waits) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(limiter.sleeps) == pytest.approx([k / 10 for k in range(1, 100)])
+
+
+def test_send_over_four_connections_keeps_the_total_rate(
+    smtpd: tuple[Collector, int], tmp_path: Path
+) -> None:
+    collector, port = smtpd
+    config = make_config(tmp_path, port, rate_per_second=10.0, connections=4)
+    save_subscribers(config.subscribers_path, people(12))
+    slept: list[float] = []
+    report = send(config, clock=lambda: 0.0, sleep=slept.append)  # time stands still
+    assert len(report.sent) == 12 and sorted(collector.recipients()) == sorted(report.sent)
+    # one message starts at 0, each other one slot later: the total is 10/s, not 40/s
+    assert sorted(slept) == pytest.approx([k / 10 for k in range(1, 12)])
+
+
+def test_a_refusal_after_the_data_is_not_counted_as_sent(
+    smtpd: tuple[Collector, int], tmp_path: Path
+) -> None:
+    """The server's reply to the end of data decides: 5xx failed, 4xx deferred (see #16)."""
+    collector, port = smtpd
+    collector.refuse_data = {
+        "reader0000@example.com": "550 5.7.1 Message rejected as spam",
+        "reader0001@example.com": "451 4.3.0 Try again later",
+    }
+    config = make_config(tmp_path, port)
+    save_subscribers(config.subscribers_path, people(3))
+    report = send(config)
+    assert report.sent == ("reader0002@example.com",)
+    assert [a for a, _ in report.failed] == ["reader0000@example.com"]
+    assert "550 5.7.1 Message rejected as spam (at end of DATA)" in report.failed[0][1]
+    assert [a for a, _ in report.deferred] == ["reader0001@example.com"]
+    with open_store(config.db_path) as store:
+        states = {k: e.state for k, e in store.ledger_entries("2013-08").items()}
+    assert states == {
+        "reader0000@example.com": FAILED,
+        "reader0001@example.com": "deferred",
+        "reader0002@example.com": SENT,
+    }
+    collector.refuse_data.clear()
+    assert send(config).sent == ("reader0001@example.com",)  # deferred: the next run sends
+
+
+def test_lines_starting_with_a_dot_arrive_whole(
+    smtpd: tuple[Collector, int], tmp_path: Path
+) -> None:
+    """DATA dot-stuffs every line that starts with "." (RFC 5321 4.5.2), first one too."""
+    collector, port = smtpd
+    config = make_config(tmp_path, port)
+    save_subscribers(config.subscribers_path, people(1))
+    issue = make_issue()
+    html, text = rendered(issue)
+    text = ".first line\n" + text + "\n.\n..two dots\n.end"
+    report = send_issue(config, issue, html, text, environ=ENVIRON, sleep=lambda _s: None)
+    assert report.sent == ("reader0000@example.com",)
+    plain = collector.messages()[0].get_body(("plain",))
+    assert plain is not None
+    body = plain.get_content().replace("\r\n", "\n")
+    assert body.startswith(".first line\n") and body.endswith("\n.\n..two dots\n.end")
 
 
 # --- the lock ---------------------------------------------------------------------------------
@@ -583,13 +661,13 @@ child_send(json.loads(sys.argv[1]))
 
 def child_send(args: dict[str, Any]) -> None:
     """Run in a subprocess: one real send, its report printed as JSON."""
-    config = make_config(Path(args["tmp"]), args["port"])
+    config = make_config(Path(args["tmp"]), args["port"], **args.get("smtp", {}))
     report = send(config, resend_in_doubt=args.get("resend", False))
     print(json.dumps({"sent": report.sent, "in_doubt": [a for a, _ in report.in_doubt]}))
 
 
-def run_child(tmp_path: Path, port: int) -> subprocess.Popen[str]:
-    args = json.dumps({"tmp": str(tmp_path), "port": port})
+def run_child(tmp_path: Path, port: int, **smtp: Any) -> subprocess.Popen[str]:
+    args = json.dumps({"tmp": str(tmp_path), "port": port, "smtp": smtp})
     return subprocess.Popen(
         [sys.executable, "-c", CHILD, args],
         stdout=subprocess.PIPE,
@@ -625,9 +703,10 @@ def test_sigkill_midway_then_rerun_mails_everyone_once(
     controller = Controller(collector, hostname="127.0.0.1", port=port)
     controller.start()
     try:
-        config = make_config(tmp_path, port)
+        # one connection: exactly the message stalled in DATA is in doubt
+        config = make_config(tmp_path, port, connections=1)
         save_subscribers(config.subscribers_path, people(20))
-        child = run_child(tmp_path, port)
+        child = run_child(tmp_path, port, connections=1)
         assert collector.stalled.wait(timeout=120), "the child send never reached message 7"
         child.send_signal(signal.SIGKILL)
         child.communicate()
@@ -822,7 +901,8 @@ def test_login_without_encryption_goes_only_to_a_loopback_address(tmp_path: Path
         report = send(config, environ={**ENVIRON, "MASH_SMTP_PASSWORD": "pw"})
     finally:
         controller.stop()
-    assert logins == ["PLAIN"] and report.sent == tuple(s.email for s in people(2))
+    # one login per connection: two recipients, two connections at once (see #16)
+    assert logins == ["PLAIN", "PLAIN"] and report.sent == tuple(s.email for s in people(2))
 
 
 @pytest.mark.parametrize("peer", ["192.0.2.25", "10.0.0.5", "2001:db8::25", "::ffff:192.0.2.25"])
@@ -856,9 +936,8 @@ def test_starttls_required_but_not_offered(smtpd: tuple[Collector, int], tmp_pat
     assert collector.received == []
 
 
-def test_second_process_refuses_while_a_send_is_running(
-    tmp_path: Path, database_env: str | Path
-) -> None:
+def test_second_process_refuses_while_a_send_is_running_on_sqlite(tmp_path: Path) -> None:
+    """On SQLite one send at a time (see #15); PostgreSQL shares the ledger (below)."""
     collector = StallingCollector(stall_at=1)
     port = free_port()
     controller = Controller(collector, hostname="127.0.0.1", port=port)
@@ -877,3 +956,39 @@ def test_second_process_refuses_while_a_send_is_running(
         controller.stop()
     assert len(json.loads(out)["sent"]) == 3
     assert sorted(collector.recipients()) == [s.email for s in people(3)]
+
+
+def test_a_second_send_on_postgresql_leaves_a_live_sends_claims_and_sends_the_rest(
+    tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two sends of one issue share the list (see #15): nobody twice, nobody skipped.
+
+    The first send (one connection) stalls in DATA for reader0000, claimed and live; the
+    second leaves that one to it, not in doubt, and sends the others, which the first
+    then finds claimed and skips.
+    """
+    monkeypatch.setenv(ENV_URL, postgres_url)
+    collector = StallingCollector(stall_at=1)
+    port = free_port()
+    controller = Controller(collector, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        config = make_config(tmp_path, port)
+        save_subscribers(config.subscribers_path, people(3))
+        child = run_child(tmp_path, port, connections=1)
+        assert collector.stalled.wait(timeout=120), "the child send never started"
+        dry = send(config, dry_run=True)
+        second = send(config)
+        collector.release.set()
+        out, _ = child.communicate(timeout=120)
+    finally:
+        controller.stop()
+    first = json.loads(out)
+    assert dry.elsewhere == ("reader0000@example.com",) and not dry.in_doubt
+    assert second.elsewhere == ("reader0000@example.com",) and not second.in_doubt
+    assert second.sent == ("reader0001@example.com", "reader0002@example.com")
+    assert "1 left to another send running now" in second.summary()
+    assert first == {"sent": ["reader0000@example.com"], "in_doubt": []}
+    assert sorted(collector.recipients()) == [s.email for s in people(3)]  # each once
+    with open_store(postgres_url) as store:
+        assert {e.state for e in store.ledger_entries("2013-08").values()} == {SENT}

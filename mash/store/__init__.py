@@ -25,12 +25,24 @@ from mash.store.leases import FetchRun, LeasesMixin
 from mash.store.mails import MailsMixin, SeenMails
 from mash.store.posts import PostRow, PostsMixin, post_rows
 from mash.store.schema import MIGRATIONS
-from mash.store.sends import DEFERRED, FAILED, SENDING, SENT, LedgerEntry, SendsMixin
+from mash.store.sends import (
+    CLAIM,
+    DEFERRED,
+    DOUBT,
+    FAILED,
+    SENDING,
+    SENT,
+    LedgerEntry,
+    LedgerWrite,
+    SendsMixin,
+)
 from mash.store.subscribers import SubscribersMixin
 from mash.urls import redact_url
 
 __all__ = [
+    "CLAIM",
     "DEFERRED",
+    "DOUBT",
     "FAILED",
     "SENDING",
     "SENT",
@@ -38,6 +50,7 @@ __all__ = [
     "FeedRow",
     "FetchRun",
     "LedgerEntry",
+    "LedgerWrite",
     "PostRow",
     "SeenMails",
     "Store",

@@ -10,6 +10,7 @@ holds the store: try again) or ``StoreError``. No query of a domain lives here.
 
 from __future__ import annotations
 
+import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -19,6 +20,7 @@ from typing import Any, ClassVar, Protocol
 from mash.errors import StoreBusy, StoreError
 
 Params = Sequence[object]
+RUN_NUMBERS = 2**31 - 2  # a run's number: 1 .. 2**31 - 2, a PostgreSQL int4 lock key
 
 
 class Row(Protocol):
@@ -120,6 +122,18 @@ class Engine(ABC):
         """Hold the store's lock ``name`` while the block runs, across processes and
         (on PostgreSQL) machines; raise StoreBusy naming the holder when it is taken."""
 
+    def run(self, name: str) -> AbstractContextManager[int]:
+        """Hold a run of ``name`` that others may share; yield this run's number.
+
+        Default: the exclusive ``lock(name)``, so no other run is ever live. PostgreSQL
+        lets runs on several machines share it, each marked live by its own lock (#15).
+        """
+        return _alone(self.lock(name))
+
+    def live_runs(self, name: str) -> frozenset[int]:
+        """Return the numbers of the runs of ``name`` now live (other than alone: none)."""
+        return frozenset()
+
     @abstractmethod
     def close(self) -> None: ...
 
@@ -210,3 +224,9 @@ class Engine(ABC):
 @contextmanager
 def _nothing() -> Iterator[None]:
     yield
+
+
+@contextmanager
+def _alone(lock: AbstractContextManager[None]) -> Iterator[int]:
+    with lock:
+        yield secrets.randbelow(RUN_NUMBERS) + 1

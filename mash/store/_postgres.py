@@ -6,7 +6,9 @@ rows it writes locked until the commit. Timestamps are ``timestamptz``, read bac
 as aware UTC datetimes (the session's time zone is UTC). The schema version is the
 table ``mash_schema``; migrations run under an advisory lock, so two processes
 starting at once migrate once. A lock is a session advisory lock, released by the
-server when the connection ends, however the run ends. The password comes from the
+server when the connection ends, however the run ends. A run (``run``: sends) holds its
+name's lock shared, so runs on several machines go on at once, and a lock of its own
+number that marks it live (``live_runs`` reads them from pg_locks). The password comes from the
 URL in the environment, PGPASSWORD or ~/.pgpass (libpq), never from feeds.yaml.
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 import socket
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
@@ -24,7 +27,7 @@ from psycopg import errors as pg_errors
 from psycopg.rows import dict_row, tuple_row
 
 from mash.errors import StoreBusy, StoreError
-from mash.store._base import BOOKKEEPING, Engine, Params, Row, quoted
+from mash.store._base import BOOKKEEPING, RUN_NUMBERS, Engine, Params, Row, quoted
 from mash.urls import redact_url
 
 CONNECT_TIMEOUT = 15  # seconds
@@ -48,6 +51,11 @@ ORDER BY 1, 2
 def _sql(sql: str) -> str:
     """Translate the domain modules' ``?`` placeholders to psycopg's ``%s``."""
     return sql.replace("%", "%%").replace("?", "%s")
+
+
+def run_space(name: str) -> int:
+    """Return the first key (int4) of the locks that mark the runs of ``name`` live."""
+    return lock_key(f"run:{name}") & 0x7FFF_FFFF
 
 
 def lock_key(name: str) -> int:
@@ -143,6 +151,36 @@ class PostgresEngine(Engine):
         finally:
             if not self.db.closed:
                 self.execute("SELECT pg_advisory_unlock(?)", (key,))
+
+    @contextmanager
+    def run(self, name: str) -> Iterator[int]:
+        # Runs of one name share its lock; each also holds (space, number) alone, which
+        # marks it live until its session ends, however the run ends (see #15).
+        key = lock_key(name)
+        row = self.one("SELECT pg_try_advisory_lock_shared(?) AS taken", (key,))
+        if not (row and row["taken"]):
+            raise StoreBusy(
+                f"another `mash {name}` holds the store alone ({self._holder(key)}); this one "
+                f"stops. Store: {self.name}"
+            )
+        number = secrets.randbelow(RUN_NUMBERS) + 1
+        try:
+            self.execute("SELECT pg_advisory_lock(?, ?)", (run_space(name), number))
+            yield number
+        finally:
+            if not self.db.closed:
+                self.execute("SELECT pg_advisory_unlock(?, ?)", (run_space(name), number))
+                self.execute("SELECT pg_advisory_unlock_shared(?)", (key,))
+
+    def live_runs(self, name: str) -> frozenset[int]:
+        rows = self.query(
+            """SELECT l.objid::bigint AS number FROM pg_locks l
+               WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+                 AND l.classid::bigint = ? AND l.database =
+                     (SELECT oid FROM pg_database WHERE datname = current_database())""",
+            (run_space(name),),
+        )
+        return frozenset(int(r["number"]) for r in rows)
 
     def _holder(self, key: int) -> str:
         """Name the session holding an advisory lock ("mash pid 12 on host, from 10.0.0.2")."""

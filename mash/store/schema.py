@@ -245,6 +245,12 @@ def _migrate_8(db: Engine) -> None:
     run_script(db, FETCH_RUN_TABLES)
 
 
+def _migrate_9(db: Engine) -> None:
+    # the send run that claimed each recipient: a claim of a live run is left to it, one
+    # of a dead run is "in doubt"; two sends share one PostgreSQL ledger (see #15)
+    db.execute("ALTER TABLE send_ledger ADD COLUMN claimed_by INTEGER NOT NULL DEFAULT 0")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _migrate_1,
     _migrate_2,
@@ -254,4 +260,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     _migrate_6,
     _migrate_7,
     _migrate_8,
+    _migrate_9,
 )
