@@ -134,6 +134,11 @@ def _drag(page: Any, item: Any, onto: Any) -> None:
     page.mouse.down()
     page.mouse.move(start["x"] + 4, start["y"] - 10, steps=3)
     page.mouse.move(end["x"] + 10, end["y"] + 2, steps=12)
+    # SortableJS moves the others with an animation; on a loaded machine the last move
+    # can land before it settles. Let it settle, then point at the top edge once more.
+    page.wait_for_timeout(400)
+    page.mouse.move(end["x"] + 12, end["y"] + 1, steps=2)
+    page.wait_for_timeout(100)
     page.mouse.up()
     page.set_viewport_size(size)
 

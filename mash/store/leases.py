@@ -128,7 +128,7 @@ class LeasesMixin:
         with self.engine.transaction():
             if alone:
                 self.engine.execute(f"UPDATE fetch_runs SET ended = {clock} WHERE ended IS NULL")
-            else:
+            elif self.engine.kind == "postgresql":
                 # one registration at a time: two runs starting together would each miss
                 # the other's uncommitted row, start a round of their own, and fetch again
                 # what the other finished (the lock conflicts with itself, not with reads)
