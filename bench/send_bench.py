@@ -53,7 +53,8 @@ from mash.records import (  # noqa: E402
     SmtpSettings,
 )
 from mash.send import send_issue  # noqa: E402
-from mash.subscribers import Subscriber, save_subscribers  # noqa: E402
+from mash.subscribers import Subscriber  # noqa: E402
+from mash.subscribers.csv import save_subscribers  # noqa: E402
 
 SECRET = {"MASH_SECRET": "bench-secret"}
 _MID = re.compile(rb"^Message-ID:\s*(\S+)", re.MULTILINE | re.IGNORECASE)

@@ -13,6 +13,7 @@ import shlex
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +25,8 @@ from mash.records import Config
 from mash.urls import redact_url
 
 if TYPE_CHECKING:
+    from mash.store import Store
+    from mash.subscribers import ImportReport
     from mash.web._wsgi import Server
 
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -249,38 +252,93 @@ def cmd_send(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_subscribers(args: argparse.Namespace, config: Config) -> int:
-    from mash import subscribers as subs
+    from mash.store import open_store
 
-    path = config.subscribers_path
-    if args.action == "import":
-        imported = subs.import_subscribers(path, Path(args.file))
-        for problem in imported.problems:
-            _err(f"skipped {problem}")
-        _err(
-            f"{imported.added} added, {imported.updated} updated, {imported.unchanged} "
-            f"unchanged, {len(imported.problems)} rows skipped: {path}"
-        )
-    elif args.action == "add":
-        try:
-            added = subs.add_subscriber(path, args.email, args.name or "")
-        except ValueError as e:
-            raise ConfigError(f"cannot add {args.email!r}: {e}") from None
-        _err(f"subscribed {added.email}")
-    elif args.action == "remove":
-        if not subs.remove_subscriber(path, args.email, purge=args.purge):
-            _err(f"{args.email} is not on the list")
-            return 1
-        _err(f"{'deleted' if args.purge else 'unsubscribed'} {args.email}")
-    else:
-        listed = subs.list_subscribers(path)
-        for problem in listed.problems:
-            _err(f"skipped {problem}")
-        for sub in listed.subscribers:  # pasted into a spreadsheet: no formulas (see #21)
-            print(
-                f"{subs.spreadsheet_safe(sub.email)}\t{subs.spreadsheet_safe(sub.name)}\t"
-                f"{sub.status}"
+    with open_store(config) as store:
+        adopted = store.adopt_subscribers_csv(config.subscribers_path)
+        if adopted is not None:
+            _say_import(adopted, str(config.subscribers_path))
+            _err(
+                f"the list now lives in the store {store.name}: {config.subscribers_path} "
+                "was imported once and is left as it was; mash no longer reads it (use "
+                "`mash subscribers import` and `export` to exchange CSV files)"
             )
-        _err(f"{len(listed.active)} subscribed of {len(listed.subscribers)}")
+        handler = {
+            "import": _subscribers_import,
+            "export": _subscribers_export,
+            "add": _subscribers_add,
+            "remove": _subscribers_remove,
+        }.get(args.action, _subscribers_list)
+        return handler(args, store)
+
+
+def _say_import(report: ImportReport, source: str) -> None:
+    for problem in report.problems:
+        _err(f"skipped {problem}")
+    _err(
+        f"{report.added} added, {report.updated} updated, {report.unchanged} "
+        f"unchanged, {len(report.problems)} rows skipped: {source}"
+    )
+
+
+def _subscribers_import(args: argparse.Namespace, store: Store) -> int:
+    from mash.subscribers.csv import load_subscribers
+
+    listed = load_subscribers(Path(args.file))
+    report = store.import_subscribers(listed.subscribers, args.file, skipped=len(listed.problems))
+    _say_import(replace(report, problems=listed.problems), f"{args.file} -> {store.name}")
+    return 0
+
+
+def _subscribers_export(args: argparse.Namespace, store: Store) -> int:
+    from mash.subscribers.csv import format_subscribers, save_subscribers
+
+    listed = store.subscribers()
+    if args.file in (None, "-"):
+        sys.stdout.write(format_subscribers(listed))
+    else:
+        save_subscribers(Path(args.file), listed)
+        _err(f"exported {len(listed)} addresses to {args.file}")
+    return 0
+
+
+def _subscribers_add(args: argparse.Namespace, store: Store) -> int:
+    from mash.subscribers import CLI, Subscriber, clean_name, validate_email
+
+    try:
+        new = Subscriber(validate_email(args.email), clean_name(args.name or ""))
+    except ValueError as e:
+        raise ConfigError(f"cannot add {args.email!r}: {e}") from None
+    reason = "added by the editor (mash subscribers add)"
+    added = store.subscribe(replace(new, consent_source=CLI), reason)
+    _err(f"subscribed {added.email}")
+    return 0
+
+
+def _subscribers_remove(args: argparse.Namespace, store: Store) -> int:
+    from mash.subscribers import UNSUBSCRIBED
+
+    if args.purge:
+        found = store.delete_subscriber(args.email)
+    else:
+        reason = "removed by the editor (mash subscribers remove)"
+        found = store.set_status(args.email, UNSUBSCRIBED, reason) is not None
+    if not found:
+        _err(f"{args.email} is not on the list")
+        return 1
+    _err(f"{'deleted' if args.purge else 'unsubscribed'} {args.email}")
+    return 0
+
+
+def _subscribers_list(args: argparse.Namespace, store: Store) -> int:
+    from mash.subscribers import SUBSCRIBED
+    from mash.subscribers.csv import spreadsheet_safe as safe
+
+    listed = store.subscribers()
+    for sub in listed:  # pasted into a spreadsheet: no formulas (see #21)
+        print(f"{safe(sub.email)}\t{safe(sub.name)}\t{sub.status}\t{safe(sub.status_reason)}")
+    subscribed = sum(s.status == SUBSCRIBED for s in listed)
+    _err(f"{subscribed} subscribed of {len(listed)}")
     return 0
 
 
@@ -293,9 +351,10 @@ def cmd_bounces_import(args: argparse.Namespace, config: Config) -> int:
         mails = mailbox.read_mbox(Path(args.mbox))
     else:
         mails = mailbox.read_maildir(Path(args.maildir))
-    # until the store keeps them (#15): the mails already read, in a file beside the database
-    seen = mailbox.SeenFile(config.db_path.parent / "bounces-read.txt")
-    report = mailbox.import_bounces(mails, seen)
+    from mash.store import open_store
+
+    with open_store(config) as store:  # the mails already read are in the store (#15)
+        report = mailbox.import_bounces(mails, store.seen_mails())
     for r in report.records:
         verdict = r.kind if r.kind == "complaint" else ("hard" if r.hard else "soft")
         print(f"{r.recipient}\t{r.status or '-'}\t{verdict}\t{r.reason}")
@@ -482,10 +541,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(handler=cmd_send)
 
-    subscribers = sub.add_parser("subscribers", help="the subscribers CSV (paths: subscribers)")
+    subscribers = sub.add_parser("subscribers", help="the subscriber list (in the store)")
     ssub = subscribers.add_subparsers(dest="action", required=True, parser_class=_Parser)
-    p = ssub.add_parser("import", help="merge a CSV of email,name[,status] into the list")
+    p = ssub.add_parser("import", help="merge a CSV of email,name[,status,...] into the list")
     p.add_argument("file", help="the CSV to import")
+    p.set_defaults(handler=cmd_subscribers)
+    p = ssub.add_parser(
+        "export", help="write the list as CSV: email,name,status, then reason and consent"
+    )
+    p.add_argument("file", nargs="?", help="the CSV to write (default -, standard output)")
     p.set_defaults(handler=cmd_subscribers)
     p = ssub.add_parser("add", help="subscribe one address")
     p.add_argument("email")
@@ -495,7 +559,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("email")
     p.add_argument("--purge", action="store_true", help="delete the row instead")
     p.set_defaults(handler=cmd_subscribers)
-    p = ssub.add_parser("list", help="print every subscriber: email, name, status")
+    p = ssub.add_parser("list", help="print every subscriber: email, name, status, why")
     p.set_defaults(handler=cmd_subscribers)
 
     p = sub.add_parser(

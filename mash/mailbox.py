@@ -2,7 +2,8 @@
 
 Each mail is known by its Message-ID (a SHA-256 of its bytes where it has none) and is
 read once: the keys of mails already read live behind ``SeenMessages`` (a set in memory,
-or ``SeenFile``, a text file beside the database, until the store keeps them). Mails that
+or the store's table mails_read, ``mash.store.SeenMails``, shared by every machine on
+PostgreSQL). Mails that
 are not bounces are counted and left alone: never deleted, moved, or flagged seen (IMAP
 is read with ``BODY.PEEK``); a bounce or complaint read over IMAP is flagged ``\\Seen``.
 Nothing here changes a subscriber: the records are returned for the policy to apply.
@@ -32,41 +33,11 @@ MAX_MESSAGE_BYTES = 25 * 1024 * 1024  # bigger mails are skipped, counted as not
 
 
 class SeenMessages(Protocol):
-    """The keys of the mails already read (the store will keep them; see #15)."""
+    """The keys of the mails already read (the store keeps them: mash.store.SeenMails)."""
 
     def __contains__(self, key: object) -> bool: ...
 
     def add(self, key: str) -> None: ...
-
-
-class SeenFile:
-    """Remember keys in a text file, one a line; each is appended (and flushed) at once."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except FileNotFoundError:
-            lines = []
-        except OSError as e:
-            raise MailboxError(str(path), f"cannot read the list of mails read: {e}") from e
-        self._keys = {line for line in lines if line}
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._keys
-
-    def add(self, key: str) -> None:
-        if key in self._keys:
-            return
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8") as handle:
-                handle.write(key + "\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-        except OSError as e:
-            raise MailboxError(str(self.path), f"cannot record a mail as read: {e}") from e
-        self._keys.add(key)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Send an issue over SMTP, exactly once per subscriber, with a dry run and proofs.
 
-Flow of ``send_issue``: take the store's send lock, read the subscribers CSV, the ledger and the
-opt-outs, plan who gets mail, then per recipient: wait for the rate limiter, commit
+Flow of ``send_issue``: take the store's send lock, read the list (the CSV at
+``paths.subscribers`` is imported on first use), the ledger and the opt-outs, plan who
+gets mail (only ``subscribed`` addresses), then per recipient: wait for the rate limiter, commit
 ``sending``, run MAIL/RCPT/DATA, commit ``sent``. A crash between the two commits
 leaves the recipient ``sending``: the next run names it "in doubt" and does not
 re-send it unless asked (``resend_in_doubt``). It sends already-rendered HTML and
@@ -26,13 +27,7 @@ from mash import mail
 from mash.errors import BuildError, ConfigError, SendError
 from mash.records import Config, Issue, SmtpSettings
 from mash.store import FAILED, SENDING, SENT, LedgerEntry, Store, open_store
-from mash.subscribers import (
-    SUBSCRIBED,
-    Subscriber,
-    address_key,
-    load_subscribers,
-    validate_email,
-)
+from mash.subscribers import SUBSCRIBED, Subscriber, address_key, validate_email
 from mash.unsubscribe import make_token, unsubscribe_link
 
 Connector = Callable[[], smtplib.SMTP]
@@ -66,7 +61,7 @@ class Plan:
     resend: tuple[str, ...] = ()  # in doubt, but re-sent because the editor asked
     failed_before: tuple[tuple[str, str], ...] = ()
     opted_out: tuple[str, ...] = ()
-    inactive: tuple[str, ...] = ()  # status in the CSV is not "subscribed"
+    inactive: tuple[str, ...] = ()  # status is not "subscribed" (and not opted out)
 
 
 @dataclass(frozen=True)
@@ -84,7 +79,7 @@ class SendReport:
     deferred: tuple[tuple[str, str], ...] = ()  # not accepted; the next run retries them
     opted_out: tuple[str, ...] = ()
     inactive: tuple[str, ...] = ()
-    problems: tuple[str, ...] = ()  # bad rows of the subscribers CSV
+    problems: tuple[str, ...] = ()  # bad rows of the CSV imported on first use
     warnings: tuple[str, ...] = ()
     stopped: str = ""  # why the run stopped before the end; the rest is untouched
 
@@ -154,10 +149,10 @@ def plan_send(
         key = address_key(s.email)
         entry = entries.get(key)
         state = entry.state if entry else None
-        if s.status != SUBSCRIBED:
-            buckets["off"].append(s.email)
-        elif key in opted_out:
+        if key in opted_out:  # the reader's own word, whatever the status says
             buckets["out"].append(s.email)
+        elif s.status != SUBSCRIBED:
+            buckets["off"].append(s.email)
         elif state == SENT:
             buckets["sent"].append(s.email)
         elif state == FAILED and entry is not None:
@@ -583,10 +578,10 @@ def send_issue(
     if dry_run:
         return _dry_run(job, config, warnings, resend_in_doubt)
     with open_store(config) as ledger, ledger.lock("send"):
-        subscribers = load_subscribers(config.subscribers_path)
+        problems = _adopt(ledger, config)
         entries = ledger.ledger_entries(issue.month)
         plan = plan_send(
-            subscribers.subscribers,
+            ledger.subscribers(),
             entries,
             ledger.opted_out(),
             resend_in_doubt=resend_in_doubt,
@@ -605,7 +600,13 @@ def send_issue(
             )
         finally:
             session.drop()
-    return _report(issue.month, "send", plan, tally, subscribers.problems, warnings)
+    return _report(issue.month, "send", plan, tally, problems, warnings)
+
+
+def _adopt(store: Store, config: Config) -> tuple[str, ...]:
+    """Import the CSV of a mash before #15 on first use; return its bad rows."""
+    adopted = store.adopt_subscribers_csv(config.subscribers_path)
+    return adopted.problems if adopted else ()
 
 
 def _open(session: _Session, smtp: SmtpSettings) -> None:
@@ -645,16 +646,17 @@ def _report(
 
 
 def _dry_run(job: _Job, config: Config, warnings: tuple[str, ...], resend: bool) -> SendReport:
-    """Plan without the lock and without writing: who would get mail, and what else."""
-    subscribers = load_subscribers(config.subscribers_path)
+    """Plan without the lock: who would get mail, and what else. It writes nothing but
+    the first-use import of the CSV at paths.subscribers."""
     with open_store(config) as ledger:
+        problems = _adopt(ledger, config)
         plan = plan_send(
-            subscribers.subscribers,
+            ledger.subscribers(),
             ledger.ledger_entries(job.issue.month),
             ledger.opted_out(),
             resend_in_doubt=resend,
         )
-    report = _report(job.issue.month, "dry-run", plan, _Tally(), subscribers.problems, warnings)
+    report = _report(job.issue.month, "dry-run", plan, _Tally(), problems, warnings)
     would = tuple(_recipient(job, s) for s in plan.to_send)
     return dataclasses.replace(report, would_send=would)
 

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from mash import cli
-from mash.mailbox import SeenFile, import_bounces, message_key, read_maildir
+from mash.mailbox import import_bounces, message_key, read_maildir
+from mash.store import open_store
 
 DATA = Path(__file__).parent / "data" / "bounces"
 BOUNCES = ("postfix-user-unknown.eml", "exim-mailbox-full.eml", "arf-abuse.eml")
@@ -56,7 +57,7 @@ def _run(capsys, config: Path, *where: str) -> tuple[int, set[str], str]:
 # --- local mailboxes ----------------------------------------------------------------------
 
 
-def test_mbox_is_read_once_and_non_bounces_are_counted(tmp_path, capsys):
+def test_mbox_is_read_once_and_non_bounces_are_counted(tmp_path, capsys, database_env):
     box = stdlib_mailbox.mbox(str(tmp_path / "bounces.mbox"))
     for name in BOUNCES + OTHERS:
         box.add((DATA / name).read_bytes())
@@ -110,12 +111,16 @@ def test_a_mail_without_message_id_is_known_by_its_bytes(tmp_path):
     assert message_key(b"Message-ID: <x@y>\n\nbody") == "<x@y>"
 
 
-def test_seen_file_survives_a_new_process(tmp_path):
-    seen = SeenFile(tmp_path / "data" / "read.txt")
-    seen.add("<a@b>")
-    seen.add("<a@b>")
-    assert "<a@b>" in SeenFile(tmp_path / "data" / "read.txt")
-    assert (tmp_path / "data" / "read.txt").read_text() == "<a@b>\n"
+def test_mails_read_are_kept_in_the_store(database):
+    """Each mail is read once, on either engine: on PostgreSQL across machines (#15)."""
+    with open_store(database) as store:
+        seen = store.seen_mails()
+        seen.add("<a@b>")
+        seen.add("<a@b>")
+        assert "<a@b>" in seen and "<c@d>" not in seen
+    with open_store(database) as store:
+        assert "<a@b>" in store.seen_mails()
+        assert store.mail_keys_read() == {"<a@b>"}
 
 
 def test_import_with_an_in_memory_set(tmp_path):

@@ -40,7 +40,8 @@ from mash.send import (
     send_issue,
 )
 from mash.store import FAILED, SENDING, SENT, database_of, open_store
-from mash.subscribers import Subscriber, save_subscribers
+from mash.subscribers import Subscriber
+from mash.subscribers.csv import save_subscribers
 from mash.unsubscribe import verify_token
 from tests.test_mail import REPO, make_issue
 
@@ -192,7 +193,8 @@ def test_rerun_mails_nobody_twice(
     send(config)
     again = send(config)
     assert again.sent == () and len(again.already_sent) == 3
-    save_subscribers(config.subscribers_path, people(4))
+    with open_store(config) as store:  # since #15 the list grows in the store
+        store.import_subscribers(people(4), "more.csv")
     third = send(config)
     assert third.sent == ("reader0003@example.com",)
     assert sorted(collector.recipients()) == [s.email for s in people(4)]
@@ -679,6 +681,49 @@ def test_unsubscribe_from_a_received_message_stops_the_next_issue(
     report = send(config, september)
     assert report.sent == ("reader0001@example.com",)
     assert report.opted_out == ("reader0000@example.com",)
+    with open_store(config) as store:  # on each engine (database_env)
+        gone = store.subscriber("reader0000@example.com")
+        history = store.subscriber_history("reader0000@example.com")
+    assert gone is not None
+    assert (gone.status, gone.status_reason) == ("unsubscribed", "one-click unsubscribe")
+    assert [(c.old, c.new, c.reason) for c in history][-1] == (
+        "subscribed",
+        "unsubscribed",
+        "one-click unsubscribe",
+    )
+
+
+def test_send_mails_only_subscribed_addresses_of_the_store(
+    smtpd: tuple[Collector, int], tmp_path: Path, database_env: str | Path
+) -> None:
+    collector, port = smtpd
+    config = make_config(tmp_path, port)
+    statuses = ("subscribed", "pending", "unsubscribed", "bounced", "complained", "subscribed")
+    with open_store(config) as store:
+        store.import_subscribers(
+            [replace(s, status=st) for s, st in zip(people(6), statuses, strict=True)], "x.csv"
+        )
+    report = send(config)
+    assert report.sent == ("reader0000@example.com", "reader0005@example.com")
+    assert report.inactive == tuple(f"reader000{i}@example.com" for i in range(1, 5))
+    assert sorted(collector.recipients()) == ["reader0000@example.com", "reader0005@example.com"]
+
+
+def test_the_csv_is_read_once_then_only_the_store_counts(
+    smtpd: tuple[Collector, int], tmp_path: Path, database_env: str | Path
+) -> None:
+    collector, port = smtpd
+    config = make_config(tmp_path, port)
+    save_subscribers(config.subscribers_path, people(2))
+    before = config.subscribers_path.read_bytes()
+    assert send(config).sent == ("reader0000@example.com", "reader0001@example.com")
+    assert config.subscribers_path.read_bytes() == before  # imported, left untouched
+    save_subscribers(config.subscribers_path, people(3))  # edited after the move: not read
+    september = send(config, replace(make_issue(), month="2013-09"))
+    assert september.sent == ("reader0000@example.com", "reader0001@example.com")
+    assert september.problems == ()
+    with open_store(config) as store:
+        assert [s.consent_source for s in store.subscribers()] == ["import", "import"]
 
 
 # --- TLS and login (a throwaway certificate from the openssl command) ---------------------------

@@ -25,6 +25,7 @@ from mash import mail
 from mash.config import load_config
 from mash.errors import ConfigError
 from mash.store import open_store
+from mash.subscribers import BOUNCED, SUBSCRIBED, UNSUBSCRIBED, Subscriber
 from mash.unsubscribe import make_token
 from mash.web._wsgi import Limits, Server, serve
 from mash.web.subscribe import LIMITS, make_app
@@ -125,6 +126,26 @@ def test_get_shows_a_confirmation_form_and_does_not_unsubscribe(
         assert [r["source"] for r in store.engine.query("SELECT source FROM opt_outs")] == [
             "confirm-page"
         ]
+
+
+def test_unsubscribing_sets_the_status_with_its_history(server: tuple[int, str | Path]) -> None:
+    port, db = server
+    with open_store(db) as store:
+        store.import_subscribers(
+            [Subscriber("ann@example.com", "Ann"), Subscriber("bob@example.com", status=BOUNCED)],
+            "list.csv",
+        )
+    for address in ("ann@example.com", "bob@example.com"):
+        status, _, _ = request(port, "POST", path_for(address), "List-Unsubscribe=One-Click")
+        assert status == 200
+    request(port, "GET", path_for("ann@example.com"))  # a scanner following the link again
+    with open_store(db) as store:
+        ann, bob = store.subscribers()
+        changes = [(c.email, c.old, c.new, c.reason) for c in store.subscriber_history()]
+    assert (ann.status, ann.status_reason) == (UNSUBSCRIBED, "one-click unsubscribe")
+    assert bob.status == BOUNCED  # the bounce says more; the opt-out is recorded all the same
+    assert opted_out(db) == {"ann@example.com", "bob@example.com"}
+    assert changes[2:] == [("ann@example.com", SUBSCRIBED, UNSUBSCRIBED, "one-click unsubscribe")]
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])

@@ -3,9 +3,10 @@
 ``open_store(config)`` opens the store the config names: ``MASH_DATABASE_URL`` from the
 environment wins, else ``paths.database`` (a file path, or a ``postgresql://`` URL).
 ``Store`` composes one mixin per domain, each with its SQL (feeds, posts, issues and
-page views, the send ledger and opt-outs) over one engine (``_sqlite``, ``_postgres``):
-the only package of mash with SQL. Opening migrates the schema (``schema.MIGRATIONS``)
-or refuses a store newer than this mash. Not thread-safe: one Store per thread.
+page views, the send ledger and opt-outs, subscribers, bounce mails read) over one
+engine (``_sqlite``, ``_postgres``): the only package of mash with SQL. Opening
+migrates the schema (``schema.MIGRATIONS``) or refuses a store newer than this mash.
+Not thread-safe: one Store per thread.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from mash.records import Config
 from mash.store._base import Engine
 from mash.store.feeds import FeedRow
 from mash.store.issues import IssuesMixin
+from mash.store.mails import MailsMixin, SeenMails
 from mash.store.posts import PostRow, PostsMixin, post_rows
 from mash.store.schema import MIGRATIONS
 from mash.store.sends import DEFERRED, FAILED, SENDING, SENT, LedgerEntry, SendsMixin
+from mash.store.subscribers import SubscribersMixin
 from mash.urls import redact_url
 
 __all__ = [
@@ -34,6 +37,7 @@ __all__ = [
     "FeedRow",
     "LedgerEntry",
     "PostRow",
+    "SeenMails",
     "Store",
     "database_of",
     "is_database_url",
@@ -45,8 +49,9 @@ ENV_URL = "MASH_DATABASE_URL"
 _URL_SCHEMES = ("postgresql://", "postgres://")
 
 
-class Store(PostsMixin, IssuesMixin, SendsMixin):
-    """One open store; made by open_store. Methods by domain: see feeds, posts, issues, sends."""
+class Store(PostsMixin, IssuesMixin, SendsMixin, SubscribersMixin, MailsMixin):
+    """One open store; made by open_store. Methods by domain: see feeds, posts, issues,
+    sends, subscribers, mails."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine

@@ -163,6 +163,57 @@ def _migrate_6(db: Engine) -> None:
     run_script(db, SEND_TABLES)
 
 
+# The subscriber list, its history, and the bounce mails already read (see #15, #16).
+SUBSCRIBER_TABLES = """
+CREATE TABLE subscribers (
+    address_key TEXT PRIMARY KEY,    -- address_key(): trimmed, lower-cased
+    email TEXT NOT NULL,             -- as given (validated)
+    name TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL CHECK (status IN
+        ('pending', 'subscribed', 'unsubscribed', 'bounced', 'complained')),
+    status_reason TEXT NOT NULL DEFAULT '',  -- "one-click unsubscribe", "hard bounce 5.1.1 ..."
+    consent_source TEXT NOT NULL DEFAULT '' CHECK (consent_source IN
+        ('', 'form', 'import', 'cli')),
+    consented_at {timestamp},
+    confirmed_at {timestamp},        -- double opt-in confirmed
+    created {timestamp} NOT NULL,
+    updated {timestamp} NOT NULL
+);
+CREATE INDEX subscribers_status ON subscribers(status);
+CREATE TABLE subscriber_history (
+    id {id},
+    address_key TEXT NOT NULL,       -- no foreign key: --purge deletes both
+    changed {timestamp} NOT NULL,
+    old_status TEXT,                 -- NULL: the address was new
+    new_status TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX subscriber_history_address ON subscriber_history(address_key);
+CREATE TABLE subscriber_imports (
+    id {id},
+    source TEXT NOT NULL,            -- the CSV imported
+    kind TEXT NOT NULL,              -- first-use (paths.subscribers, once) | import
+    imported {timestamp} NOT NULL,
+    added INTEGER NOT NULL DEFAULT 0,
+    updated INTEGER NOT NULL DEFAULT 0,
+    unchanged INTEGER NOT NULL DEFAULT 0,
+    skipped INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX subscriber_imports_first_use ON subscriber_imports(kind)
+    WHERE kind = 'first-use';
+CREATE TABLE mails_read (
+    message_key TEXT PRIMARY KEY,    -- Message-ID, or sha256:HEX of a mail without one
+    read_at {timestamp} NOT NULL
+)
+"""
+
+
+def _migrate_7(db: Engine) -> None:
+    # the subscriber list moves from data/subscribers.csv into the store; the CSV is
+    # imported once by Store.adopt_subscribers_csv, which needs the config (see #15)
+    run_script(db, SUBSCRIBER_TABLES)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _migrate_1,
     _migrate_2,
@@ -170,4 +221,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     _migrate_4,
     _migrate_5,
     _migrate_6,
+    _migrate_7,
 )

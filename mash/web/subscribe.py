@@ -2,9 +2,9 @@
 
 POST with a token (RFC 8058 one-click, body ``List-Unsubscribe=One-Click``, or the
 confirmation form) records the opt-out; GET only shows a page with a confirm button,
-because mail scanners follow links. Any path serves it (``?token=...``). The server does
-not edit the subscribers CSV: ``mash send`` skips opted-out addresses. Never loads fetch,
-extract or rank.
+because mail scanners follow links. Any path serves it (``?token=...``). The opt-out
+and the address's new status (unsubscribed, with its history) are written to the store
+in one transaction; ``mash send`` skips both. Never loads fetch, extract or rank.
 """
 
 from __future__ import annotations
@@ -64,11 +64,12 @@ def make_app(
 
 
 def _opt_out(database: str | Path, email: str, list_id: str, source: str) -> None:
-    """Record an opt-out. Concurrent ones wait their turn in SQLite (WAL, a 30 s busy
-    timeout: 2,000 from 64 threads at once, none failed); a store locked for longer is
-    a 503 with Retry-After (mash.web._wsgi), never a lost opt-out reported as done."""
+    """Record an opt-out and set the status. Concurrent ones wait their turn in SQLite
+    (WAL, a 30 s busy timeout: 2,000 from 64 threads at once, none failed); a store
+    locked for longer is a 503 with Retry-After (mash.web._wsgi), never a lost opt-out
+    reported as done."""
     with open_store(database) as store:
-        store.add_opt_out(email, list_id, source)
+        store.opt_out(email, list_id, source)
 
 
 def _token(environ: dict[str, Any], method: str) -> str | None:
