@@ -435,10 +435,28 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_unsubscribe_server(args: argparse.Namespace, config: Config) -> int:
     from mash.web.subscribe import serve_config
 
+    if config.newsletter.server_url:  # the alias of `mash server` (see #16)
+        return cmd_server(args, config)
+
     def ready(server: Server) -> None:
         _err(f"unsubscribe endpoint on http://{server.host}:{server.port}/ (Ctrl-C to stop)")
 
     serve_config(config, host="127.0.0.1", port=args.port, ready=ready)
+    return 0
+
+
+def cmd_server(args: argparse.Namespace, config: Config) -> int:
+    from mash.web.server import serve_config
+
+    def ready(server: Server) -> None:
+        _err(
+            f"mash server on http://{server.host}:{server.port}/: subscribe, confirm, "
+            f"unsubscribe, webhooks; readers reach it at {config.newsletter.server_url} "
+            "(Ctrl-C to stop)"
+        )
+
+    host = getattr(args, "host", "127.0.0.1")
+    serve_config(config, host=host, port=args.port, ready=ready)
     return 0
 
 
@@ -562,9 +580,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = ssub.add_parser("list", help="print every subscriber: email, name, status, why")
     p.set_defaults(handler=cmd_subscribers)
 
+    text = (
+        "serve subscribe (double opt-in), confirm, unsubscribe and the bounce webhooks "
+        "on 127.0.0.1, for a reverse proxy at newsletter.server_url"
+    )
+    p = sub.add_parser("server", help=text, description=text)
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8025, help="port (default 8025)")
+    p.set_defaults(handler=cmd_server)
+
     p = sub.add_parser(
         "unsubscribe-server",
-        help="serve the one-click unsubscribe endpoint (RFC 8058) on 127.0.0.1",
+        help="serve the one-click unsubscribe endpoint (RFC 8058) on 127.0.0.1; with "
+        "newsletter.server_url set, an alias of `mash server`",
     )
     p.add_argument("--port", type=int, default=8025, help="port (default 8025)")
     p.set_defaults(handler=cmd_unsubscribe_server)

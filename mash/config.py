@@ -28,6 +28,7 @@ from mash.records import (
     Link,
     Newsletter,
     Section,
+    ServerSettings,
     SmtpSettings,
 )
 
@@ -148,6 +149,11 @@ _NUMBERS: dict[str, tuple[float, float]] = {
     "smtp.port": (1, 65_535),
     "smtp.rate_per_second": (0, 10_000),  # 0: no limit
     "bounces.port": (1, 65_535),
+    "bounces.soft_limit": (1, 100),
+    "server.confirm_days": (1, 365),
+    "server.resend_minutes": (0, 10_080),
+    "server.ip_requests": (1, 1_000_000),
+    "server.ip_window_minutes": (1, 10_080),
 }
 
 
@@ -263,7 +269,7 @@ def load_config(path: Path | str) -> Config:
 
 def _build_config(doc: _Doc, path: Path) -> Config:
     top = doc.mapping("the config file")
-    sections = ("newsletter", "feeds", "paths", "fetch", "smtp", "bounces")
+    sections = ("newsletter", "feeds", "paths", "fetch", "smtp", "bounces", "server")
     unknown = set(top) - set(sections)
     if unknown:
         key = sorted(unknown)[0]
@@ -283,6 +289,7 @@ def _build_config(doc: _Doc, path: Path) -> Config:
         fetch=_settings(top.get("fetch"), FetchSettings, "fetch"),
         smtp=_settings(top.get("smtp"), SmtpSettings, "smtp"),
         bounces=_settings(top.get("bounces"), BounceSettings, "bounces"),
+        server=_settings(top.get("server"), ServerSettings, "server"),
         **paths,
     )
 

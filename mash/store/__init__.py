@@ -25,6 +25,7 @@ from mash.store.mails import MailsMixin, SeenMails
 from mash.store.posts import PostRow, PostsMixin, post_rows
 from mash.store.schema import MIGRATIONS
 from mash.store.sends import DEFERRED, FAILED, SENDING, SENT, LedgerEntry, SendsMixin
+from mash.store.signups import BounceEvent, Confirmation, SignupAnswer, SignupsMixin
 from mash.store.subscribers import SubscribersMixin
 from mash.urls import redact_url
 
@@ -33,6 +34,9 @@ __all__ = [
     "FAILED",
     "SENDING",
     "SENT",
+    "BounceEvent",
+    "Confirmation",
+    "SignupAnswer",
     "ENV_URL",
     "FeedRow",
     "LedgerEntry",
@@ -49,7 +53,7 @@ ENV_URL = "MASH_DATABASE_URL"
 _URL_SCHEMES = ("postgresql://", "postgres://")
 
 
-class Store(PostsMixin, IssuesMixin, SendsMixin, SubscribersMixin, MailsMixin):
+class Store(PostsMixin, IssuesMixin, SendsMixin, SignupsMixin, SubscribersMixin, MailsMixin):
     """One open store; made by open_store. Methods by domain: see feeds, posts, issues,
     sends, subscribers, mails."""
 

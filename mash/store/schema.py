@@ -214,6 +214,36 @@ def _migrate_7(db: Engine) -> None:
     run_script(db, SUBSCRIBER_TABLES)
 
 
+# Double opt-in's open requests and the bounces the policy counts (see #16).
+SIGNUP_TABLES = """
+CREATE TABLE signups (
+    address_key TEXT PRIMARY KEY,    -- address_key(), deleted once confirmed
+    name TEXT NOT NULL DEFAULT '',
+    requested {timestamp} NOT NULL,  -- first request: links made before it are refused
+    mailed {timestamp},              -- the last confirmation mail (one per 10 minutes)
+    requests INTEGER NOT NULL DEFAULT 0,
+    origin TEXT NOT NULL DEFAULT ''  -- the page and client address of the request
+);
+CREATE TABLE bounce_events (
+    id {id},
+    address_key TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('hard', 'soft', 'complaint')),
+    status TEXT NOT NULL DEFAULT '',  -- DSN status, e.g. 5.1.1
+    month TEXT NOT NULL DEFAULT '',   -- the issue that bounced ('' unknown)
+    reason TEXT NOT NULL DEFAULT '',
+    source TEXT NOT NULL DEFAULT '',  -- mailbox, ses, postmark, mailgun, sendgrid
+    message_key TEXT NOT NULL,        -- the bounce mail or webhook event: counted once
+    received {timestamp} NOT NULL
+);
+CREATE UNIQUE INDEX bounce_events_once ON bounce_events(message_key, address_key, kind);
+CREATE INDEX bounce_events_address ON bounce_events(address_key)
+"""
+
+
+def _migrate_8(db: Engine) -> None:
+    run_script(db, SIGNUP_TABLES)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _migrate_1,
     _migrate_2,
@@ -222,4 +252,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     _migrate_5,
     _migrate_6,
     _migrate_7,
+    _migrate_8,
 )

@@ -1,0 +1,288 @@
+"""The subscriber flows (#16): double opt-in and the bounce policy, store and mail together.
+
+- ``request``: a form's subscribe request: the store decides (``request_signup``) and a
+  confirmation mail goes to the outbox, or nothing does; the caller answers the same
+  page either way, so nobody learns whether an address is on the list.
+- ``confirm``: a confirmation link pressed (POST): signature and age checked here, the
+  signup used once by the store, then the welcome mail with a link to the latest issue.
+- ``apply_bounces``: bounce records (a mailbox or a webhook) through the policy
+  (mash.subscribers.policy), each recorded once, with the mail that caused it.
+
+Mail goes through an ``Outbox``: the web answer never waits for SMTP, so its timing
+does not tell a new address from a known one either. ``SmtpOutbox`` sends from one
+thread, in order; a mail it cannot send is named on stderr and dropped (the reader can
+ask again). It never loads fetch, extract or rank.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import queue
+import re
+import smtplib
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Protocol
+
+import jinja2
+
+from mash import mail
+from mash.errors import MashError
+from mash.records import Bounce, Config
+from mash.render import make_env
+from mash.store import BounceEvent, Store, open_store
+from mash.subscribers import address_key
+from mash.subscribers.policy import Verdict, bounce_kind, decide
+from mash.subscribers.tokens import (
+    make_confirm_token,
+    read_confirm_token,
+    verp_address,
+    verp_month,
+)
+from mash.unsubscribe import make_token, unsubscribe_link
+
+_OUR_MESSAGE_ID = re.compile(r"<mash\.(\d{4}-\d{2})\.")
+
+
+class Outbox(Protocol):
+    """Where the flows put a mail to send (a function making it, and its envelope
+    sender): the mail is made and sent later, away from the request."""
+
+    def put(self, make: Callable[[], EmailMessage], sender: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Lists:
+    """What the flows need: the config, the store, the signing secret, the outbox."""
+
+    config: Config
+    database: str | Path
+    secret: str
+    list_id: str
+    outbox: Outbox
+
+    def open(self) -> Store:
+        return open_store(self.database)
+
+
+# --- double opt-in ---------------------------------------------------------------------
+
+
+def request(lists: Lists, email: str, name: str, origin: str, now: datetime) -> bool:
+    """Record a subscribe request; return whether a confirmation mail went out.
+
+    ``email`` and ``name`` are validated by the caller. The caller must not tell the
+    reader what this returns.
+    """
+    resend = timedelta(minutes=lists.config.server.resend_minutes)
+    with lists.open() as store:
+        answer = store.request_signup(email, name, origin=origin, now=now, resend_after=resend)
+    if answer.mail:
+        token = make_confirm_token(email, answer.issued, lists.list_id, lists.secret)
+        name = answer.name
+        lists.outbox.put(lambda: _confirmation(lists, email, name, token, now), _sender(lists))
+    return answer.mail
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A confirmation link read: ``problem`` is "" for a genuine one that has not
+    expired, else "forged" or "expired"."""
+
+    email: str = ""
+    issued: datetime | None = None
+    problem: str = ""
+
+
+def check_link(lists: Lists, token: str, now: datetime) -> Checked:
+    """Read a confirmation link's token: genuine, and younger than server.confirm_days?"""
+    read = read_confirm_token(token, lists.list_id, lists.secret)
+    if read is None:
+        return Checked(problem="forged")
+    if now - read.issued > timedelta(days=lists.config.server.confirm_days):
+        return Checked(read.email, read.issued, "expired")
+    return Checked(read.email, read.issued)
+
+
+def confirm(lists: Lists, token: str, now: datetime) -> tuple[Checked, str]:
+    """Confirm by a link's token: (what the link says, the outcome).
+
+    The outcome is "" for a bad link, else the store's (subscribed, already, used).
+    Only a new subscription gets the welcome mail.
+    """
+    checked = check_link(lists, token, now)
+    if checked.problem or checked.issued is None:
+        return checked, ""
+    with lists.open() as store:
+        done = store.confirm_signup(checked.email, checked.issued, now=now)
+        latest = store.built_months()
+    if done.outcome == "subscribed" and done.subscriber is not None:
+        who, month = done.subscriber, latest[-1] if latest else ""
+        lists.outbox.put(lambda: _welcome(lists, who.email, who.name, month, now), _sender(lists))
+    return checked, done.outcome
+
+
+def confirm_url(lists: Lists, token: str) -> str:
+    """Return the link of a confirmation mail: ``<server_url>/confirm?token=...``."""
+    base = lists.config.newsletter.server_url.rstrip("/")
+    return f"{base}/confirm?token={token}"
+
+
+def _sender(lists: Lists) -> str:
+    smtp = lists.config.smtp
+    return smtp.return_path or lists.config.newsletter.sender
+
+
+def _context(lists: Lists, email: str, name: str, subject: str) -> dict[str, object]:
+    newsletter = lists.config.newsletter
+    return {
+        "newsletter": newsletter,
+        "lang": newsletter.language or "en",
+        "subject": subject,
+        "email": email,
+        "name": name,
+        "days": lists.config.server.confirm_days,
+    }
+
+
+def _confirmation(lists: Lists, email: str, name: str, token: str, now: datetime) -> EmailMessage:
+    newsletter = lists.config.newsletter
+    subject = f"Please confirm your subscription to {newsletter.name}"
+    context = _context(lists, email, name, subject)
+    context["confirm_url"] = confirm_url(lists, token)
+    html, text = mail.render_notice(_env(lists.config.templates_dir), "confirm", context)
+    return mail.build_notice(newsletter, subject, html, text, to_addr=email, to_name=name, date=now)
+
+
+def _welcome(lists: Lists, email: str, name: str, month: str, now: datetime) -> EmailMessage:
+    newsletter = lists.config.newsletter
+    subject = f"Welcome to {newsletter.name}"
+    context = _context(lists, email, name, subject)
+    site = newsletter.site_url.rstrip("/") + "/"
+    context["latest_month"] = mail.month_name(month) if month else ""
+    context["latest_url"] = f"{site}{month.replace('-', '/')}/" if month else site
+    unsubscribe = make_token(email, lists.list_id, lists.secret)
+    context["unsubscribe_url"] = unsubscribe_link(lists.config.smtp.unsubscribe_url, unsubscribe)
+    html, text = mail.render_notice(_env(lists.config.templates_dir), "welcome", context)
+    return mail.build_notice(newsletter, subject, html, text, to_addr=email, to_name=name, date=now)
+
+
+@functools.lru_cache(maxsize=4)
+def _env(templates_dir: Path) -> jinja2.Environment:
+    return make_env(templates_dir)  # compiled templates are kept: the outbox renders often
+
+
+class SmtpOutbox:
+    """Send mails from one thread through the configured SMTP server, in order."""
+
+    def __init__(self, connect: Callable[[], smtplib.SMTP], name: str = "mash server") -> None:
+        self._connect = connect
+        self._name = name
+        self._queue: queue.Queue[tuple[Callable[[], EmailMessage], str] | None]
+        self._queue = queue.Queue(maxsize=10_000)
+        self._thread = threading.Thread(target=self._run, name="outbox", daemon=True)
+        self._thread.start()
+
+    def put(self, make: Callable[[], EmailMessage], sender: str) -> None:
+        try:
+            self._queue.put_nowait((make, sender))
+        except queue.Full:
+            sys.stderr.write(f"{self._name}: the outbox is full; dropped a mail\n")
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Send what is queued, then stop."""
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            make, sender = item
+            try:
+                message = make()
+            except MashError as e:  # a broken template override: say which
+                sys.stderr.write(f"{self._name}: cannot make a mail: {e}\n")
+                continue
+            try:
+                conn = self._connect()
+                try:
+                    conn.send_message(message, from_addr=sender)
+                finally:
+                    conn.quit()
+            except (smtplib.SMTPException, OSError) as e:
+                sys.stderr.write(
+                    f"{self._name}: cannot mail {message['To']}: {type(e).__name__}: {e}\n"
+                )
+
+
+def smtp_outbox(config: Config) -> SmtpOutbox:
+    """Return the outbox sending through ``smtp:`` (the password from the environment)."""
+    from mash.send import smtp_connector
+
+    return SmtpOutbox(smtp_connector(config.smtp, os.environ))
+
+
+# --- bounces ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Applied:
+    """One status change the policy made: the address, from, to, why."""
+
+    email: str
+    old: str
+    new: str
+    reason: str
+
+
+def apply_bounces(
+    store: Store,
+    records: Iterable[Bounce],
+    *,
+    message_key: str,
+    source: str,
+    config: Config,
+    secret: str,
+    now: datetime | None = None,
+) -> list[Applied]:
+    """Apply the policy to the records of one bounce mail or webhook event, once.
+
+    The address and issue come from the VERP token where the bounce came back to one
+    of ours (it names them for sure), else from the record and the quoted Message-ID,
+    else the latest issue sent to the address.
+    """
+    when = now or datetime.now(UTC)
+    changes = []
+    for record in records:
+        email, month = _where_from(store, record, secret)
+        kind = bounce_kind(record)
+        detail = record.feedback_type if kind == "complaint" else record.reason
+        event = BounceEvent(email, kind, record.status, month, detail, source, message_key, when)
+
+        def verdict(streak: tuple[str, ...], event: BounceEvent = event) -> Verdict | None:
+            limit = config.bounces.soft_limit
+            return decide(event.kind, event.status, event.month, event.reason, streak, limit)
+
+        changed = store.apply_bounce(event, verdict)
+        if changed is not None:
+            changes.append(Applied(email, *changed))
+    return changes
+
+
+def _where_from(store: Store, record: Bounce, secret: str) -> tuple[str, str]:
+    """Return the address and the issue month a bounce is about."""
+    month = verp_month(record.verp) if record.verp else None
+    if month and secret:
+        found = verp_address(record.verp, store.month_recipients(month), secret)
+        if found is not None:
+            return found, month
+    email = address_key(record.recipient)
+    quoted = _OUR_MESSAGE_ID.match(record.message_id)
+    if quoted:
+        return email, quoted.group(1)
+    return email, store.latest_month_sent(email)
