@@ -29,6 +29,7 @@ from mash.subscribers import PENDING, SUBSCRIBED, UNSUBSCRIBED, Subscriber
 from mash.subscribers.tokens import make_confirm_token
 from mash.web._wsgi import Limits, Server, serve
 from mash.web.server import WEBHOOK_BODY, make_server_app
+from tests.test_desk import chromium  # noqa: F401 (a fixture: Debian's chromium via Playwright)
 from tests.test_send import Collector, free_port
 
 SECRET = "s3cret-for-tests"
@@ -451,3 +452,79 @@ def test_200_concurrent_subscribes_lose_and_duplicate_no_one(
     assert all(s.status == PENDING for s in listed)
     assert len(history) == 150
     assert sorted(str(m["To"]) for m in mails) == sorted(addresses)  # one mail each
+
+
+# --- in the browser ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def built_site(tmp_path: Path, running: Running) -> Iterator[str]:
+    """A static site built with the subscribe form pointing at the running server,
+    served on 127.0.0.1 as a static host would (another origin than the server)."""
+    import functools
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    from mash.site import build_site
+    from tests.test_site import make_env, make_issue, make_newsletter
+
+    site_port = free_port()
+    newsletter = make_newsletter(
+        site_url=f"http://127.0.0.1:{site_port}/", server_url=running.url + "/"
+    )
+    out = tmp_path / "public"
+    build_site([make_issue("2026-10", 22, newsletter)], out, make_env(), newsletter)
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(out))
+    httpd = ThreadingHTTPServer(("127.0.0.1", site_port), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{site_port}/"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_a_reader_subscribes_from_the_site_in_chromium(
+    running: Running, built_site: str, request: pytest.FixtureRequest
+) -> None:
+    page = request.getfixturevalue("chromium").new_page()
+    try:
+        page.goto(built_site + "2026/10/")
+        form = page.locator("footer form.subscribe")
+        assert form.get_attribute("action") == running.url + "/subscribe"
+        box = page.locator("input[name=url]").bounding_box()  # the honeypot: off screen
+        assert box is not None and box["x"] + box["width"] <= 0
+        page.fill("#subscribe-email", "gil@example.com")
+        page.click("footer form.subscribe button")
+        page.wait_for_load_state()
+        assert "Check your inbox" in page.content()
+        (confirmation,) = running.wait_mails(1)
+        page.goto(link_in(confirmation))  # what the reader's mail client opens
+        with open_store(running.db) as store:
+            assert store.subscriber("gil@example.com").status == PENDING  # type: ignore[union-attr]
+        page.click("text=Confirm my subscription")
+        page.wait_for_load_state()
+        assert "gil@example.com is subscribed" in page.content()
+    finally:
+        page.close()
+    with open_store(running.db) as store:
+        gil = store.subscriber("gil@example.com")
+    assert gil is not None and gil.status == SUBSCRIBED
+    # where the consent came from: the site (browsers send only the origin cross-site)
+    assert f"on the form ({built_site}" in store_history_reason(running.db, "gil@example.com")
+    assert [m["Subject"] for m in running.wait_mails(2)][1] == "Welcome to Monthly Mash"
+
+
+def store_history_reason(db: str | Path, email: str) -> str:
+    with open_store(db) as store:
+        return " ".join(h.reason for h in store.subscriber_history(email))
+
+
+def test_the_site_has_no_form_without_a_server_url(tmp_path: Path) -> None:
+    from mash.site import build_site
+    from tests.test_site import make_env, make_issue, make_newsletter
+
+    newsletter = make_newsletter()
+    out = tmp_path / "public"
+    build_site([make_issue("2026-10", 22, newsletter)], out, make_env(), newsletter)
+    assert "subscribe" not in (out / "index.html").read_text(encoding="utf-8")
