@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shlex
 import sys
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING
 from mash import __version__, pipeline
 from mash.config import load_config
 from mash.errors import ConfigError, MashError
-from mash.records import Config
+from mash.records import Bounce, Config
 from mash.urls import redact_url
 
 if TYPE_CHECKING:
@@ -343,7 +344,7 @@ def _subscribers_list(args: argparse.Namespace, store: Store) -> int:
 
 
 def cmd_bounces_import(args: argparse.Namespace, config: Config) -> int:
-    from mash import mailbox
+    from mash import mailbox, mailing
 
     if args.imap:
         mails = mailbox.read_imap(config.bounces, str(config.path))
@@ -353,17 +354,30 @@ def cmd_bounces_import(args: argparse.Namespace, config: Config) -> int:
         mails = mailbox.read_maildir(Path(args.maildir))
     from mash.store import open_store
 
+    # the secret reads VERP return paths back (smtp.verp); without it they are not used
+    secret = os.environ.get(config.smtp.secret_env, "")
+    changes: list[mailing.Applied] = []
     with open_store(config) as store:  # the mails already read are in the store (#15)
-        report = mailbox.import_bounces(mails, store.seen_mails())
+
+        def apply(key: str, records: list[Bounce]) -> None:
+            changes.extend(
+                mailing.apply_bounces(
+                    store, records, message_key=key, source="mailbox", config=config, secret=secret
+                )
+            )
+
+        report = mailbox.import_bounces(mails, store.seen_mails(), apply)
     for r in report.records:
         verdict = r.kind if r.kind == "complaint" else ("hard" if r.hard else "soft")
         print(f"{r.recipient}\t{r.status or '-'}\t{verdict}\t{r.reason}")
+    for change in changes:
+        _err(f"{change.email}: {change.old} -> {change.new} ({change.reason})")
     hard = sum(r.hard for r in report.records)
     _err(
         f"{report.messages} mails: {report.bounces} bounces ({hard} hard, "
         f"{sum(r.kind == 'bounce' for r in report.records) - hard} soft), "
         f"{report.complaints} complaints, {report.not_bounces} not bounces (left alone), "
-        f"{report.already} read before; nothing applied to the list yet (#16)"
+        f"{report.already} read before; {len(changes)} addresses changed status"
     )
     return 0
 

@@ -61,8 +61,16 @@ class ImportReport:
     records: list[Bounce] = field(default_factory=list)
 
 
-def import_bounces(mails: Iterator[Mail], seen: SeenMessages) -> ImportReport:
-    """Parse every mail not yet seen; remember each, bounce or not, so none is read twice."""
+def import_bounces(
+    mails: Iterator[Mail],
+    seen: SeenMessages,
+    apply: Callable[[str, list[Bounce]], None] | None = None,
+) -> ImportReport:
+    """Parse every mail not yet seen; remember each, bounce or not, so none is read twice.
+
+    ``apply`` gets each bounce mail's key and records before the mail is remembered, so
+    a run killed midway applies it again on the next (the policy counts each key once).
+    """
     report = ImportReport()
     for mail in mails:
         report.messages += 1
@@ -77,6 +85,8 @@ def import_bounces(mails: Iterator[Mail], seen: SeenMessages) -> ImportReport:
         else:
             report.bounces += 1
         if records:
+            if apply is not None:
+                apply(mail.key, records)
             mail.mark_bounce()
         report.records.extend(records)
         seen.add(mail.key)

@@ -1,0 +1,202 @@
+"""The bounce policy (mash.subscribers.policy) and `mash bounces import` applying it to the
+list in the store, on both engines (see #16)."""
+
+from __future__ import annotations
+
+import mailbox as stdlib_mailbox
+from pathlib import Path
+
+import pytest
+
+from mash import cli, mailing
+from mash.config import load_config
+from mash.errors import ConfigError
+from mash.records import Bounce
+from mash.store import Store, open_store
+from mash.subscribers import BOUNCED, COMPLAINED, SUBSCRIBED, UNSUBSCRIBED, Subscriber
+from mash.subscribers.policy import COMPLAINT, HARD, SOFT, decide
+from mash.subscribers.tokens import envelope_sender, make_verp_token, verp_address
+
+DATA = Path(__file__).parent / "data" / "bounces"
+SECRET = "s3cret-for-tests"
+
+
+# --- the rules (pure) ----------------------------------------------------------------------
+
+
+def test_a_complaint_and_a_hard_bounce_suppress_at_once() -> None:
+    complaint = decide(COMPLAINT, "", "2026-11", "abuse", (), 3)
+    assert complaint is not None and complaint.status == COMPLAINED
+    assert complaint.reason == "complaint (abuse) on the 2026-11 issue"
+    assert UNSUBSCRIBED in complaint.only_from
+    hard = decide(HARD, "5.1.1", "2026-11", "user unknown", (), 3)
+    assert hard is not None and hard.status == BOUNCED
+    assert hard.reason == "hard bounce 5.1.1 on the 2026-11 issue: user unknown"
+    assert hard.only_from == {"pending", SUBSCRIBED}
+
+
+def test_soft_bounces_suppress_after_the_limit_of_consecutive_issues() -> None:
+    assert decide(SOFT, "4.2.2", "2026-11", "full", ("2026-11", "2026-10"), 3) is None
+    verdict = decide(SOFT, "4.2.2", "2026-11", "full", ("2026-11", "2026-10", "2026-09"), 3)
+    assert verdict is not None and verdict.status == BOUNCED
+    assert verdict.reason == (
+        "soft bounces on 3 consecutive issues (2026-09, 2026-10, 2026-11), the last 4.2.2: full"
+    )
+    assert decide(SOFT, "4.2.2", "2026-11", "full", ("2026-11",), 1) is not None
+
+
+def test_verp_tokens_name_the_address_only_with_the_secret() -> None:
+    token = make_verp_token("2026-11", "Ann@Example.com", SECRET)
+    assert len(f"bounces+{token}") <= 64 and token == token.lower()
+    candidates = ["bob@example.com", "ann@example.com"]
+    assert verp_address(token, candidates, SECRET) == "ann@example.com"
+    assert verp_address(token, candidates, "another secret") is None
+    assert verp_address(token.upper(), candidates, SECRET) == "ann@example.com"  # lower-cased
+    assert verp_address("2026-11.7f3a9c", candidates, SECRET) is None
+    path = envelope_sender(
+        "bounces@example.org", "mash@example.org", verp=True, month="2026-11",
+        email="ann@example.com", secret=SECRET,
+    )  # fmt: skip
+    assert path == f"bounces+{token}@example.org"
+    plain = envelope_sender(
+        "bounces@example.org", "mash@example.org", verp=False, month="2026-11",
+        email="ann@example.com", secret=SECRET,
+    )  # fmt: skip
+    assert plain == "bounces@example.org"
+    assert envelope_sender("", "mash@example.org", verp=True, month="", email="", secret="") == (
+        "mash@example.org"
+    )
+
+
+# --- the policy on the store ---------------------------------------------------------------
+
+
+def _listed(store: Store, *addresses: str) -> None:
+    store.import_subscribers([Subscriber(a) for a in addresses], "list.csv")
+
+
+def _sent(store: Store, month: str, *addresses: str) -> None:
+    for address in addresses:
+        store.claim(month, address, f"<mash.{month}.x@example.org>")
+        store.mark_sent(month, address, f"<mash.{month}.x@example.org>")
+
+
+def _soft(recipient: str, month: str) -> Bounce:
+    return Bounce(
+        recipient=recipient,
+        status="4.2.2",
+        hard=False,
+        reason="mailbox full",
+        message_id=f"<mash.{month}.abc@example.org>",
+    )
+
+
+def test_soft_bounces_count_consecutive_issues_sent(store: Store, tmp_path: Path) -> None:
+    config = load_config(_config(tmp_path))
+    _listed(store, "sam@example.com", "tia@example.com")
+    for month in ("2026-08", "2026-09", "2026-10", "2026-11"):
+        _sent(store, month, "sam@example.com", "tia@example.com")
+
+    def bounce(address: str, month: str) -> list[mailing.Applied]:
+        return mailing.apply_bounces(
+            store,
+            [_soft(address, month)],
+            message_key=f"<{address}.{month}>",
+            source="mailbox",
+            config=config,
+            secret=SECRET,
+        )
+
+    # tia: soft bounces on 08, 10 and 11: 09 was delivered, so only two in a row
+    for month in ("2026-08", "2026-10", "2026-11"):
+        assert bounce("tia@example.com", month) == []
+    # sam: three in a row; the third suppresses, the history says why
+    assert bounce("sam@example.com", "2026-09") == []
+    assert bounce("sam@example.com", "2026-10") == []
+    (change,) = bounce("sam@example.com", "2026-11")
+    assert (change.old, change.new) == (SUBSCRIBED, BOUNCED)
+    assert "3 consecutive issues (2026-09, 2026-10, 2026-11)" in change.reason
+    assert bounce("sam@example.com", "2026-11") == []  # the same mail again: nothing
+    assert store.subscriber("tia@example.com").status == SUBSCRIBED  # type: ignore[union-attr]
+    assert store.subscriber_history("sam@example.com")[-1].reason == change.reason
+
+
+def test_a_complaint_overrides_an_unsubscribe_but_a_bounce_does_not(
+    store: Store, tmp_path: Path
+) -> None:
+    config = load_config(_config(tmp_path))
+    _listed(store, "uma@example.com", "vic@example.com")
+    store.opt_out("uma@example.com", "list", "one-click")
+    store.opt_out("vic@example.com", "list", "one-click")
+    hard = Bounce("uma@example.com", "5.1.1", True, "user unknown")
+    complaint = Bounce(
+        "vic@example.com", "", False, "abuse", kind="complaint", feedback_type="abuse"
+    )
+    for n, record in enumerate((hard, complaint)):
+        mailing.apply_bounces(
+            store, [record], message_key=f"k{n}", source="ses", config=config, secret=SECRET
+        )
+    assert store.subscriber("uma@example.com").status == UNSUBSCRIBED  # type: ignore[union-attr]
+    assert store.subscriber("vic@example.com").status == COMPLAINED  # type: ignore[union-attr]
+
+
+def test_a_verp_return_path_names_the_address_whatever_the_bounce_says(
+    store: Store, tmp_path: Path
+) -> None:
+    config = load_config(_config(tmp_path))
+    _listed(store, "wes@example.com")
+    _sent(store, "2026-11", "wes@example.com")
+    token = make_verp_token("2026-11", "wes@example.com", SECRET)
+    record = Bounce("w.e.s@relay.example", "5.1.1", True, "no such user", verp=token)
+    (change,) = mailing.apply_bounces(
+        store, [record], message_key="m1", source="mailbox", config=config, secret=SECRET
+    )
+    assert change.email == "wes@example.com"
+    assert change.reason.startswith("hard bounce 5.1.1 on the 2026-11 issue")
+
+
+# --- `mash bounces import` -------------------------------------------------------------------
+
+
+def _config(folder: Path, soft_limit: int | None = None) -> Path:
+    path = folder / "feeds.yaml"
+    limit = f"bounces:\n  soft_limit: {soft_limit}\n" if soft_limit else ""
+    path.write_text(f"feeds: []\n{limit}", encoding="utf-8")
+    return path
+
+
+def test_bounces_import_applies_the_policy_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], database_env: str | Path
+) -> None:
+    config = _config(tmp_path, soft_limit=2)
+    with open_store(load_config(config)) as store:
+        _listed(store, "jane.doe@example.com", "omar@example.net", "reader.one@yahoo.example")
+        _sent(store, "2026-10", "omar@example.net")
+    box = stdlib_mailbox.mbox(str(tmp_path / "bounces.mbox"))
+    for name in ("postfix-user-unknown.eml", "exim-mailbox-full.eml", "arf-abuse.eml"):
+        box.add((DATA / name).read_bytes())
+    box.close()
+
+    assert cli.main(["--config", str(config), "bounces", "import", "--mbox", str(box._path)]) == 0
+    err = capsys.readouterr().err
+    assert "jane.doe@example.com: subscribed -> bounced (hard bounce 5.1.1" in err
+    assert "reader.one@yahoo.example: subscribed -> complained (complaint (abuse)" in err
+    assert "2 addresses changed status" in err
+    with open_store(load_config(config)) as store:
+        statuses = {s.email: s.status for s in store.subscribers()}
+        soft = store.engine.query("SELECT month, kind FROM bounce_events WHERE kind = 'soft'")
+    assert statuses == {
+        "jane.doe@example.com": BOUNCED,
+        "omar@example.net": SUBSCRIBED,  # one soft bounce of the two the config allows
+        "reader.one@yahoo.example": COMPLAINED,
+    }
+    assert [(r["month"], r["kind"]) for r in soft] == [("2026-10", "soft")]
+
+    assert cli.main(["--config", str(config), "bounces", "import", "--mbox", str(box._path)]) == 0
+    assert "0 addresses changed status" in capsys.readouterr().err
+
+
+def test_the_soft_limit_is_a_config_setting(tmp_path: Path) -> None:
+    (tmp_path / "feeds.yaml").write_text("feeds: []\nbounces:\n  soft_limit: 0\n")
+    with pytest.raises(ConfigError, match="soft_limit must be a whole number from 1 to 100"):
+        load_config(tmp_path / "feeds.yaml")
