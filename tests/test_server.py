@@ -10,7 +10,7 @@ import socket
 import statistics
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -29,6 +29,7 @@ from mash.subscribers import PENDING, SUBSCRIBED, UNSUBSCRIBED, Subscriber
 from mash.subscribers.tokens import make_confirm_token
 from mash.web._wsgi import Limits, Server, serve
 from mash.web.server import WEBHOOK_BODY, make_server_app
+from mash.web.webhooks import Webhook
 from tests.test_desk import chromium  # noqa: F401 (a fixture: Debian's chromium via Playwright)
 from tests.test_send import Collector, free_port
 
@@ -116,8 +117,15 @@ def make_config(tmp_path: Path, smtp_port: int, **server: Any) -> Config:
 
 
 class _serving:
-    def __init__(self, tmp_path: Path, db: str | Path, **server: Any) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        db: str | Path,
+        webhooks: Callable[[Config], dict[str, Webhook]] | None = None,
+        **server: Any,
+    ) -> None:
         self.tmp_path, self.db, self.server_settings = tmp_path, db, server
+        self.webhooks = webhooks
 
     def __enter__(self) -> Running:
         from aiosmtpd.controller import Controller
@@ -134,7 +142,8 @@ class _serving:
         self.outbox = mailing.SmtpOutbox(smtp_connector(config.smtp, {}))
         lists = mailing.Lists(config, self.db, SECRET, LIST_ID, self.outbox)
         clock = Clock()
-        app = make_server_app(lists, clock=clock)
+        hooks = self.webhooks(config) if self.webhooks else None
+        app = make_server_app(lists, clock=clock, webhooks=hooks)
         started: queue.Queue[Server] = queue.Queue()
         limits = Limits(max_body=WEBHOOK_BODY, read_timeout=120)
         self.thread = threading.Thread(

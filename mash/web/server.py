@@ -49,6 +49,7 @@ from mash.store import database_of
 from mash.subscribers import clean_name, validate_email
 from mash.web._wsgi import Limits, Server, StartResponse, WsgiApp, cross_origin_refusal, serve
 from mash.web.subscribe import _page, make_app
+from mash.web.webhooks import Webhook, handlers
 
 FORM_BODY = 4096  # a subscribe or confirm form is ~200 bytes
 WEBHOOK_BODY = 1024 * 1024  # SNS messages are up to 256 KB; SendGrid batches events
@@ -86,7 +87,7 @@ class _Server:
     def __init__(
         self,
         lists: mailing.Lists,
-        webhooks: dict[str, Handler],
+        webhooks: dict[str, Webhook],
         clock: Clock,
     ) -> None:
         self.lists = lists
@@ -104,7 +105,7 @@ class _Server:
 def make_server_app(
     lists: mailing.Lists,
     *,
-    webhooks: dict[str, Handler] | None = None,
+    webhooks: dict[str, Webhook] | None = None,
     clock: Clock = lambda: datetime.now(UTC),
 ) -> WsgiApp:
     """Return the app of `mash server` (the table in this module's docstring).
@@ -122,7 +123,7 @@ def make_server_app(
             handler = server.webhooks.get(path.removeprefix("/webhooks/"))
             if handler is None:
                 return _message(server, start_response, "404 Not Found", "No such webhook.")
-            return handler(server, environ, start_response)
+            return handler(server.lists, environ, start_response)
         return server.unsubscribe(environ, start_response)
 
     return app
@@ -315,8 +316,6 @@ def serve_config(
     ready: Callable[[Server], None] | None = None,
 ) -> None:
     """Serve `mash server` for a Config until interrupted (put TLS in front of it)."""
-    from mash.web.webhooks import handlers
-
     secret = os.environ.get(config.smtp.secret_env, "")
     if not secret:
         raise ConfigError(
