@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import mailbox as stdlib_mailbox
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +17,7 @@ from mash.store import Store, open_store
 from mash.subscribers import BOUNCED, COMPLAINED, SUBSCRIBED, UNSUBSCRIBED, Subscriber
 from mash.subscribers.policy import COMPLAINT, HARD, SOFT, decide
 from mash.subscribers.tokens import envelope_sender, make_verp_token, verp_address
+from tests.test_send import Collector, free_port
 
 DATA = Path(__file__).parent / "data" / "bounces"
 SECRET = "s3cret-for-tests"
@@ -200,3 +202,79 @@ def test_the_soft_limit_is_a_config_setting(tmp_path: Path) -> None:
     (tmp_path / "feeds.yaml").write_text("feeds: []\nbounces:\n  soft_limit: 0\n")
     with pytest.raises(ConfigError, match="soft_limit must be a whole number from 1 to 100"):
         load_config(tmp_path / "feeds.yaml")
+
+
+# --- the return path: send, bounce back, read it ----------------------------------------------
+
+
+class _Envelopes(Collector):
+    """Keeps each message's MAIL FROM beside it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.senders: dict[str, str] = {}
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        for rcpt in envelope.rcpt_tos:
+            self.senders[rcpt] = envelope.mail_from
+        return await super().handle_DATA(server, session, envelope)
+
+
+def _dsn(to: str, recipient: str) -> bytes:
+    return (
+        f"From: MAILER-DAEMON@mx.example.org\r\nTo: {to}\r\nDelivered-To: {to}\r\n"
+        "Subject: Undelivered Mail Returned to Sender\r\nMessage-ID: <dsn-1@mx.example.org>\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n'
+        "--b\r\nContent-Type: text/plain\r\n\r\nThe mail could not be delivered.\r\n"
+        "--b\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.example.org\r\n\r\n"
+        f"Final-Recipient: rfc822; {recipient}\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        "Diagnostic-Code: smtp; 550 5.1.1 user unknown\r\n--b--\r\n"
+    ).encode()
+
+
+@pytest.mark.parametrize("verp", [True, False])
+def test_issues_carry_the_return_path_and_verp_bounces_name_the_reader(
+    tmp_path: Path, database_env: str | Path, verp: bool
+) -> None:
+    from aiosmtpd.controller import Controller
+
+    from mash.bounces import parse_bounce
+    from tests.test_send import SECRET as SEND_SECRET
+    from tests.test_send import make_config, people, send
+
+    collector = _Envelopes()
+    port = free_port()
+    controller = Controller(collector, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        config = make_config(tmp_path, port, return_path="bounces@example.org", verp=verp)
+        with open_store(config) as store:
+            store.import_subscribers(people(2), "list.csv")
+        report = send(config)
+    finally:
+        controller.stop()
+    assert len(report.sent) == 2
+    reader = people(2)[1].email
+    envelope = collector.senders[reader]
+    if not verp:
+        assert set(collector.senders.values()) == {"bounces@example.org"}
+        return
+    token = make_verp_token("2013-08", reader, SEND_SECRET)
+    assert envelope == f"bounces+{token}@example.org"
+    assert len(set(collector.senders.values())) == 2  # one return path per reader
+    # the bounce comes back to that address, naming a relay's rewrite of the reader
+    records = parse_bounce(_dsn(envelope, "forwarded@relay.example"))
+    assert records and records[0].verp == token
+    with open_store(config) as store:
+        (change,) = mailing.apply_bounces(
+            store,
+            records,
+            message_key="<dsn-1@mx.example.org>",
+            source="mailbox",
+            config=config,
+            secret=SEND_SECRET,
+        )
+        assert store.subscriber(reader).status == BOUNCED  # type: ignore[union-attr]
+    assert change.reason.startswith("hard bounce 5.1.1 on the 2013-08 issue")
