@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING
 from mash import __version__, pipeline
 from mash.config import load_config
 from mash.errors import ConfigError, MashError
-from mash.records import Bounce, Config
+from mash.records import Config
 from mash.urls import redact_url
 
 if TYPE_CHECKING:
+    from mash.records import Bounce
     from mash.store import Store
     from mash.subscribers import ImportReport
     from mash.web._wsgi import Server
@@ -356,28 +357,27 @@ def cmd_bounces_import(args: argparse.Namespace, config: Config) -> int:
 
     # the secret reads VERP return paths back (smtp.verp); without it they are not used
     secret = os.environ.get(config.smtp.secret_env, "")
-    changes: list[mailing.Applied] = []
-    with open_store(config) as store:  # the mails already read are in the store (#15)
+    changed: list[str] = []
+    with open_store(config) as store:  # the mails read and the list are in the store (#15)
 
-        def apply(key: str, records: list[Bounce]) -> None:
-            changes.extend(
-                mailing.apply_bounces(
-                    store, records, message_key=key, source="mailbox", config=config, secret=secret
-                )
-            )
+        def apply(record: Bounce) -> None:
+            for change in mailing.apply_bounces(
+                store, [record], source="mailbox", config=config, secret=secret
+            ):
+                changed.append(f"{change.email} is now {change.status}: {change.reason}")
 
         report = mailbox.import_bounces(mails, store.seen_mails(), apply)
     for r in report.records:
         verdict = r.kind if r.kind == "complaint" else ("hard" if r.hard else "soft")
         print(f"{r.recipient}\t{r.status or '-'}\t{verdict}\t{r.reason}")
-    for change in changes:
-        _err(f"{change.email}: {change.old} -> {change.new} ({change.reason})")
+    for line in changed:
+        _err(line)
     hard = sum(r.hard for r in report.records)
     _err(
         f"{report.messages} mails: {report.bounces} bounces ({hard} hard, "
         f"{sum(r.kind == 'bounce' for r in report.records) - hard} soft), "
         f"{report.complaints} complaints, {report.not_bounces} not bounces (left alone), "
-        f"{report.already} read before; {len(changes)} addresses changed status"
+        f"{report.already} read before; {len(changed)} addresses suppressed"
     )
     return 0
 

@@ -6,7 +6,7 @@ or the store's table mails_read, ``mash.store.SeenMails``, shared by every machi
 PostgreSQL). Mails that
 are not bounces are counted and left alone: never deleted, moved, or flagged seen (IMAP
 is read with ``BODY.PEEK``); a bounce or complaint read over IMAP is flagged ``\\Seen``.
-Nothing here changes a subscriber: the records are returned for the policy to apply.
+Nothing here changes a subscriber: each record goes to ``apply`` (the policy).
 """
 
 from __future__ import annotations
@@ -64,12 +64,12 @@ class ImportReport:
 def import_bounces(
     mails: Iterator[Mail],
     seen: SeenMessages,
-    apply: Callable[[str, list[Bounce]], None] | None = None,
+    apply: Callable[[Bounce], None] = lambda _record: None,
 ) -> ImportReport:
     """Parse every mail not yet seen; remember each, bounce or not, so none is read twice.
 
-    ``apply`` gets each bounce mail's key and records before the mail is remembered, so
-    a run killed midway applies it again on the next (the policy counts each key once).
+    ``apply`` gets each record before its mail is remembered: a run killed in between
+    reads that mail again rather than losing its bounce.
     """
     report = ImportReport()
     for mail in mails:
@@ -84,9 +84,9 @@ def import_bounces(
             report.complaints += 1
         else:
             report.bounces += 1
+        for record in records:
+            apply(record)
         if records:
-            if apply is not None:
-                apply(mail.key, records)
             mail.mark_bounce()
         report.records.extend(records)
         seen.add(mail.key)

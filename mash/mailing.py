@@ -19,13 +19,12 @@ from __future__ import annotations
 import functools
 import os
 import queue
-import re
 import smtplib
 import sys
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
@@ -36,9 +35,8 @@ from mash import mail
 from mash.errors import MashError
 from mash.records import Bounce, Config
 from mash.render import make_env
-from mash.store import BounceEvent, Store, open_store
+from mash.store import Store, open_store
 from mash.subscribers import address_key
-from mash.subscribers.policy import Verdict, bounce_kind, decide
 from mash.subscribers.tokens import (
     make_confirm_token,
     read_confirm_token,
@@ -46,8 +44,6 @@ from mash.subscribers.tokens import (
     verp_month,
 )
 from mash.unsubscribe import make_token, unsubscribe_link
-
-_OUR_MESSAGE_ID = re.compile(r"<mash\.(\d{4}-\d{2})\.")
 
 
 class Outbox(Protocol):
@@ -232,11 +228,10 @@ def smtp_outbox(config: Config) -> SmtpOutbox:
 
 @dataclass(frozen=True)
 class Applied:
-    """One status change the policy made: the address, from, to, why."""
+    """One status change the policy made: the address, its new status, why."""
 
     email: str
-    old: str
-    new: str
+    status: str
     reason: str
 
 
@@ -244,45 +239,35 @@ def apply_bounces(
     store: Store,
     records: Iterable[Bounce],
     *,
-    message_key: str,
     source: str,
     config: Config,
     secret: str,
     now: datetime | None = None,
 ) -> list[Applied]:
-    """Apply the policy to the records of one bounce mail or webhook event, once.
+    """Apply the bounce policy (``Store.apply_bounce``) to the records of one bounce
+    mail or webhook event (``source``, for the log: mailbox, ses, mailgun ...).
 
-    The address and issue come from the VERP token where the bounce came back to one
-    of ours (it names them for sure), else from the record and the quoted Message-ID,
-    else the latest issue sent to the address.
+    Where the bounce came back to a VERP return path of ours, its token names the
+    address and the issue for sure (a relay may have rewritten the recipient); else the
+    record's recipient and the store's way of finding the issue. Applying a record again
+    changes nothing (the status has changed, or the issue's soft bounce is known).
     """
-    when = now or datetime.now(UTC)
     changes = []
     for record in records:
         email, month = _where_from(store, record, secret)
-        kind = bounce_kind(record)
-        detail = record.feedback_type if kind == "complaint" else record.reason
-        event = BounceEvent(email, kind, record.status, month, detail, source, message_key, when)
-
-        def verdict(streak: tuple[str, ...], event: BounceEvent = event) -> Verdict | None:
-            limit = config.bounces.soft_limit
-            return decide(event.kind, event.status, event.month, event.reason, streak, limit)
-
-        changed = store.apply_bounce(event, verdict)
-        if changed is not None:
-            changes.append(Applied(email, *changed))
+        if email != record.recipient:
+            record = replace(record, recipient=email)
+        decision = store.apply_bounce(record, config.bounces.soft_limit, month=month, now=now)
+        if decision is not None:
+            changes.append(Applied(email, *decision))
     return changes
 
 
 def _where_from(store: Store, record: Bounce, secret: str) -> tuple[str, str]:
-    """Return the address and the issue month a bounce is about."""
+    """Return the address and issue month a VERP token names, else (recipient, "")."""
     month = verp_month(record.verp) if record.verp else None
     if month and secret:
         found = verp_address(record.verp, store.month_recipients(month), secret)
         if found is not None:
             return found, month
-    email = address_key(record.recipient)
-    quoted = _OUR_MESSAGE_ID.match(record.message_id)
-    if quoted:
-        return email, quoted.group(1)
-    return email, store.latest_month_sent(email)
+    return address_key(record.recipient), ""

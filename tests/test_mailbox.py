@@ -20,7 +20,9 @@ import pytest
 
 from mash import cli
 from mash.mailbox import import_bounces, message_key, read_maildir
+from mash.records import Bounce
 from mash.store import open_store
+from mash.subscribers import Subscriber
 
 DATA = Path(__file__).parent / "data" / "bounces"
 BOUNCES = ("postfix-user-unknown.eml", "exim-mailbox-full.eml", "arf-abuse.eml")
@@ -74,6 +76,44 @@ def test_mbox_is_read_once_and_non_bounces_are_counted(tmp_path, capsys, databas
     assert (status, lines) == (0, set())
     assert "0 not bounces (left alone), 5 read before" in err
     assert (tmp_path / "bounces.mbox").read_bytes() == before  # nothing changed
+
+
+def test_import_applies_the_policy_to_the_list(tmp_path, capsys, database_env):
+    """A hard bounce and a complaint suppress at once; a soft bounce only on the third
+    issue in a row (bounces.soft_limit); every change is in the history (#16)."""
+    box = stdlib_mailbox.mbox(str(tmp_path / "bounces.mbox"))
+    for name in BOUNCES + OTHERS:
+        box.add((DATA / name).read_bytes())
+    box.close()
+    config = _config(tmp_path)
+    people = ("jane.doe@example.com", "omar@example.net", "reader.one@yahoo.example", "x@ok.org")
+    with open_store(database_env) as store:
+        store.import_subscribers([Subscriber(p) for p in people], "list.csv")
+        for month in ("2026-09", "2026-10", "2026-11"):
+            for address in people:
+                store.mark_sent(month, address, "<m>")
+        for month in ("2026-09", "2026-10"):  # omar's mailbox was full twice before
+            soft = Bounce("omar@example.net", "4.2.2", False, "full", message_id=f"<mash.{month}.")
+            assert store.apply_bounce(soft, 3) is None
+
+    status, lines, err = _run(capsys, config, "--mbox", str(tmp_path / "bounces.mbox"))
+    assert status == 0 and lines == EXPECTED_LINES
+    assert "; 3 addresses suppressed" in err
+    assert "jane.doe@example.com is now bounced: hard bounce 5.1.1 on the 2026-11 issue" in err
+    with open_store(database_env) as store:
+        now = {s.email: (s.status, s.status_reason) for s in store.subscribers()}
+        history = store.subscriber_history("reader.one@yahoo.example")
+    assert now["jane.doe@example.com"][0] == "bounced"
+    assert now["omar@example.net"][0] == "bounced"
+    assert now["omar@example.net"][1].startswith(
+        "soft bounces on 3 issues in a row (2026-09, 2026-10, 2026-11)"
+    )
+    assert now["reader.one@yahoo.example"] == (
+        "complained",
+        "spam complaint (abuse) on the 2026-11 issue",
+    )
+    assert now["x@ok.org"] == ("subscribed", "imported from list.csv")
+    assert [(c.old, c.new) for c in history] == [(None, "subscribed"), ("subscribed", "complained")]
 
 
 def test_maildir_files_are_not_moved_and_new_mail_is_read_on_the_next_run(tmp_path, capsys):
@@ -367,4 +407,10 @@ def test_bounces_settings_are_read_and_checked(tmp_path):
         load_config(path)
     path.write_text("feeds: []\nbounces:\n  port: 70000\n")
     with pytest.raises(ConfigError, match=r"bad.yaml:3: bounces.port must be"):
+        load_config(path)
+    assert config.bounces.soft_limit == 3  # the default (#16)
+    path.write_text("feeds: []\nbounces:\n  soft_limit: 5\n")
+    assert load_config(path).bounces.soft_limit == 5
+    path.write_text("feeds: []\nbounces:\n  soft_limit: 0\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml:3: bounces.soft_limit must be"):
         load_config(path)

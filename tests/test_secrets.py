@@ -20,6 +20,8 @@ import pytest
 from mash.cli import main as mash
 from mash.opml import read_opml
 from mash.store import open_store
+from mash.store._sqlite import SqliteEngine
+from mash.store.schema import MIGRATIONS
 from tests.conftest import fetch_section
 
 USER = "alice"
@@ -175,19 +177,20 @@ def test_a_store_holding_a_full_url_is_masked_and_still_matches(
         url = f"http://{USER}:{PASSWORD}@127.0.0.1:{port}/feed.xml"
         config = str(write_config(tmp_path, [url]))
         db = tmp_path / "data" / "mash.db"
-        with open_store(db) as store:  # today's schema; then back to how version 3 wrote it
-            store.engine.execute("PRAGMA user_version = 3")
-            for column in ("excerpt", "page_description"):  # added by migration 5
-                store.engine.execute(f"ALTER TABLE posts DROP COLUMN {column}")
-            store.engine.execute(
-                "INSERT INTO feeds(url, fetch_url, etag, last_error) VALUES (?, ?, ?, ?)",
-                (url, url, '"v1"', f"timeout fetching {url}"),
-            )
-            store.engine.execute(
-                "INSERT INTO posts(feed_url, guid, url, url_key, title, first_seen)"
-                " VALUES (?, 'members-1', 'http://x/p', 'x/p', 'Old post', '2026-10-01')",
-                (url,),
-            )
+        engine = SqliteEngine(db)  # the store as version 3 wrote it, whatever came later
+        for migrate in MIGRATIONS[:3]:
+            migrate(engine)
+        engine.execute("PRAGMA user_version = 3")
+        engine.execute(
+            "INSERT INTO feeds(url, fetch_url, etag, last_error) VALUES (?, ?, ?, ?)",
+            (url, url, '"v1"', f"timeout fetching {url}"),
+        )
+        engine.execute(
+            "INSERT INTO posts(feed_url, guid, url, url_key, title, first_seen)"
+            " VALUES (?, 'members-1', 'http://x/p', 'x/p', 'Old post', '2026-10-01')",
+            (url,),
+        )
+        engine.close()
         assert PASSWORD.encode() in store_bytes(tmp_path)
         status, _, err = run(capsys, "--config", config, "fetch", "--feeds-only")
     assert status == 0 and "fetched 1" in err

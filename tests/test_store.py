@@ -319,7 +319,7 @@ def test_a_version_1_database_is_migrated_in_place(tmp_path: Path) -> None:
         assert db.version() == len(MIGRATIONS) == 8
         tables = {r["name"] for r in db.query("SELECT name FROM sqlite_master")}
         assert {"subscribers", "subscriber_history", "subscriber_imports", "mails_read"} <= tables
-        assert {"signups", "bounce_events"} <= tables  # #16, migration 8
+        assert "signups" in tables  # #16, migration 8
         assert store.subscribers() == () and not store.subscribers_adopted()  # #15, migration 7
         assert "feeds_fetch_url" in indexes
         assert "posts_published" not in post_indexes  # no query could use it (migration 3)

@@ -6,6 +6,7 @@ import csv
 import io
 import tempfile
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mash.errors import ConfigError
+from mash.mail import make_message_id
+from mash.records import Bounce
 from mash.store import Store, open_store
 from mash.subscribers import (
     BOUNCED,
@@ -23,7 +26,9 @@ from mash.subscribers import (
     UNSUBSCRIBED,
     ImportReport,
     Subscriber,
+    bounce_month,
     clean_name,
+    decide_bounce,
     validate_email,
 )
 from mash.subscribers.csv import (
@@ -490,3 +495,79 @@ def test_every_acceptable_name_reads_back_as_written(text: str, start: str) -> N
         path = Path(folder) / "subscribers.csv"
         save_subscribers(path, [Subscriber("ann@example.com", name)])
         assert load_subscribers(path).subscribers == (Subscriber("ann@example.com", name),)
+
+
+# --- the bounce policy (#16) ---------------------------------------------------------------
+
+
+def _bounce(hard: bool = False, kind: str = "bounce", month: str = "") -> Bounce:
+    mid = f"<mash.{month}.0123456789abcdef01234567@example.org>" if month else "<x@relay>"
+    status = "" if kind == "complaint" else ("5.1.1" if hard else "4.2.2")
+    return Bounce("ann@example.com", status, hard, "mailbox full", kind, message_id=mid)
+
+
+def test_bounce_month_reads_only_the_message_ids_mash_makes() -> None:
+    assert bounce_month(make_message_id("2026-11", "a@example.com", "m@example.org")) == "2026-11"
+    assert bounce_month("<2026-11.ann@example.org>") == ""
+    assert bounce_month("") == ""
+
+
+@pytest.mark.parametrize(
+    ("bounce", "status", "expected"),
+    [
+        (_bounce(hard=True), SUBSCRIBED, (BOUNCED, "hard bounce 5.1.1 on the 2026-11 issue")),
+        (_bounce(hard=True), PENDING, (BOUNCED, "hard bounce 5.1.1 on the 2026-11 issue")),
+        (_bounce(hard=True), UNSUBSCRIBED, None),
+        (_bounce(kind="complaint"), SUBSCRIBED, (COMPLAINED, "spam complaint (abuse) on the")),
+        (_bounce(kind="complaint"), UNSUBSCRIBED, (COMPLAINED, "spam complaint (abuse) on the")),
+        (_bounce(kind="complaint"), BOUNCED, None),
+        (_bounce(), SUBSCRIBED, None),  # one soft bounce
+    ],
+)
+def test_hard_bounces_and_complaints_suppress_at_once(
+    bounce: Bounce, status: str, expected: tuple[str, str] | None
+) -> None:
+    decision = decide_bounce(bounce, "2026-11", status, {"2026-11"}, ["2026-11"], 3)
+    if expected is None:
+        assert decision is None
+    else:
+        assert decision is not None and decision[0] == expected[0]
+        assert decision[1].startswith(expected[1])
+
+
+def test_soft_bounces_suppress_after_the_limit_of_issues_in_a_row() -> None:
+    mailed = ["2026-11", "2026-10", "2026-09", "2026-08"]
+    soft = {"2026-11", "2026-10"}
+    assert decide_bounce(_bounce(), "2026-11", SUBSCRIBED, soft, mailed, 3) is None
+    assert decide_bounce(_bounce(), "2026-11", SUBSCRIBED, soft, mailed, 2) == (
+        BOUNCED,
+        "soft bounces on 2 issues in a row (2026-10, 2026-11): mailbox full",
+    )
+    gap = {"2026-11", "2026-10", "2026-08"}  # 2026-09 arrived: the run is broken
+    assert decide_bounce(_bounce(), "2026-11", SUBSCRIBED, gap, mailed, 3) is None
+    assert decide_bounce(_bounce(), "2026-11", SUBSCRIBED, soft, mailed[:1], 3) is None
+
+
+def test_the_policy_in_the_store_counts_issues_by_the_ledger(store: Store) -> None:
+    store.import_subscribers(
+        [Subscriber("ann@example.com"), Subscriber("bob@example.com")], "list.csv"
+    )
+    for month in ("2026-09", "2026-10", "2026-11"):
+        store.mark_sent(month, "ann@example.com", "<m>")
+    assert store.apply_bounce(_bounce(month="2026-09"), 3) is None
+    assert store.apply_bounce(_bounce(month="2026-10"), 3) is None
+    assert store.apply_bounce(_bounce(month="2026-10"), 3) is None  # the same issue twice
+    assert store.subscriber("ann@example.com").status == SUBSCRIBED  # type: ignore[union-attr]
+    change = store.apply_bounce(_bounce(), 3)  # no issue named: the last one sent
+    assert change == (
+        BOUNCED,
+        "soft bounces on 3 issues in a row (2026-09, 2026-10, 2026-11): mailbox full",
+    )
+    (last,) = store.subscriber_history("ann@example.com")[-1:]
+    assert (last.old, last.new, last.reason) == (SUBSCRIBED, BOUNCED, change[1])
+    complaint = replace(_bounce(kind="complaint"), recipient="BOB@example.com")
+    assert store.apply_bounce(complaint, 3) == (
+        COMPLAINED,
+        "spam complaint (abuse) (no issue named)",
+    )
+    assert store.apply_bounce(replace(complaint, recipient="zed@example.com"), 3) is None

@@ -81,3 +81,16 @@ def test_serve_binds_loopback_by_default(server: Server) -> None:
 def test_cross_origin_refusal(headers: dict[str, str], refused: bool) -> None:
     environ = {"HTTP_HOST": "127.0.0.1:8030", **headers}
     assert (cross_origin_refusal(environ) is not None) is refused
+
+
+def test_stop_after_the_loop_has_ended_is_harmless() -> None:
+    """The loop may see the stop flag at its own timeout and close everything before
+    stop() wakes it: waking a closed loop must not fail (it did: EBADF at teardown)."""
+    started: queue.Queue[Server] = queue.Queue()
+    thread = threading.Thread(target=serve, args=(_app,), kwargs={"port": 0, "ready": started.put})
+    thread.start()
+    running = started.get(timeout=30)
+    running.stop()
+    thread.join(timeout=30)
+    assert not thread.is_alive()  # the loop's finally closed the trigger
+    running.stop()

@@ -25,7 +25,7 @@ from mash.store.mails import MailsMixin, SeenMails
 from mash.store.posts import PostRow, PostsMixin, post_rows
 from mash.store.schema import MIGRATIONS
 from mash.store.sends import DEFERRED, FAILED, SENDING, SENT, LedgerEntry, SendsMixin
-from mash.store.signups import BounceEvent, Confirmation, SignupAnswer, SignupsMixin
+from mash.store.signups import Confirmation, SignupAnswer, SignupsMixin
 from mash.store.subscribers import SubscribersMixin
 from mash.urls import redact_url
 
@@ -34,7 +34,6 @@ __all__ = [
     "FAILED",
     "SENDING",
     "SENT",
-    "BounceEvent",
     "Confirmation",
     "SignupAnswer",
     "ENV_URL",

@@ -163,7 +163,8 @@ def _migrate_6(db: Engine) -> None:
     run_script(db, SEND_TABLES)
 
 
-# The subscriber list, its history, and the bounce mails already read (see #15, #16).
+# The subscriber list, its history, the bounce mails already read and the soft bounces
+# per issue (see #15, #16).
 SUBSCRIBER_TABLES = """
 CREATE TABLE subscribers (
     address_key TEXT PRIMARY KEY,    -- address_key(): trimmed, lower-cased
@@ -204,6 +205,13 @@ CREATE UNIQUE INDEX subscriber_imports_first_use ON subscriber_imports(kind)
 CREATE TABLE mails_read (
     message_key TEXT PRIMARY KEY,    -- Message-ID, or sha256:HEX of a mail without one
     read_at {timestamp} NOT NULL
+);
+CREATE TABLE soft_bounces (
+    address_key TEXT NOT NULL,
+    month TEXT NOT NULL,             -- the issue that came back, YYYY-MM
+    reason TEXT NOT NULL DEFAULT '',
+    received {timestamp} NOT NULL,
+    PRIMARY KEY (address_key, month)
 )
 """
 
@@ -214,7 +222,7 @@ def _migrate_7(db: Engine) -> None:
     run_script(db, SUBSCRIBER_TABLES)
 
 
-# Double opt-in's open requests and the bounces the policy counts (see #16).
+# Double opt-in's open requests (see #16).
 SIGNUP_TABLES = """
 CREATE TABLE signups (
     address_key TEXT PRIMARY KEY,    -- address_key(), deleted once confirmed
@@ -223,20 +231,7 @@ CREATE TABLE signups (
     mailed {timestamp},              -- the last confirmation mail (one per 10 minutes)
     requests INTEGER NOT NULL DEFAULT 0,
     origin TEXT NOT NULL DEFAULT ''  -- the page and client address of the request
-);
-CREATE TABLE bounce_events (
-    id {id},
-    address_key TEXT NOT NULL,
-    kind TEXT NOT NULL CHECK (kind IN ('hard', 'soft', 'complaint')),
-    status TEXT NOT NULL DEFAULT '',  -- DSN status, e.g. 5.1.1
-    month TEXT NOT NULL DEFAULT '',   -- the issue that bounced ('' unknown)
-    reason TEXT NOT NULL DEFAULT '',
-    source TEXT NOT NULL DEFAULT '',  -- mailbox, ses, postmark, mailgun, sendgrid
-    message_key TEXT NOT NULL,        -- the bounce mail or webhook event: counted once
-    received {timestamp} NOT NULL
-);
-CREATE UNIQUE INDEX bounce_events_once ON bounce_events(message_key, address_key, kind);
-CREATE INDEX bounce_events_address ON bounce_events(address_key)
+)
 """
 
 

@@ -1,4 +1,4 @@
-"""Double opt-in and the bounce policy's memory: tables signups and bounce_events (#16).
+"""Double opt-in: table signups (#16).
 
 A signup is one address's open request to subscribe (from the form): its name, when
 it was first asked (links made before that are refused), when the last confirmation
@@ -11,21 +11,18 @@ Every write for one address first takes its signup row (an UPDATE: PostgreSQL's 
 lock; SQLite's write transactions are serial anyway), so of two concurrent requests for
 one address one waits, and neither inserts it twice.
 
-A bounce event is one bounce or complaint of one address, once per bounce mail or
-webhook event (``message_key``): a mailbox read twice or a webhook retried records
-nothing new.
+The bounce policy itself is mash.store.subscribers' ``apply_bounce``; this module only
+finds the recipients of an issue, for VERP return paths.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from mash.store._base import as_datetime
 from mash.store.subscribers import SubscribersMixin
 from mash.subscribers import FORM, PENDING, SUBSCRIBED, Subscriber, address_key
-from mash.subscribers.policy import Verdict
 
 
 @dataclass(frozen=True)
@@ -141,94 +138,9 @@ class SignupsMixin(SubscribersMixin):
         row = self.engine.one("SELECT count(*) AS n FROM signups")
         return int(row["n"]) if row else 0
 
-    # --- bounces -------------------------------------------------------------------------
-
-    def _record_bounce(self, event: BounceEvent) -> bool:
-        """Remember one bounce or complaint; False when this mail or event was seen."""
-        added = self.engine.execute(
-            "INSERT INTO bounce_events(address_key, kind, status, month, reason, source, "
-            "message_key, received) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT(message_key, address_key, kind) DO NOTHING",
-            (
-                address_key(event.email),
-                event.kind,
-                event.status,
-                event.month,
-                event.reason,
-                event.source,
-                event.message_key,
-                event.received,
-            ),
-        )
-        return added == 1
-
-    def apply_bounce(
-        self,
-        event: BounceEvent,
-        verdict_for: Callable[[tuple[str, ...]], Verdict | None],
-    ) -> tuple[str, str, str] | None:
-        """Record a bounce and apply the policy's verdict in one transaction; return
-        (old status, new status, reason) of the change made, or None (seen before, no
-        verdict, the address not listed, or a status the verdict may not change)."""
-        key = address_key(event.email)
-        with self.engine.transaction():
-            if not self._record_bounce(event):
-                return None
-            streak = self.soft_bounce_streak(key) if event.kind == "soft" else ()
-            verdict = verdict_for(streak)
-            if verdict is None:
-                return None
-            when, only_from = event.received, verdict.only_from
-            old = self._change(key, verdict.status, verdict.reason, when, only_from)
-        if old is None or old == verdict.status or old not in verdict.only_from:
-            return None
-        return old, verdict.status, verdict.reason
-
-    def soft_bounce_streak(self, email: str) -> tuple[str, ...]:
-        """Return the months of the latest issues sent to an address that soft-bounced,
-        newest first, up to the first issue sent that did not."""
-        key = address_key(email)
-        sent = self.engine.query(
-            "SELECT month FROM send_ledger WHERE email = ? AND state = 'sent' ORDER BY month DESC",
-            (key,),
-        )
-        bounced = {
-            r["month"]
-            for r in self.engine.query(
-                "SELECT DISTINCT month FROM bounce_events WHERE address_key = ? AND kind = 'soft'",
-                (key,),
-            )
-        }
-        streak: list[str] = []
-        for r in sent:
-            if r["month"] not in bounced:
-                break
-            streak.append(r["month"])
-        return tuple(streak)
-
-    def latest_month_sent(self, email: str) -> str:
-        """Return the newest issue sent to an address ("" when none was)."""
-        row = self.engine.one(
-            "SELECT max(month) AS month FROM send_ledger WHERE email = ? AND state = 'sent'",
-            (address_key(email),),
-        )
-        return str(row["month"]) if row and row["month"] else ""
+    # --- bounces ---------------------------------------------------------------------------
 
     def month_recipients(self, month: str) -> tuple[str, ...]:
         """Return the addresses the month's issue went to (or is going to)."""
         rows = self.engine.query("SELECT email FROM send_ledger WHERE month = ?", (month,))
         return tuple(r["email"] for r in rows)
-
-
-@dataclass(frozen=True)
-class BounceEvent:
-    """One bounce or complaint of one address, as the policy records it."""
-
-    email: str
-    kind: str  # hard | soft | complaint
-    status: str
-    month: str  # the issue it answers ("" unknown)
-    reason: str
-    source: str  # mailbox | ses | postmark | mailgun | sendgrid
-    message_key: str  # the bounce mail's key or the webhook event's id
-    received: datetime

@@ -7,9 +7,10 @@ once, one wins and the history holds exactly the changes made, on either engine.
 
 Opt-outs (table opt_outs, mash.store.sends) stay the record of readers' own
 unsubscribes; ``opt_out`` writes one and sets the status in the same transaction, and
-``subscribe`` (an explicit consent) forgets it. The list of a mash before #15 lives in
-``paths.subscribers``: ``adopt_subscribers_csv`` imports it once, the first time a
-command needs the list, and never writes the file.
+``subscribe`` (an explicit consent) forgets it. ``apply_bounce`` applies the bounce
+policy (mash.subscribers.decide_bounce), with the soft bounces per issue (soft_bounces).
+The list of a mash before #15 lives in ``paths.subscribers``: ``adopt_subscribers_csv``
+imports it once, the first time a command needs the list, and never writes the file.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from mash.records import Bounce
 from mash.store._base import Engine, Row, as_datetime
 from mash.subscribers import (
     IMPORT,
@@ -29,6 +31,8 @@ from mash.subscribers import (
     StatusChange,
     Subscriber,
     address_key,
+    bounce_month,
+    decide_bounce,
     merge_import,
 )
 from mash.subscribers.csv import load_subscribers
@@ -131,9 +135,7 @@ class SubscribersMixin:
             else:
                 self._resubscribe(key, old, new, reason, consented, when)
             self.engine.execute("DELETE FROM opt_outs WHERE email = ?", (key,))
-        found = self.subscriber(key)
-        assert found is not None  # written just above
-        return found
+            return self._row(key) or new  # the row was just written
 
     def _resubscribe(
         self,
@@ -144,8 +146,11 @@ class SubscribersMixin:
         consented: datetime,
         when: datetime,
     ) -> None:
-        name = new.name or old.name
-        self.engine.execute("UPDATE subscribers SET name = ? WHERE address_key = ?", (name, key))
+        if new.name and new.name != old.name:
+            self.engine.execute(
+                "UPDATE subscribers SET name = ?, updated = ? WHERE address_key = ?",
+                (new.name, when, key),
+            )
         if old.status == SUBSCRIBED:
             return
         if self._change(key, SUBSCRIBED, reason, when, frozenset({old.status})) is not None:
@@ -191,6 +196,53 @@ class SubscribersMixin:
         with self.engine.transaction():
             self.engine.execute("DELETE FROM subscriber_history WHERE address_key = ?", (key,))
             return self.engine.execute("DELETE FROM subscribers WHERE address_key = ?", (key,)) == 1
+
+    def apply_bounce(
+        self,
+        bounce: Bounce,
+        soft_limit: int,
+        *,
+        month: str = "",
+        now: datetime | None = None,
+    ) -> tuple[str, str] | None:
+        """Apply the bounce policy (``decide_bounce``) to one bounce or complaint of an
+        address on the list; return the (status, reason) it set, or None.
+
+        A bounce belongs to ``month`` when the caller knows it (a VERP return path names
+        it), else to the issue its quoted Message-ID names, else to the last issue sent
+        to the address (by the send ledger); a soft one is remembered per issue.
+        """
+        key = address_key(bounce.recipient)
+        when = now or _now()
+        with self.engine.transaction():
+            row = self.engine.one("SELECT status FROM subscribers WHERE address_key = ?", (key,))
+            if row is None:
+                return None
+            mailed = [
+                r["month"]
+                for r in self.engine.query(
+                    "SELECT month FROM send_ledger WHERE email = ? AND state = 'sent' "
+                    "ORDER BY month DESC",
+                    (key,),
+                )
+            ]
+            month = month or bounce_month(bounce.message_id) or (mailed[0] if mailed else "")
+            if bounce.kind == "bounce" and not bounce.hard and month:
+                self.engine.execute(
+                    "INSERT INTO soft_bounces(address_key, month, reason, received) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT(address_key, month) DO NOTHING",
+                    (key, month, bounce.reason[:500], when),
+                )
+            soft = {
+                r["month"]
+                for r in self.engine.query(
+                    "SELECT month FROM soft_bounces WHERE address_key = ?", (key,)
+                )
+            }
+            decision = decide_bounce(bounce, month, row["status"], soft, mailed, soft_limit)
+            if decision is not None:
+                self._change(key, *decision, when)
+        return decision
 
     # --- many addresses ------------------------------------------------------------------
 

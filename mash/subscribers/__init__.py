@@ -14,8 +14,11 @@ the address was confirmed (double opt-in; empty for an import or an editor's add
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence, Set
 from dataclasses import dataclass, replace
 from datetime import datetime
+
+from mash.records import Bounce
 
 PENDING = "pending"
 SUBSCRIBED = "subscribed"
@@ -135,3 +138,49 @@ def merge_import(old: Subscriber | None, new: Subscriber) -> Subscriber | None:
     if new.name and new.name != old.name:
         return replace(old, name=new.name)
     return None
+
+
+# --- bounces and complaints (#16) ---------------------------------------------------------
+
+_OUR_MESSAGE_ID = re.compile(r"<mash\.(\d{4}-\d{2})\.")
+
+
+def bounce_month(message_id: str) -> str:
+    """Return the issue (YYYY-MM) a bounced mail was, from the Message-ID mash gave it."""
+    found = _OUR_MESSAGE_ID.search(message_id)
+    return found.group(1) if found else ""
+
+
+def decide_bounce(
+    bounce: Bounce,
+    month: str,
+    status: str,
+    soft_months: Set[str],
+    mailed: Sequence[str],
+    soft_limit: int,
+) -> tuple[str, str] | None:
+    """Return the (status, reason) a bounce or complaint of the issue ``month`` gives an
+    address, or None.
+
+    A complaint makes it ``complained`` and a hard bounce ``bounced`` at once; soft
+    bounces make it ``bounced`` once each of the last ``soft_limit`` issues mailed to
+    it (``mailed``, newest first) came back (``soft_months``). Only a ``subscribed`` or
+    ``pending`` address changes; a complaint also overrides an opt-out. Does not look at
+    when the bounce came: the issues it belongs to are what count.
+    """
+    issue = f"on the {month} issue" if month else "(no issue named)"
+    words = f": {bounce.reason[:160]}" if bounce.reason else ""
+    if bounce.kind == "complaint":
+        if status in (COMPLAINED, BOUNCED):
+            return None
+        kind = bounce.feedback_type or "abuse"
+        return COMPLAINED, f"spam complaint ({kind}) {issue}"
+    if status not in OPTING_OUT:
+        return None
+    if bounce.hard:
+        return BOUNCED, f"hard bounce {bounce.status or '5.0.0'} {issue}{words}"
+    recent = list(mailed[:soft_limit])
+    if len(recent) < soft_limit or not set(recent) <= soft_months:
+        return None
+    months = ", ".join(sorted(recent))
+    return BOUNCED, f"soft bounces on {soft_limit} issues in a row ({months}){words}"

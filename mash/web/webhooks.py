@@ -128,14 +128,13 @@ def _handler(source: str, events: Callable[[dict[str, Any], bytes], list[Event]]
             return _answer(start, e.status, str(e))
         with lists.open() as store:
             for event in found:
-                mailing.apply_bounces(
-                    store,
-                    event.records,
-                    message_key=f"{source}:{event.key}",
-                    source=source,
-                    config=lists.config,
-                    secret=lists.secret,
-                )
+                for change in mailing.apply_bounces(
+                    store, event.records, source=source, config=lists.config, secret=lists.secret
+                ):
+                    sys.stderr.write(
+                        f"mash server: {source} event {event.key}: {change.email} is now "
+                        f"{change.status}: {change.reason}\n"
+                    )
         return _answer(start, "200 OK", f"{len(found)} events")
 
     return handle
