@@ -537,3 +537,75 @@ def test_the_site_has_no_form_without_a_server_url(tmp_path: Path) -> None:
     out = tmp_path / "public"
     build_site([make_issue("2026-10", 22, newsletter)], out, make_env(), newsletter)
     assert "subscribe" not in (out / "index.html").read_text(encoding="utf-8")
+
+
+# --- the command ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["server", "unsubscribe-server"])
+def test_the_command_serves_subscribe_and_stops_on_ctrl_c(tmp_path: Path, command: str) -> None:
+    """`mash server --port N` (and its alias) as a real process: it mails the confirmation
+    through the configured SMTP server, serves the unsubscribe endpoint, stops on Ctrl-C."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from aiosmtpd.controller import Controller
+
+    from tests.conftest import REPO
+
+    mails = Collector()
+    smtp_port = free_port()
+    smtpd = Controller(mails, hostname="127.0.0.1", port=smtp_port)
+    smtpd.start()
+    port = free_port()
+    (tmp_path / "feeds.yaml").write_text(
+        "newsletter:\n"
+        f"  server_url: http://127.0.0.1:{port}/\n"
+        "feeds: []\n"
+        f"smtp:\n  host: 127.0.0.1\n  port: {smtp_port}\n  security: none\n",
+        encoding="utf-8",
+    )
+    argv = [sys.executable, "-m", "mash.cli", "--config", str(tmp_path / "feeds.yaml")]
+    proc = subprocess.Popen(
+        [*argv, command, "--port", str(port)],
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "MASH_SECRET": SECRET, "MASH_DATABASE_URL": ""},
+    )
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        assert line.startswith(f"mash server on http://127.0.0.1:{port}/"), line
+        status, body, _ = request(port, "POST", "/subscribe", urlencode({"email": "hal@ex.org"}))
+        assert status == 200 and "Check your inbox" in body
+        deadline = time.monotonic() + 30
+        while not mails.received and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (message,) = mails.messages()
+        assert message["To"] == "hal@ex.org" and "/confirm?token=" in link_in(message)
+        assert request(port, "GET", "/unsubscribe")[0] == 400  # the endpoint, no token
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        smtpd.stop()
+    assert proc.returncode == 130 and "interrupted" in err
+
+
+def test_the_command_needs_the_server_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mash import cli
+
+    monkeypatch.setenv("MASH_SECRET", SECRET)
+    (tmp_path / "feeds.yaml").write_text("feeds: []\n", encoding="utf-8")
+    assert cli.main(["--config", str(tmp_path / "feeds.yaml"), "server"]) == 2
+    assert "set newsletter.server_url" in capsys.readouterr().err
+
+
+def test_get_subscribe_shows_the_form(running: Running) -> None:
+    status, body, headers = request(running.port, "GET", "/subscribe")
+    assert status == 200 and 'name="email"' in body and 'action="/subscribe"' in body
+    assert "script" not in headers["Content-Security-Policy"]
