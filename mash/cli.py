@@ -162,10 +162,11 @@ def cmd_check(args: argparse.Namespace, config: Config) -> int:
             print(problem)
     for problem in report.warnings:
         print(problem)
-    problems = len(report.problems) - len(report.warnings)
+    problems, warnings = len(report.problems) - len(report.warnings), len(report.warnings)
     links = f"{report.links_checked} links checked" if not args.no_links else "links not checked"
     _err(
-        f"checked {month}: {problems} problems, {len(report.warnings)} warnings; "
+        f"checked {month}: {problems} problem{'s' * (problems != 1)}, "
+        f"{warnings} warning{'s' * (warnings != 1)}; "
         f"email {report.email_bytes / 1024:.1f} KB; {links}"
     )
     return 0 if report.ok else 1
@@ -432,6 +433,32 @@ def cmd_feeds(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def cmd_db(args: argparse.Namespace, config: Config) -> int:
+    from mash.store import admin, database_of
+
+    if args.action == "copy":
+        copied = admin.copy_database(database_of(config), args.to, replace=args.replace)
+        for table, rows in copied.rows:
+            print(f"{table}\t{rows}")
+        emptied = sum(n for _, n in copied.replaced)
+        _err(
+            f"copied {sum(n for _, n in copied.rows)} rows in {len(copied.rows)} tables "
+            f"from {copied.source} to {copied.target}"
+            + (f", replacing its {emptied} rows" if emptied else "")
+        )
+        return 0
+    report = admin.check_database(database_of(config))
+    print(f"engine\t{report.engine}")
+    print(f"store\t{report.store}")
+    print(f"schema version\t{report.version} (this mash: {report.known})")
+    for table, count in report.rows:
+        print(f"{table}\t{'unreadable' if count is None else count}")
+    for problem in report.problems:
+        print(f"problem: {problem}")
+    _err(f"checked {report.store}: {len(report.problems) or 'no'} problems")
+    return 0 if report.ok else 1
+
+
 def cmd_init(args: argparse.Namespace) -> int:
     from mash.starter import NEXT_STEPS, init_newsletter
 
@@ -620,6 +647,25 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--maildir", metavar="PATH", help="a Maildir folder")
     where.add_argument("--imap", action="store_true", help="the IMAP mailbox in bounces:")
     p.set_defaults(handler=cmd_bounces_import)
+
+    db = sub.add_parser("db", help="the store: copy it to another engine, check it")
+    dsub = db.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    text = (
+        "copy every table of the store into another (SQLite file or postgresql:// URL), "
+        "in one transaction; the target is migrated first and must hold no data"
+    )
+    p = dsub.add_parser("copy", help=text, description=text)
+    p.add_argument("--to", required=True, metavar="URL_OR_PATH", help="the target store")
+    p.add_argument(
+        "--replace", action="store_true", help="empty the target's tables first (same transaction)"
+    )
+    p.set_defaults(handler=cmd_db)
+    text = (
+        "print the store's engine, schema version and rows per table, and check its "
+        "integrity; exit status 1 on a problem"
+    )
+    p = dsub.add_parser("check", help=text, description=text)
+    p.set_defaults(handler=cmd_db)
 
     analytics = sub.add_parser("analytics", help="page views from analytics exports")
     asub = analytics.add_subparsers(dest="action", required=True, parser_class=_Parser)

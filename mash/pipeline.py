@@ -862,7 +862,11 @@ def _stale_build(config: Config, issue: Issue) -> list[CheckProblem]:
             return []
         message = "the built issue differs from the store and edition now: it is out of date"
     fix = f"run `mash build --month {issue.month}` before `mash send`"
-    return [CheckProblem("stale-build", str(path), message, fix, "warning")]
+    try:  # as the editor knows it: output/YYYY-MM/issue.json beside feeds.yaml
+        shown = str(path.resolve().relative_to(config.path.parent.resolve()))
+    except ValueError:
+        shown = str(path)
+    return [CheckProblem("stale-build", shown, message, fix, "warning")]
 
 
 def _check_links(

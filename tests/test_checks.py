@@ -391,7 +391,7 @@ def test_check_names_a_dead_and_a_moved_link_with_their_fixes(
         f"{links_server}/new (fix: link {links_server}/new instead in editions/{MONTH}.md)"
     ) in lines
     assert not [line for line in lines if f"{links_server}/good" in line or "/about" in line]
-    assert "1 problems" in err and "links checked" in err
+    assert "1 problem, " in err and "links checked" in err
     assert not (workspace.parent / MONTH).exists()  # nothing built, nothing written
 
     # the dead link removed: what is left is warnings, exit 0
@@ -434,11 +434,11 @@ def test_check_on_the_demo_month_without_links(
     out, err = capsys.readouterr()
     # not built yet: said, as a warning; the demo issue has nothing else to fix
     assert out.splitlines() == [
-        f"warning: stale-build: {workspace.parent / MONTH / 'issue.json'}: not built yet: "
+        f"warning: stale-build: {MONTH}/issue.json: not built yet: "
         "the checks ran on the issue as `mash build` would make it "
         f"(fix: run `mash build --month {MONTH}` before `mash send`)"
     ]
-    assert "0 problems, 1 warnings" in err and "links not checked" in err
+    assert "0 problems, 1 warning;" in err and "links not checked" in err
     assert mash(["--config", str(workspace), "build", "--month", MONTH]) == 0
     capsys.readouterr()
     assert mash(["--config", str(workspace), "check", "--month", MONTH, "--no-links"]) == 0

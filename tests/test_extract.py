@@ -21,7 +21,7 @@ from mash.extract import (
     feed_article,
     needs_full_text,
 )
-from mash.extract.evidence import evidence_of, is_menu_like, quotes
+from mash.extract.evidence import evidence_of, is_menu_like, is_suspect, quotes
 from mash.records import Article, Post
 from mash.sanitize import sanitize_html
 from tests.conftest import SHARED, feed_farm
@@ -718,3 +718,94 @@ def test_a_page_without_html_head_or_body_tags_keeps_its_article() -> None:
 )
 def test_plain_text_or_a_feed_served_for_a_page_is_no_article(not_a_page: str) -> None:
     assert extract_text(not_a_page, "https://old.example/page") == ""
+
+
+# --- the safety net: a suspect article of ours against trafilatura's own (#18) -------------
+
+MARSH = (
+    "The marsh keeps its secrets from the road, and only the walker who leaves the car "
+    "behind sees the herons lift from the creeks at dusk while the tide comes in."
+)
+
+
+def _article_under_a_section_label() -> str:
+    """An old layout page whose article table opens with a "More articles" label.
+
+    The label heads the table holding the article, so the cleaning takes the whole
+    table for a related-posts widget; a jump menu (a select, text nobody extracts)
+    keeps that table under the share of the page the cleaning spares.
+    """
+    article = "".join(f"<p>{MARSH} {MARSH} Paragraph {i} ends here.</p>" for i in range(5))
+    options = "".join(
+        f'<option value="/a{i}">Another story, number {i}</option>' for i in range(80)
+    )
+    return (
+        "<html><head><title>The marsh</title></head><body>"
+        f"<table><tr><td>Site home</td><td>In Animals:</td><td><select>{options}</select></td>"
+        "<td>Contact us. Like this page? Send it to a friend!</td></tr></table>"
+        f"<table><tr><td><b>More articles</b></td></tr><tr><td>{article}</td></tr></table>"
+        "</body></html>"
+    )
+
+
+def _products_in_layout_cells() -> str:
+    """A shop page: product text loose in nested table cells, link bars split by "|"."""
+    rows = "".join(
+        f'<tr><td><img src="/p{i}.gif"></td><td><b>Model {i} scale</b><br>A sturdy platform '
+        f"scale, number {i}, with a large display, a steel frame and a battery that lasts "
+        f"for months of daily weighing in a busy clinic.</td><td>{100 + i} lbs</td>"
+        f"<td>${200 + i}.95</td></tr>"
+        for i in range(8)
+    )
+    categories = " | ".join(f'<a href="/c{i}">Category {i} scales</a>' for i in range(25))
+    brands = " | ".join(f'<a href="/b{i}">Brand{i}</a>' for i in range(20))
+    return (
+        "<html><head><title>Scales</title></head><body>"
+        f"<table><tr><td><table>{rows}</table></td></tr></table>"
+        f"<p>{categories}</p><p>{brands}</p>"
+        "<p>Copyright the shop, all rights reserved; write to us about anything on this site.</p>"
+        "</body></html>"
+    )
+
+
+def test_an_article_the_cleaning_took_for_a_widget_is_recovered() -> None:
+    text = extract_text(_article_under_a_section_label(), "https://old.example/marsh.shtml")
+    assert all(f"Paragraph {i} ends here." in text for i in range(5))  # 14 words of menu before
+
+
+def test_an_article_read_as_its_link_bars_gives_way_to_trafilaturas() -> None:
+    text = extract_text(_products_in_layout_cells(), "https://shop.example/scales.htm")
+    assert all(f"Model {i} scale" in text for i in range(8))  # the link bars alone before
+
+
+def test_the_safety_net_also_guards_a_page_that_never_shows_the_summary() -> None:
+    url = "https://old.example/marsh.shtml"
+    summary = "<p>Our own excerpt for the feed, which the page never shows anywhere [&#8230;]</p>"
+    article = extract_article(
+        post(url, summary_html=summary), _article_under_a_section_label(), url
+    )
+    assert article.source == "page"
+    assert "ours was short or links" in article.reason
+    assert "Paragraph 4 ends here." in article.text
+
+
+def test_a_short_article_the_summary_vouches_for_is_not_second_guessed() -> None:
+    html, url = page("wordpress-short-events.html")
+    expected = MANIFEST["wordpress-short-events.html"]["article"]
+    summary = f"<p>{expected[0][:60]} [&#8230;]</p>"
+    article = extract_article(post(url, summary_html=summary), html, url)
+    assert "matches the feed summary" in article.reason
+    assert "ours was short" not in article.reason
+
+
+@pytest.mark.parametrize(
+    ("text", "suspect"),
+    [
+        ("Site home\nIn Animals:\nContact us. Like this page? Send it to a friend!", True),
+        (LONG_TEXT, False),
+        ("Intro line of the page, long enough.\n" + " | ".join(["Category scales"] * 30), True),
+        (LONG_TEXT + "\n" + " | ".join(["Category scales"] * 30), False),
+    ],
+)
+def test_a_short_text_or_one_mostly_of_the_pages_links_is_suspect(text: str, suspect: bool) -> None:
+    assert is_suspect(text, frozenset(["category scales"])) is suspect

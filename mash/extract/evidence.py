@@ -31,6 +31,13 @@ _PROSE_LINE_WORDS = 8
 _PROSE_ITEM_WORDS = 25
 # A candidate whose prose lines hold less than this share of its words is a menu.
 _MIN_PROSE_SHARE = 0.3
+# A candidate is suspect (worth checking against trafilatura's own) when it has fewer
+# words than this, or when more than _MAX_LINKED_SHARE of its words are the page's
+# link texts, line by line or cell by cell ("Products | About Us | Baby Scales").
+SHORT_WORDS = 50
+_MAX_LINKED_SHARE = 0.5
+# Rows of table cells and link bars come out as "a | b | c": each part is a line.
+_CELLS = re.compile(r"\n|\|")
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,22 @@ def is_menu_like(text: str) -> bool:
         if words >= (_PROSE_ITEM_WORDS if item else _PROSE_LINE_WORDS):
             prose += words
     return total == 0 or prose < _MIN_PROSE_SHARE * total
+
+
+def is_suspect(text: str, link_texts: frozenset[str]) -> bool:
+    """Tell whether text is too short, or mostly the page's links, to trust without a check.
+
+    link_texts are the page's link texts as ``norm_words`` gives them. A text that
+    passes as an article but is suspect is compared with trafilatura's own (#18).
+    """
+    total = linked = 0
+    for part in _CELLS.split(text):
+        words = norm_words(part)
+        count = words.count(" ") + 1 if words else 0
+        total += count
+        if words in link_texts:
+            linked += count
+    return total < SHORT_WORDS or linked > _MAX_LINKED_SHARE * total
 
 
 def accepts(text: str, evidence: Evidence) -> bool:

@@ -19,7 +19,7 @@ import trafilatura.external
 from lxml.etree import ParserError, _Element
 
 from mash.extract.clean import clean_page
-from mash.extract.evidence import Evidence, accepts, is_menu_like
+from mash.extract.evidence import Evidence, accepts, is_menu_like, is_suspect
 from mash.extract.trim import norm_words, text_of, trim_body
 
 _Tree: TypeAlias = lxml.html.HtmlElement
@@ -30,6 +30,8 @@ _PRECISION = False
 _CONTAINER_TAGS = ("p", "div", "td", "li", "section", "article", "blockquote", "span")
 _FIRST_TAG = re.compile(r"<([A-Za-z][\w:.-]*)")
 _NOT_PAGES = frozenset(["rss", "feed", "rdf:rdf", "svg", "math"])  # XML served for a page
+# Trafilatura's own body replaces a suspect one of ours when it has this many times the words.
+FAR_LONGER = 3
 _CONTAINER_MARKS = re.compile(r"(?:^|[-_\s])(?:post|entry|article|content|story)(?:$|[-_\s])", re.I)
 
 
@@ -115,10 +117,12 @@ def extract_checked(
     Candidates, in order (#18): ours (cleaning, trafilatura, trimming); when the page
     shows the summary's opening words but ours lacks them, the container holding
     them; trafilatura's own precision mode. A summary the page never shows (a feed's
-    own excerpt) proves nothing, so then only the menu check counts. When no
+    own excerpt) proves nothing, so then only the menu check counts. An article of
+    ours that nothing vouches for and that is suspect (short, or mostly the page's
+    links) gives way to trafilatura's precision mode when that is far longer. When no
     candidate passes, ``accepted`` is False and ``body`` is ours (or the baseline's when
     ours is empty); the caller decides whether the feed's text is better. ``tree`` is
-    changed in place; ``html`` is parsed again only when ours fails.
+    changed in place; ``html`` is parsed again only when ours fails or is suspect.
     """
     title = evidence.title or page_title(tree)
     if rich:
@@ -127,14 +131,17 @@ def extract_checked(
         ours = extract_body(tree, url, rich=False, title=title)
     ours_text = body_text(ours)
     if accepts(ours_text, evidence):
-        return Found(ours, ", matches the feed summary" if evidence.probe else "", True)
+        if evidence.probe:
+            return Found(ours, ", matches the feed summary", True)
+        return _checked_against_baseline(html, tree, url, rich, title, ours, ours_text, "")
     pristine = load_page(html)
     if pristine is None:
         return Found(ours, "", False)
     if evidence.probe and not page_shows(pristine, evidence.probe):
         evidence = replace(evidence, probe="")
         if not is_menu_like(ours_text):
-            return Found(ours, ", the page does not quote the feed summary", True)
+            how = ", the page does not quote the feed summary"
+            return _checked_against_baseline(pristine, tree, url, rich, title, ours, ours_text, how)
     if evidence.probe:
         near = extract_body_near(pristine, url, evidence.probe, rich)
         if accepts(body_text(near), evidence):
@@ -143,6 +150,47 @@ def extract_checked(
     if accepts(body_text(baseline), evidence):
         return Found(baseline, ", trafilatura's precision mode (ours failed the check)", True)
     return Found(ours if ours is not None else baseline, ", fails the check", False)
+
+
+def _checked_against_baseline(
+    page: str | _Tree,
+    cleaned: _Tree,
+    url: str | None,
+    rich: bool,
+    title: str,
+    ours: _Element | None,
+    ours_text: str,
+    how: str,
+) -> Found:
+    """Return ours, or trafilatura's own body when ours is suspect and that is far longer.
+
+    The safety net for an article nothing vouches for (no feed summary it quotes,
+    #18): ours is suspect when it is short or mostly the page's link texts (a
+    cleaning step that took the article for a widget, a layout table read as a
+    menu); then trafilatura's precision mode runs on the page as published, and
+    wins when it is accepted and has ``FAR_LONGER`` times the words of ours. ``page`` is
+    the html or its pristine tree; ``cleaned`` the tree ours came from.
+    """
+    if not is_suspect(ours_text, _link_texts(cleaned)):
+        return Found(ours, how, True)
+    pristine = load_page(page) if isinstance(page, str) else page
+    if pristine is None:
+        return Found(ours, how, True)
+    baseline = extract_baseline(pristine, url, rich, title)
+    baseline_text = body_text(baseline)
+    far_longer = _word_count(baseline_text) >= FAR_LONGER * max(1, _word_count(ours_text))
+    if far_longer and accepts(baseline_text, Evidence()):
+        return Found(baseline, ", trafilatura's precision mode (ours was short or links)", True)
+    return Found(ours, how, True)
+
+
+def _link_texts(tree: _Tree) -> frozenset[str]:
+    """Return the texts of tree's links, as ``norm_words`` gives them."""
+    return frozenset(norm_words(a.text_content()) for a in tree.iter("a"))
+
+
+def _word_count(text: str) -> int:
+    return len(norm_words(text).split())
 
 
 def extract_article_body(tree: _Tree, url: str | None, title: str = "") -> _Element | None:

@@ -44,6 +44,7 @@ __all__ = [
     "Store",
     "database_of",
     "is_database_url",
+    "open_engine",
     "open_store",
     "post_rows",
 ]
@@ -98,6 +99,11 @@ def database_of(config: Config, environ: Mapping[str, str] | None = None) -> str
 def open_store(where: Config | str | Path, environ: Mapping[str, str] | None = None) -> Store:
     """Open (creating or migrating) the store of a config, a SQLite path or a URL."""
     database = database_of(where, environ) if isinstance(where, Config) else where
+    return Store(open_engine(database))
+
+
+def open_engine(database: str | Path) -> Engine:
+    """Connect to a SQLite path or a PostgreSQL URL without migrating anything."""
     engine: Engine
     if is_database_url(database):
         from mash.store._postgres import PostgresEngine  # psycopg only for PostgreSQL
@@ -111,4 +117,4 @@ def open_store(where: Config | str | Path, environ: Mapping[str, str] | None = N
         from mash.store._sqlite import SqliteEngine
 
         engine = SqliteEngine(Path(database))
-    return Store(engine)
+    return engine

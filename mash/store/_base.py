@@ -29,6 +29,14 @@ class Row(Protocol):
 
 Migration = Callable[["Engine"], None]
 
+# Tables that keep the schema's version, not data: never copied, counted or compared.
+BOOKKEEPING = ("mash_schema", "ledger_meta")
+
+
+def quoted(name: str) -> str:
+    """Return a table or column name as a quoted SQL identifier (both engines)."""
+    return '"' + name.replace('"', '""') + '"'
+
 
 def as_datetime(value: str | datetime | None) -> datetime | None:
     """Return a stored timestamp (ISO text from SQLite, datetime from PostgreSQL) as UTC."""
@@ -109,6 +117,45 @@ class Engine(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    # --- the catalog: what `mash db copy` and `mash db check` walk (see #15) ------------
+
+    @abstractmethod
+    def identity(self) -> tuple[object, ...]:
+        """Return what tells this store from any other (SQLite: the file; PG: server, db)."""
+
+    @abstractmethod
+    def tables(self) -> list[str]:
+        """Return the names of the store's own tables, bookkeeping (versions) left out."""
+
+    @abstractmethod
+    def columns(self, table: str) -> list[tuple[str, str]]:
+        """Return a table's columns in order, each (name, kind): kind "timestamp", "bool"
+        where the engine has that type (PostgreSQL), else "other"."""
+
+    @abstractmethod
+    def parents(self, table: str) -> set[str]:
+        """Return the tables a table's foreign keys point to."""
+
+    @abstractmethod
+    def integrity_problems(self) -> list[str]:
+        """Return what the engine finds broken: corrupt pages, rows whose foreign key
+        points nowhere (each naming table and row); empty when all holds."""
+
+    @abstractmethod
+    def snapshot(self) -> AbstractContextManager[None]:
+        """Run a block of reads in one read-only transaction that sees one moment."""
+
+    @abstractmethod
+    def stream(self, sql: str, size: int = 500) -> Iterator[list[tuple[object, ...]]]:
+        """Yield the rows of a query (as tuples) in batches of ``size``, not all at once;
+        call inside ``snapshot()``."""
+
+    def defer_foreign_keys(self) -> None:  # noqa: B027 (an engine may have none)
+        """Check foreign keys at the commit of the running transaction, not per row."""
+
+    def reset_identities(self, table: str) -> None:  # noqa: B027 (SQLite: rowid follows)
+        """Set a table's generated ids past the ids it holds, after ids were copied."""
 
     # --- the schema version ------------------------------------------------------------
 

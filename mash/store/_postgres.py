@@ -21,14 +21,27 @@ from functools import lru_cache
 
 import psycopg
 from psycopg import errors as pg_errors
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 
 from mash.errors import StoreBusy, StoreError
-from mash.store._base import Engine, Params, Row
+from mash.store._base import BOOKKEEPING, Engine, Params, Row, quoted
 from mash.urls import redact_url
 
 CONNECT_TIMEOUT = 15  # seconds
 _MIGRATION_LOCK = "schema"
+# Each foreign key of the current schema: child and parent tables, their columns in order.
+_FOREIGN_KEYS = """
+SELECT c.conrelid::regclass::text AS child, c.confrelid::regclass::text AS parent,
+  array(SELECT a.attname::text FROM unnest(c.conkey) WITH ORDINALITY k(n, i)
+        JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.i)
+    AS child_cols,
+  array(SELECT a.attname::text FROM unnest(c.confkey) WITH ORDINALITY k(n, i)
+        JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n ORDER BY k.i)
+    AS parent_cols
+FROM pg_constraint c
+WHERE c.contype = 'f' AND c.connamespace = current_schema()::regnamespace
+ORDER BY 1, 2
+"""
 
 
 @lru_cache(maxsize=512)
@@ -129,6 +142,94 @@ class PostgresEngine(Engine):
             return "a session that has just ended"
         who = row["who"] or "a session of another program"
         return f"{who}, from {row['addr']}" if row["addr"] else who
+
+    # --- the catalog (of the current schema: mash's tables are there) --------------------
+
+    def identity(self) -> tuple[object, ...]:
+        row = self.one(
+            "SELECT current_database() AS db, inet_server_addr()::text AS addr,"
+            " inet_server_port() AS port, current_schema() AS schema,"
+            " pg_postmaster_start_time() AS started"
+        )
+        assert row is not None
+        return ("postgresql", row["db"], row["addr"], row["port"], row["schema"], row["started"])
+
+    def tables(self) -> list[str]:
+        rows = self.query(
+            "SELECT table_name AS name FROM information_schema.tables"
+            " WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
+            " ORDER BY table_name"
+        )
+        return [r["name"] for r in rows if r["name"] not in BOOKKEEPING]
+
+    def columns(self, table: str) -> list[tuple[str, str]]:
+        rows = self.query(
+            "SELECT column_name AS name, data_type AS type FROM information_schema.columns"
+            " WHERE table_schema = current_schema() AND table_name = ? ORDER BY ordinal_position",
+            (table,),
+        )
+        kinds = {"timestamp with time zone": "timestamp", "boolean": "bool"}
+        return [(r["name"], kinds.get(r["type"], "other")) for r in rows]
+
+    def parents(self, table: str) -> set[str]:
+        rows = self.query(
+            "SELECT confrelid::regclass::text AS parent FROM pg_constraint"
+            " WHERE contype = 'f' AND conrelid = ?::regclass",
+            (quoted(table),),
+        )
+        return {r["parent"].strip('"') for r in rows}
+
+    def integrity_problems(self) -> list[str]:
+        # PostgreSQL enforces its foreign keys, unless triggers were off (a restore with
+        # session_replication_role = replica): look at the rows themselves
+        problems = []
+        for fk in self.query(_FOREIGN_KEYS):
+            child, parent = fk["child"], fk["parent"]  # as regclass prints them: quoted
+            pairs = list(zip(fk["child_cols"], fk["parent_cols"], strict=True))
+            match = " AND ".join(f"p.{quoted(pc)} = c.{quoted(cc)}" for cc, pc in pairs)
+            present = " AND ".join(f"c.{quoted(cc)} IS NOT NULL" for cc, _ in pairs)
+            values = ", ".join(f"c.{quoted(cc)}" for cc, _ in pairs)
+            row = self.one(
+                f"SELECT count(*) AS n, min(concat_ws(', ', {values})) AS example"
+                f" FROM {child} c WHERE {present}"
+                f" AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {match})"
+            )
+            if row and row["n"]:
+                problems.append(
+                    f"{fk['child']}: {row['n']} rows whose {', '.join(fk['child_cols'])} "
+                    f"points to no row of {fk['parent']} (e.g. {row['example']!r})"
+                )
+        return problems
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        with self.errors(), self.db.transaction():
+            self.db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield
+
+    def stream(self, sql: str, size: int = 500) -> Iterator[list[tuple[object, ...]]]:
+        # a server-side cursor: a table of 20,000 posts is not held in memory at once
+        with self.errors(), self.db.cursor(name="mash_stream", row_factory=tuple_row) as cur:
+            cur.execute(_sql(sql))
+            while batch := cur.fetchmany(size):
+                yield batch
+
+    def defer_foreign_keys(self) -> None:
+        self.execute("SET CONSTRAINTS ALL DEFERRED")  # the DEFERRABLE ones, until COMMIT
+
+    def reset_identities(self, table: str) -> None:
+        generated = self.query(
+            "SELECT column_name AS name FROM information_schema.columns"
+            " WHERE table_schema = current_schema() AND table_name = ?"
+            " AND (is_identity = 'YES' OR column_default LIKE 'nextval(%')",
+            (table,),
+        )
+        for column in (r["name"] for r in generated):
+            self.execute(
+                f"SELECT setval(pg_get_serial_sequence(?, ?), coalesce(max({quoted(column)}), 0)"
+                f" + 1, false) FROM {quoted(table)}",
+                (quoted(table), column),
+            )
 
     # --- the schema version ------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from mash.errors import StoreBusy, StoreError
 from mash.lifetime import LockBusy, hold_lock
-from mash.store._base import Engine, Migration, Params, Row, iso
+from mash.store._base import BOOKKEEPING, Engine, Migration, Params, Row, iso, quoted
 
 TIMEOUT = 30.0
 LEDGER_VERSION = 1  # the last version ledger_meta knew; later ones are store migrations
@@ -103,6 +103,53 @@ class SqliteEngine(Engine):
             raise StoreBusy(
                 f"another `mash {name}` is running ({e.holder}); this one stops. Lock file: {path}"
             ) from None
+
+    # --- the catalog ---------------------------------------------------------------------
+
+    def identity(self) -> tuple[object, ...]:
+        return ("sqlite", str(self.path.resolve()))
+
+    def tables(self) -> list[str]:
+        rows = self.query(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            " ORDER BY name"
+        )
+        return [r["name"] for r in rows if r["name"] not in BOOKKEEPING]
+
+    def columns(self, table: str) -> list[tuple[str, str]]:
+        # declared types say TEXT for timestamps: the values themselves are ISO text
+        return [(r["name"], "other") for r in self.query(f"PRAGMA table_info({quoted(table)})")]
+
+    def parents(self, table: str) -> set[str]:
+        return {r["table"] for r in self.query(f"PRAGMA foreign_key_list({quoted(table)})")}
+
+    def integrity_problems(self) -> list[str]:
+        found = [r["integrity_check"] for r in self.query("PRAGMA integrity_check")]
+        problems = [f"integrity_check: {line}" for line in found if line != "ok"]
+        for r in self.query("PRAGMA foreign_key_check"):
+            problems.append(
+                f"{r['table']} row {r['rowid']}: its foreign key points to no row of {r['parent']}"
+            )
+        return problems
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        # a deferred transaction: the first read fixes what every later read sees (WAL)
+        with self.errors():
+            self.db.execute("BEGIN")
+            try:
+                yield
+            finally:
+                self.db.execute("ROLLBACK")
+
+    def stream(self, sql: str, size: int = 500) -> Iterator[list[tuple[object, ...]]]:
+        with self.errors():
+            cursor = self.db.execute(sql)
+            while batch := cursor.fetchmany(size):
+                yield [tuple(row) for row in batch]
+
+    def defer_foreign_keys(self) -> None:
+        self.execute("PRAGMA defer_foreign_keys = ON")  # until the transaction ends
 
     # --- the schema version ------------------------------------------------------------
 
