@@ -16,12 +16,14 @@ ask again). It never loads fetch, extract or rank.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import queue
 import smtplib
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -175,11 +177,22 @@ def _env(templates_dir: Path) -> jinja2.Environment:
 
 
 class SmtpOutbox:
-    """Send mails from one thread through the configured SMTP server, in order."""
+    """Send mails from one thread through the configured SMTP server, in order.
 
-    def __init__(self, connect: Callable[[], smtplib.SMTP], name: str = "mash server") -> None:
+    A transient failure (no connection, a 4xx reply) is tried again after each of
+    ``retry_delays`` seconds, holding the queue meanwhile; a permanent one (5xx) is
+    named on stderr and the mail dropped: the reader may ask again.
+    """
+
+    def __init__(
+        self,
+        connect: Callable[[], smtplib.SMTP],
+        name: str = "mash server",
+        retry_delays: tuple[float, ...] = (2.0, 10.0, 60.0),
+    ) -> None:
         self._connect = connect
         self._name = name
+        self._delays = retry_delays
         self._queue: queue.Queue[tuple[Callable[[], EmailMessage], str] | None]
         self._queue = queue.Queue(maxsize=10_000)
         self._thread = threading.Thread(target=self._run, name="outbox", daemon=True)
@@ -204,16 +217,39 @@ class SmtpOutbox:
             except MashError as e:  # a broken template override: say which
                 sys.stderr.write(f"{self._name}: cannot make a mail: {e}\n")
                 continue
-            try:
-                conn = self._connect()
-                try:
-                    conn.send_message(message, from_addr=sender)
-                finally:
-                    conn.quit()
-            except (smtplib.SMTPException, OSError) as e:
+            for delay in (*self._delays, None):
+                problem = self._send(message, sender)
+                if problem is None or delay is None or not _transient(problem):
+                    break
+                time.sleep(delay)
+            if problem is not None:
                 sys.stderr.write(
-                    f"{self._name}: cannot mail {message['To']}: {type(e).__name__}: {e}\n"
+                    f"{self._name}: cannot mail {message['To']}: "
+                    f"{type(problem).__name__}: {problem}\n"
                 )
+
+    def _send(self, message: EmailMessage, sender: str) -> Exception | None:
+        try:
+            conn = self._connect()
+        except (smtplib.SMTPException, OSError) as e:
+            return e
+        try:
+            conn.send_message(message, from_addr=sender)
+        except (smtplib.SMTPException, OSError) as e:
+            return e
+        finally:
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                conn.quit()
+        return None
+
+
+def _transient(problem: Exception) -> bool:
+    """Tell whether trying again later may succeed: no connection, or a 4xx reply."""
+    if isinstance(problem, smtplib.SMTPRecipientsRefused):
+        return all(400 <= code < 500 for code, _ in problem.recipients.values())
+    if isinstance(problem, smtplib.SMTPResponseException):
+        return 400 <= problem.smtp_code < 500
+    return True  # disconnected, refused connection, timeout
 
 
 def smtp_outbox(config: Config) -> SmtpOutbox:

@@ -3,6 +3,7 @@ a real aiosmtpd receiving the mails, on both store engines (see #16)."""
 
 from __future__ import annotations
 
+import functools
 import http.client
 import queue
 import re
@@ -470,7 +471,6 @@ def test_200_concurrent_subscribes_lose_and_duplicate_no_one(
 def built_site(tmp_path: Path, running: Running) -> Iterator[str]:
     """A static site built with the subscribe form pointing at the running server,
     served on 127.0.0.1 as a static host would (another origin than the server)."""
-    import functools
     from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
     from mash.site import build_site
@@ -609,3 +609,56 @@ def test_get_subscribe_shows_the_form(running: Running) -> None:
     status, body, headers = request(running.port, "GET", "/subscribe")
     assert status == 200 and 'name="email"' in body and 'action="/subscribe"' in body
     assert "script" not in headers["Content-Security-Policy"]
+
+
+def _addressed(address: str) -> EmailMessage:
+    message = _marker(f"to {address}")
+    message.replace_header("To", address)
+    return message
+
+
+def test_the_outbox_retries_a_refusal_for_now_and_drops_a_permanent_one(tmp_path: Path) -> None:
+    from aiosmtpd.controller import Controller
+
+    mails = Collector(
+        defer_once={"ivy@example.com": "451 4.7.1 try again later"},
+        reject={"joe@example.com": "550 5.1.1 no such user"},
+    )
+    port = free_port()
+    smtpd = Controller(mails, hostname="127.0.0.1", port=port)
+    smtpd.start()
+    config = make_config(tmp_path, port)
+    outbox = mailing.SmtpOutbox(smtp_connector(config.smtp, {}), retry_delays=(0.05, 0.05))
+    try:
+        for address in ("joe@example.com", "ivy@example.com"):
+            outbox.put(functools.partial(_addressed, address), "bounces@example.org")
+    finally:
+        outbox.close()
+        smtpd.stop()
+    assert mails.recipients() == ["ivy@example.com"]  # sent on the second try
+    assert "ivy@example.com" not in mails.defer_once  # the first try was refused
+
+
+@pytest.mark.parametrize(("proxy", "seen"), [("127.0.0.1", "203.0.113.9"), ("", "127.0.0.1")])
+def test_the_client_address_comes_from_a_trusted_proxy_only(proxy: str, seen: str) -> None:
+    """Behind nginx every client is 127.0.0.1 to waitress: with server.trusted_proxy set
+    its X-Forwarded-For names the client (the per-IP limit needs it); otherwise the
+    header is not believed, since anyone can send it."""
+
+    def echo(environ: dict[str, Any], start: Any) -> list[bytes]:
+        start("200 OK", [("Content-Type", "text/plain")])
+        return [environ["REMOTE_ADDR"].encode()]
+
+    started: queue.Queue[Server] = queue.Queue()
+    limits = Limits(trusted_proxy=proxy)
+    thread = threading.Thread(
+        target=serve, args=(echo, "127.0.0.1", 0), kwargs={"limits": limits, "ready": started.put}
+    )
+    thread.start()
+    server = started.get(timeout=30)
+    try:
+        status, body, _ = request(server.port, "GET", "/", None, {"X-Forwarded-For": "203.0.113.9"})
+    finally:
+        server.stop()
+        thread.join(timeout=30)
+    assert (status, body) == (200, seen)
