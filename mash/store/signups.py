@@ -38,7 +38,7 @@ class SignupAnswer:
 class Confirmation:
     """What a confirmation did: ``subscribed`` (newly: send the welcome), ``already``
     (subscribed before: nothing changed), or ``used`` (no open signup this link may
-    confirm: confirmed before, or a newer request superseded it: nothing changed)."""
+    confirm: it was used, or it is older than the request now open: nothing changed)."""
 
     outcome: str
     subscriber: Subscriber | None = None
@@ -56,7 +56,7 @@ class SignupsMixin(SubscribersMixin):
     ) -> SignupAnswer:
         """Record a request to subscribe; say whether a confirmation mail goes out now.
 
-        None for an address already subscribed, or one mailed within ``resend_after``.
+        No mail for an address already subscribed, or one mailed within ``resend_after``.
         ``origin`` says where it came from (page and client address), for the history.
         """
         key = address_key(email)
@@ -132,11 +132,6 @@ class SignupsMixin(SubscribersMixin):
             self.engine.execute("DELETE FROM signups WHERE address_key = ?", (key,))
             self.engine.execute("DELETE FROM opt_outs WHERE email = ?", (key,))
         return Confirmation(outcome, self.subscriber(key))
-
-    def open_signups(self) -> int:
-        """Return how many signups wait for their confirmation."""
-        row = self.engine.one("SELECT count(*) AS n FROM signups")
-        return int(row["n"]) if row else 0
 
     # --- bounces ---------------------------------------------------------------------------
 
