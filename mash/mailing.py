@@ -24,8 +24,8 @@ import smtplib
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -34,10 +34,10 @@ from typing import Protocol
 import jinja2
 
 from mash import mail
-from mash.errors import MashError
+from mash.errors import MashError, StoreError
 from mash.records import Bounce, Config
 from mash.render import make_env
-from mash.store import Store, open_store
+from mash.store import Store, is_database_url, open_store
 from mash.subscribers import address_key
 from mash.subscribers.tokens import (
     make_confirm_token,
@@ -64,9 +64,67 @@ class Lists:
     secret: str
     list_id: str
     outbox: Outbox
+    _kept: _KeptStores = field(default_factory=lambda: _KeptStores(), compare=False)
 
-    def open(self) -> Store:
-        return open_store(self.database)
+    @contextlib.contextmanager
+    def open(self) -> Iterator[Store]:
+        """Lend a store for one request.
+
+        On PostgreSQL each worker thread keeps its connection between requests (a Store
+        is one connection, for one thread) instead of connecting and checking the schema
+        each time; one that fails is closed, and the next request connects again. A
+        SQLite store is opened per request: that is cheap, and its connection may only
+        ever be closed by the thread that made it.
+        """
+        if not is_database_url(self.database):
+            with open_store(self.database) as store:
+                yield store
+            return
+        kept = self._kept.take()
+        store = kept if kept is not None else self._kept.keep(open_store(self.database))
+        try:
+            yield store
+        except StoreError:
+            self._kept.drop(store)
+            raise
+
+    def close(self) -> None:
+        """Close every kept store (the server has stopped: no thread uses them)."""
+        self._kept.close()
+
+
+class _KeptStores:
+    """The PostgreSQL stores of a server's worker threads, one per thread."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._all: list[Store] = []
+        self._lock = threading.Lock()
+
+    def take(self) -> Store | None:
+        store: Store | None = getattr(self._local, "store", None)
+        return store
+
+    def keep(self, store: Store) -> Store:
+        self._local.store = store
+        with self._lock:
+            self._all.append(store)
+        return store
+
+    def drop(self, store: Store) -> None:
+        self._local.store = None
+        with self._lock:
+            if store in self._all:
+                self._all.remove(store)
+        with contextlib.suppress(MashError):
+            store.close()
+
+    def close(self) -> None:
+        with self._lock:
+            kept, self._all = self._all, []
+        for store in kept:
+            with contextlib.suppress(MashError):
+                store.close()
 
 
 # --- double opt-in ---------------------------------------------------------------------

@@ -123,10 +123,11 @@ class _serving:
         tmp_path: Path,
         db: str | Path,
         webhooks: Callable[[Config], dict[str, Webhook]] | None = None,
+        threads: int = Limits.threads,
         **server: Any,
     ) -> None:
         self.tmp_path, self.db, self.server_settings = tmp_path, db, server
-        self.webhooks = webhooks
+        self.webhooks, self.threads = webhooks, threads
 
     def __enter__(self) -> Running:
         from aiosmtpd.controller import Controller
@@ -141,12 +142,12 @@ class _serving:
             config, newsletter=replace(config.newsletter, server_url=f"http://127.0.0.1:{port}/")
         )
         self.outbox = mailing.SmtpOutbox(smtp_connector(config.smtp, {}))
-        lists = mailing.Lists(config, self.db, SECRET, LIST_ID, self.outbox)
+        lists = self.lists = mailing.Lists(config, self.db, SECRET, LIST_ID, self.outbox)
         clock = Clock()
         hooks = self.webhooks(config) if self.webhooks else None
         app = make_server_app(lists, clock=clock, webhooks=hooks)
         started: queue.Queue[Server] = queue.Queue()
-        limits = Limits(max_body=WEBHOOK_BODY, read_timeout=120)
+        limits = Limits(max_body=WEBHOOK_BODY, read_timeout=120, threads=self.threads)
         self.thread = threading.Thread(
             target=serve,
             args=(app, "127.0.0.1", port),
@@ -159,6 +160,7 @@ class _serving:
     def __exit__(self, *exc: object) -> None:
         self.server.stop()
         self.thread.join(timeout=30)
+        self.lists.close()
         self.outbox.close()
         self.smtpd.stop()
         assert not self.thread.is_alive()
@@ -662,3 +664,27 @@ def test_the_client_address_comes_from_a_trusted_proxy_only(proxy: str, seen: st
         server.stop()
         thread.join(timeout=30)
     assert (status, body) == (200, seen)
+
+
+def test_a_kept_postgresql_connection_that_breaks_is_replaced(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The server keeps one PostgreSQL connection per worker thread; when the database
+    drops it (a restart, an idle timeout), that request gets a 503 with Retry-After and
+    the next one connects again."""
+    import psycopg
+
+    url: str = request.getfixturevalue("postgres_url")
+    with _serving(tmp_path, url, threads=1) as run:  # one thread: it meets the break
+        assert subscribe(run, email="kim@example.com")[0] == 200
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        answers = [subscribe(run, email=f"k{n}@example.com")[0] for n in range(6)]
+        assert answers == [503, 200, 200, 200, 200, 200]
+        with open_store(url) as store:
+            listed = {s.email for s in store.subscribers()}
+    answered = {f"k{n}@example.com" for n, status in enumerate(answers) if status == 200}
+    assert listed == {"kim@example.com"} | answered

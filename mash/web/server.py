@@ -338,3 +338,4 @@ def serve_config(
         serve(app, host, port, limits=limits, name="mash server", ready=ready)
     finally:
         outbox.close()
+        lists.close()
