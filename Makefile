@@ -82,7 +82,7 @@ publish: site  ## rsync output/site/ to PUBLISH_TO, e.g. make publish PUBLISH_TO
 
 bench: $(STAMP)  ## the benchmarks (need ../shared/bench beside the repo); figures go in bench/*.md
 	$(BIN)/python bench/curation_bench.py
-	@for b in bench/fetch_bench.py bench/extract_bench.py bench/send_bench.py; do \
+	@for b in bench/fetch_bench.py bench/store_bench.py bench/extract_bench.py bench/send_bench.py; do \
 	  [ -f $$b ] && { echo "== $$b"; $(BIN)/python $$b || exit 1; }; done; true
 
 clean:  ## remove generated output (keeps data/)

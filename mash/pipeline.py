@@ -58,7 +58,7 @@ from mash.records import (
     RenderedIssue,
     Thumbnail,
 )
-from mash.store import Store, open_store
+from mash.store import FetchRun, Store, open_store
 from mash.urls import redact_url, url_key
 
 if TYPE_CHECKING:
@@ -132,21 +132,40 @@ def run_fetch(
     now: datetime | None = None,
     feeds_only: bool = False,
 ) -> FetchSummary:
-    """Fetch every due feed, store new posts, then fetch and extract truncated posts."""
+    """Fetch every due feed, store new posts, then fetch and extract truncated posts.
+
+    The feeds are claimed a few dozen at a time (Store.claim_feeds): runs at once against
+    one PostgreSQL share them, each feed fetched by one of them in a round (see #15).
+    """
     started = time.monotonic()
     now = now or _now()
     summary = FetchSummary()
     say = progress or (lambda _: None)
-    with open_store(config) as store, store.lock("fetch"):
+    with open_store(config) as store, store.fetch_run() as run:
         store.sync_feeds(config.feeds)
-        states = store.feed_states(config.feeds, now)
-        summary.feeds = len(states)
+        due = store.due_feeds(config.feeds, now)
+        key_of = {state.url: key for key, state in due.items()}
         done = 0
+        finished: list[str] = []  # feeds stored since the last claim: their leases end
 
         def tell(state: str, url: str) -> None:
             nonlocal done
             done += 1
-            say(f"[{done}/{len(states)}] {state} {redact_url(url)}")
+            say(f"[{done}/{len(due)}] {state} {redact_url(url)}")
+
+        def claim(limit: int) -> list[FeedState] | None:
+            while True:
+                keys = store.claim_feeds(run.id, run.round_start, limit, now, finished)
+                finished.clear()
+                if keys is None:
+                    return None
+                if not keys:
+                    return []
+                states = [due[k] for k in keys if k in due]
+                finished.extend(k for k in keys if k not in due)  # not this config's
+                if states:
+                    summary.feeds += len(states)
+                    return states
 
         def on_result(result: FetchResult) -> None:
             # a download is told once parsed and stored: only then is it known to be a
@@ -155,27 +174,29 @@ def run_fetch(
                 tell(f"failed ({result.error_kind})", result.url)
             elif result.not_modified:
                 tell("304", result.url)
+                finished.append(key_of[result.url])
 
         def store_one(result: FetchResult, parsed: ParseJob | None) -> None:
-            outcome = _store_result(store, result, parsed, summary, now)
+            outcome = _store_result(store, key_of[result.url], result, parsed, summary, now)
+            finished.append(key_of[result.url])
             if not result.error:
                 tell(outcome, result.url)
 
         # feeds never fetched will answer 200: start the workers while the first
         # downloads run, not when their bodies arrive (see #8). A refresh, where most
         # feeds answer 304, needs few workers and late.
-        new_feeds = sum(1 for s in states if not (s.etag or s.last_modified))
-        refresh = new_feeds <= len(states) * _REFRESH_NEW_SHARE
-        with _parser_pool(len(states), start=new_feeds >= _POOL_MIN_FEEDS and not refresh) as pool:
+        new_feeds = sum(1 for s in due.values() if not (s.etag or s.last_modified))
+        refresh = new_feeds <= len(due) * _REFRESH_NEW_SHARE
+        with _parser_pool(len(due), start=new_feeds >= _POOL_MIN_FEEDS and not refresh) as pool:
             waiting: dict[str, tuple[FetchResult, Future[ParseJob]]] = {}
-            finished: queue.SimpleQueue[str] = queue.SimpleQueue()
+            parsed: queue.SimpleQueue[str] = queue.SimpleQueue()
             stored: set[str] = set()
 
             def store_done() -> None:
                 # store what the workers have finished, as the downloads go on: the
                 # parsed posts don't pile up in memory (see #8)
-                while not finished.empty():
-                    url = finished.get()
+                while not parsed.empty():
+                    url = parsed.get()
                     result, job = waiting.pop(url)
                     stored.add(url)
                     store_one(result, _parsed(job))
@@ -185,17 +206,17 @@ def run_fetch(
                 if result.ok:  # parse on the other cores while the rest download (see #8)
                     job = pool.submit(_parse_job(), result)
                     waiting[result.url] = (result, job)
-                    job.add_done_callback(partial(_put, finished, result.url))
+                    job.add_done_callback(partial(_put, parsed, result.url))
                 store_done()
 
             # httpx and aiohttp (0.3 s) load here: the parse server, started above, loads
             # its own modules on the other core meanwhile (see #8)
-            from mash.fetch import fetch_feeds_sync
+            from mash.fetch import fetch_claimed_sync
 
-            results = fetch_feeds_sync(states, config.fetch, on_result_parse)
+            results = fetch_claimed_sync(claim, config.fetch, on_result_parse)
             unchanged = [r for r in results if r.not_modified]
             summary.not_modified += len(unchanged)
-            store.record_not_modified(unchanged, now)
+            store.record_not_modified(unchanged, now, key_of)
             for result in results:
                 if result.url in stored or result.not_modified:
                     continue
@@ -204,8 +225,9 @@ def run_fetch(
                     _parsed(entry[1]) if entry else _parse_job()(result) if result.ok else None
                 )
                 store_one(result, done_job)
+            store.finish_feeds(run.id, finished)
         if not feeds_only and config.fetch.fetch_pages:
-            _fetch_articles(config, store, summary, say)
+            _fetch_articles(config, store, run, summary, say)
     summary.seconds = round(time.monotonic() - started, 2)
     return summary
 
@@ -313,13 +335,13 @@ def _parser_pool(feeds: int, start: bool = False) -> _InlinePool | _LazyPool:
 
 def _store_result(
     store: Store,
+    feed: str,
     result: FetchResult,
     parsed: ParseJob | None,
     summary: FetchSummary,
     now: datetime,
 ) -> str:
-    """Store one feed's result; return its outcome for the progress line."""
-    feed = store.feed_key(result.url)
+    """Store one feed's result (``feed``: its key); return its outcome for the progress line."""
     if result.error or parsed is None:
         error = result.error or f"unexpected HTTP status {result.status}"
         kind = result.error_kind or "error"
@@ -368,18 +390,33 @@ def _fail(
     store.record_failure(feed, result, error, kind, now, retry, discovered)
 
 
-def _fetch_articles(config: Config, store: Store, summary: FetchSummary, say: Progress) -> None:
-    pending = store.pending_posts()
-    if not pending:
-        return
-    say(f"fetching {len(pending)} article pages for truncated feeds")
-    for start in range(0, len(pending), PAGE_BATCH):
-        batch = pending[start : start + PAGE_BATCH]
-        say(f"pages {start + 1}-{start + len(batch)} of {len(pending)}")
+def _fetch_articles(
+    config: Config, store: Store, run: FetchRun, summary: FetchSummary, say: Progress
+) -> None:
+    """Fetch and extract the pages of posts waiting for them, a claimed batch at a time.
+
+    A batch is claimed for this run (Store.claim_pages): another run at once takes
+    other posts. Posts another run holds are left to it (or, if it dies, to the next run).
+    """
+    fetched = 0
+    while fetched < PAGE_LIMIT:
+        limit = min(PAGE_BATCH, PAGE_LIMIT - fetched)
+        ids = store.claim_pages(run.id, run.round_start, limit, PAGE_ATTEMPTS)
+        if not ids:
+            break
+        batch = [post for _, post in store.posts_by_id(ids)]
+        if fetched == 0:
+            say("fetching article pages for truncated feeds")
+        say(f"pages {fetched + 1}-{fetched + len(batch)}")
         _fetch_article_batch(config, store, batch, summary)
+        store.finish_pages(run.id, ids)
+        fetched += len(batch)
+    store.forget_pages(run.id)
 
 
 PAGE_BATCH = 500  # pages held in memory at once (12,000 pages in one go: 444 MB, see #3)
+PAGE_LIMIT = 10_000  # pages one run fetches at most
+PAGE_ATTEMPTS = 3  # a page that failed this often is given up: the feed's text is used
 
 
 def _fetch_article_batch(
@@ -530,17 +567,20 @@ def build_month(config: Config, month: str, now: datetime | None = None) -> Buil
 
     now = now or _now()
     with open_store(config) as store:
-        ranking = rank_month(config, month, store, now)
+        # one snapshot for every read: a fetch storing meanwhile is in it whole or not at all
+        with store.snapshot():
+            ranking = rank_month(config, month, store, now)
+            volume = store.volume_for(month, config.newsletter.volume_start)
+            months = "" if ranking.picks or ranking.listening else _months_with_posts(store)
         if not ranking.picks and ranking.listening is None:
             raise BuildError(
                 f"no posts to build the issue of {month} from; run `mash fetch` first "
-                f"(or check the month: {_months_with_posts(store)})"
+                f"(or check the month: {months})"
             )
         # every post the edition names must be one of the month's (see #20)
         edition = read_edition(
             config.editions_dir, month, urls=[c.post.url for c in ranking.candidates]
         )
-        volume = store.volume_for(month, config.newsletter.volume_start)
         issue, warnings = compose_issue(ranking, edition, config.newsletter, volume)
         issue, missing = _with_thumbnails(config, issue)
         warnings += missing
@@ -632,7 +672,7 @@ def write_draft(config: Config, month: str) -> tuple[Path, list[Problem]]:
     """
     from mash.edition import draft_edition, edition_problems
 
-    with open_store(config) as store:
+    with open_store(config) as store, store.snapshot():
         ranking = rank_month(config, month, store)
         if not ranking.candidates:
             raise BuildError(
@@ -743,7 +783,7 @@ def draft_issue(config: Config, month: str) -> Issue:
     from mash.compose import compose_issue
     from mash.edition import read_edition
 
-    with open_store(config) as store:
+    with open_store(config) as store, store.snapshot():
         ranking = rank_month(config, month, store)
         volume = store.volume_for(month, config.newsletter.volume_start)
     edition = read_edition(config.editions_dir, month, [c.post.url for c in ranking.candidates])
@@ -804,7 +844,7 @@ def _issue_in_memory(config: Config, month: str) -> tuple[Issue, str | None, lis
     from mash.compose import compose_issue
     from mash.edition import read_edition
 
-    with open_store(config) as store:
+    with open_store(config) as store, store.snapshot():
         ranking = rank_month(config, month, store)
         if not ranking.picks and ranking.listening is None:
             raise BuildError(
@@ -913,7 +953,7 @@ def import_views(config: Config, text: str, filename: str, month: str) -> ViewsR
 
 def explain(config: Config, month: str) -> Ranking:
     """Return the month's ranking for `mash posts`."""
-    with open_store(config) as store:
+    with open_store(config) as store, store.snapshot():
         return rank_month(config, month, store)
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 __all__ = [
     "check_links",
     "discover_feed_urls",
+    "fetch_claimed_sync",
     "fetch_document",
     "fetch_feeds",
     "fetch_feeds_sync",
@@ -89,20 +90,83 @@ async def fetch_feeds_with(
     """Do ``fetch_feeds`` on a chosen transport ("aiohttp" or "httpx"); for benchmarks."""
     limits = Limits(settings)
     async with Http(settings, transport) as client:
+        jobs = (_fetch_one(client, feed, settings, limits, on_result) for feed in feeds)
+        return list(await asyncio.gather(*jobs))
 
-        async def one(feed: FeedState) -> FetchResult:
-            result = await fetch_url(client, feed.url, settings, limits, _feed_headers(feed))
-            if result.status == 304:
-                result = replace(
-                    result,
-                    etag=result.etag or feed.etag,
-                    last_modified=result.last_modified or feed.last_modified,
-                )
-            if on_result is not None:
-                on_result(result)
-            return result
 
-        return list(await asyncio.gather(*(one(feed) for feed in feeds)))
+# Asked for more feeds and found none, while another run holds some: ask again this late.
+CLAIM_POLL = 1.0  # seconds
+CLAIM_WIDTHS = 4  # claim up to this many times fetch.concurrency feeds in flight
+
+
+def fetch_claimed_sync(
+    claim: Callable[[int], Sequence[FeedState] | None],
+    settings: FetchSettings,
+    on_result: Callable[[FetchResult], None] | None = None,
+) -> list[FetchResult]:
+    """Fetch the feeds ``claim(n)`` hands out, asking for more as they finish (see #15).
+
+    ``claim(n)`` returns up to n feeds to fetch now; [] when none is free yet (asked
+    again as a fetch ends, or after CLAIM_POLL); None when no more will come. More are
+    claimed when fewer than ``settings.concurrency`` are left in hand, up to
+    CLAIM_WIDTHS times that; results in completion order.
+    """
+    gc.freeze()
+    return asyncio.run(fetch_claimed_with(claim, settings, on_result, transport=DEFAULT_TRANSPORT))
+
+
+async def fetch_claimed_with(
+    claim: Callable[[int], Sequence[FeedState] | None],
+    settings: FetchSettings,
+    on_result: Callable[[FetchResult], None] | None = None,
+    *,
+    transport: str,
+) -> list[FetchResult]:
+    """Do ``fetch_claimed_sync`` on a chosen transport; for benchmarks."""
+    limits = Limits(settings)
+    width = max(settings.concurrency, 1)
+    results: list[FetchResult] = []
+    async with Http(settings, transport) as client:
+        running: set[asyncio.Task[FetchResult]] = set()
+        exhausted = False
+        while True:
+            if not exhausted and len(running) < width:
+                # a few widths at once: each claim is a transaction on the store
+                batch = claim(CLAIM_WIDTHS * width - len(running))
+                exhausted = batch is None
+                for feed in batch or ():
+                    one = _fetch_one(client, feed, settings, limits, on_result)
+                    running.add(asyncio.ensure_future(one))
+            if not running:
+                if exhausted:
+                    break
+                await asyncio.sleep(CLAIM_POLL)
+                continue
+            done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            results.extend(task.result() for task in done)
+    return results
+
+
+def _fetch_one(
+    client: Http,
+    feed: FeedState,
+    settings: FetchSettings,
+    limits: Limits,
+    on_result: Callable[[FetchResult], None] | None,
+) -> Awaitable[FetchResult]:
+    async def one() -> FetchResult:
+        result = await fetch_url(client, feed.url, settings, limits, _feed_headers(feed))
+        if result.status == 304:
+            result = replace(
+                result,
+                etag=result.etag or feed.etag,
+                last_modified=result.last_modified or feed.last_modified,
+            )
+        if on_result is not None:
+            on_result(result)
+        return result
+
+    return one()
 
 
 def _feed_headers(feed: FeedState) -> dict[str, str]:

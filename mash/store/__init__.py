@@ -21,6 +21,7 @@ from mash.records import Config
 from mash.store._base import Engine
 from mash.store.feeds import FeedRow
 from mash.store.issues import IssuesMixin
+from mash.store.leases import FetchRun, LeasesMixin
 from mash.store.mails import MailsMixin, SeenMails
 from mash.store.posts import PostRow, PostsMixin, post_rows
 from mash.store.schema import MIGRATIONS
@@ -38,6 +39,7 @@ __all__ = [
     "SignupAnswer",
     "ENV_URL",
     "FeedRow",
+    "FetchRun",
     "LedgerEntry",
     "PostRow",
     "SeenMails",
@@ -53,9 +55,11 @@ ENV_URL = "MASH_DATABASE_URL"
 _URL_SCHEMES = ("postgresql://", "postgres://")
 
 
-class Store(PostsMixin, IssuesMixin, SendsMixin, SignupsMixin, SubscribersMixin, MailsMixin):
+class Store(
+    PostsMixin, IssuesMixin, SendsMixin, SignupsMixin, SubscribersMixin, MailsMixin, LeasesMixin
+):
     """One open store; made by open_store. Methods by domain: see feeds, posts, issues,
-    sends, subscribers, mails."""
+    sends, subscribers, signups, mails, leases."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -74,6 +78,12 @@ class Store(PostsMixin, IssuesMixin, SendsMixin, SignupsMixin, SubscribersMixin,
         """Hold the run lock ``name`` ("fetch", "send") while the block runs; a second
         holder, on this machine or (PostgreSQL) any other, is refused with StoreBusy."""
         return self.engine.lock(name)
+
+    def snapshot(self) -> AbstractContextManager[None]:
+        """Read everything inside the block from one snapshot of the store (REPEATABLE
+        READ on PostgreSQL, one read transaction on SQLite): a fetch writing meanwhile
+        is seen whole or not at all. Not for writes."""
+        return self.engine.snapshot()
 
     def close(self) -> None:
         self.engine.close()

@@ -111,6 +111,11 @@ class Engine(ABC):
         """
 
     @abstractmethod
+    def snapshot(self) -> AbstractContextManager[None]:
+        """Run a block's reads in one read-only transaction: they all see the store as
+        it was at the first read, whatever other runs commit meanwhile. Not re-entrant."""
+
+    @abstractmethod
     def lock(self, name: str) -> AbstractContextManager[None]:
         """Hold the store's lock ``name`` while the block runs, across processes and
         (on PostgreSQL) machines; raise StoreBusy naming the holder when it is taken."""
@@ -143,10 +148,6 @@ class Engine(ABC):
         points nowhere (each naming table and row); empty when all holds."""
 
     @abstractmethod
-    def snapshot(self) -> AbstractContextManager[None]:
-        """Run a block of reads in one read-only transaction that sees one moment."""
-
-    @abstractmethod
     def stream(self, sql: str, size: int = 500) -> Iterator[list[tuple[object, ...]]]:
         """Yield the rows of a query (as tuples) in batches of ``size``, not all at once;
         call inside ``snapshot()``."""
@@ -156,6 +157,10 @@ class Engine(ABC):
 
     def reset_identities(self, table: str) -> None:  # noqa: B027 (SQLite: rowid follows)
         """Set a table's generated ids past the ids it holds, after ids were copied."""
+
+    @abstractmethod
+    def clone(self) -> Engine:
+        """Open another connection to the same store (for another thread)."""
 
     # --- the schema version ------------------------------------------------------------
 

@@ -16,7 +16,7 @@ import hashlib
 import os
 import socket
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import lru_cache
 
 import psycopg
@@ -75,6 +75,7 @@ class PostgresEngine(Engine):
 
     def __init__(self, url: str) -> None:
         super().__init__(redact_url(url))
+        self._url = url
         who = f"mash pid {os.getpid()} on {socket.gethostname()}"[:63]
         try:
             self.db = psycopg.connect(
@@ -89,9 +90,17 @@ class PostgresEngine(Engine):
             raise StoreError("cannot connect to the store", self.name) from e
         with self.errors():
             self.db.execute("SET TIME ZONE 'UTC'")
+        # a post's HTML is compressed as it is stored: lz4 takes half the server's CPU of
+        # the default pglz in a first fetch (see #15); servers before 14, or built
+        # without lz4, refuse it and keep pglz
+        with suppress(psycopg.Error):
+            self.db.execute("SET default_toast_compression = 'lz4'")
 
     def close(self) -> None:
         self.db.close()
+
+    def clone(self) -> PostgresEngine:
+        return PostgresEngine(self._url)
 
     def query(self, sql: str, params: Params = ()) -> list[Row]:
         with self.errors():
@@ -112,6 +121,12 @@ class PostgresEngine(Engine):
     def transaction(self, *, durable: bool = False) -> Iterator[None]:
         # every commit is durable here (synchronous_commit as the server has it)
         with self.errors(), self.db.transaction():
+            yield
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        with self.errors(), self.db.transaction():
+            self.db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield
 
     @contextmanager
@@ -200,12 +215,6 @@ class PostgresEngine(Engine):
                     f"points to no row of {fk['parent']} (e.g. {row['example']!r})"
                 )
         return problems
-
-    @contextmanager
-    def snapshot(self) -> Iterator[None]:
-        with self.errors(), self.db.transaction():
-            self.db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            yield
 
     def stream(self, sql: str, size: int = 500) -> Iterator[list[tuple[object, ...]]]:
         # a server-side cursor: a table of 20,000 posts is not held in memory at once

@@ -61,6 +61,9 @@ class SqliteEngine(Engine):
     def close(self) -> None:
         self.db.close()
 
+    def clone(self) -> SqliteEngine:
+        return SqliteEngine(self.path)
+
     def query(self, sql: str, params: Params = ()) -> list[Row]:
         with self.errors():
             rows: list[Row] = self.db.execute(sql, _adapt(params)).fetchall()
@@ -85,6 +88,16 @@ class SqliteEngine(Engine):
                 self.db.execute("ROLLBACK")
                 raise
             self.db.execute("COMMIT")
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        # a deferred transaction in WAL mode: its first read fixes what all of them see
+        with self.errors():
+            self.db.execute("BEGIN DEFERRED")
+            try:
+                yield
+            finally:
+                self.db.execute("COMMIT")
 
     def _synchronous(self, level: str) -> None:
         # Only durable writes pay an fsync at commit; the rest lose nothing to a process
@@ -131,16 +144,6 @@ class SqliteEngine(Engine):
                 f"{r['table']} row {r['rowid']}: its foreign key points to no row of {r['parent']}"
             )
         return problems
-
-    @contextmanager
-    def snapshot(self) -> Iterator[None]:
-        # a deferred transaction: the first read fixes what every later read sees (WAL)
-        with self.errors():
-            self.db.execute("BEGIN")
-            try:
-                yield
-            finally:
-                self.db.execute("ROLLBACK")
 
     def stream(self, sql: str, size: int = 500) -> Iterator[list[tuple[object, ...]]]:
         with self.errors():

@@ -6,13 +6,15 @@ never holds a password, and the fetch takes the real URL from the config (see #2
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from mash.records import FeedSpec, FeedState, FetchResult
 from mash.store._base import Engine, Row, as_datetime
 from mash.urls import redact_url, restore_credentials
+
+_UPDATE_ROWS = 500  # feeds per UPDATE of record_not_modified
 
 
 @dataclass(frozen=True)
@@ -61,26 +63,35 @@ class FeedsMixin:
 
     def sync_feeds(self, feeds: Sequence[FeedSpec]) -> None:
         """Add the feeds of the config that the store does not know yet."""
+        known = {r["url"] for r in self.engine.query("SELECT url FROM feeds")}
+        new = [key for key in {redact_url(f.url): None for f in feeds} if key not in known]
+        if not new:
+            return  # every run but the first: no statement per feed (see #15)
         with self.engine.transaction():
             self.engine.executemany(
                 "INSERT INTO feeds(url, fetch_url) VALUES (?, ?) ON CONFLICT(url) DO NOTHING",
-                [(key, key) for key in {redact_url(f.url): None for f in feeds}],
+                [(key, key) for key in new],
             )
 
     def feed_states(self, feeds: Sequence[FeedSpec], now: datetime) -> list[FeedState]:
         """Return what fetch needs for each feed due now (not retired, not backed off)."""
+        return list(self.due_feeds(feeds, now).values())
+
+    def due_feeds(self, feeds: Sequence[FeedSpec], now: datetime) -> dict[str, FeedState]:
+        """Return feed_states by each feed's key (its feeds.url, as claim_feeds names it)."""
         rows = {r.url: r for r in self.feed_rows()}
-        states = []
+        states = {}
         for feed in feeds:
-            row = rows.get(redact_url(feed.url))
+            key = redact_url(feed.url)
+            row = rows.get(key)
             if row is None:
-                states.append(FeedState(feed.url))
+                states[key] = FeedState(feed.url)
                 continue
             if row.retired or (row.next_attempt and row.next_attempt > now):
                 continue
             moved = row.fetch_url if row.fetch_url != row.url else None
             url = restore_credentials(moved, feed.url) if moved else feed.url
-            states.append(FeedState(url, row.etag, row.last_modified))
+            states[key] = FeedState(url, row.etag, row.last_modified)
         return states
 
     def feed_key(self, fetch_url: str) -> str:
@@ -164,21 +175,32 @@ class FeedsMixin:
             ),
         )
 
-    def record_not_modified(self, results: Sequence[FetchResult], now: datetime) -> None:
+    def record_not_modified(
+        self,
+        results: Sequence[FetchResult],
+        now: datetime,
+        keys: Mapping[str, str] | None = None,
+    ) -> None:
         """Record 304 answers, in one transaction: each feed is healthy and unchanged.
 
         One transaction for all of them, not one per feed (#8): a 304 writes no
         posts, so a crash loses nothing a re-run's conditional GET won't redo.
+        ``keys``: each fetched URL's feed key, where the caller knows it (else it is
+        looked up, a query per feed: on PostgreSQL a round trip each, see #15).
         """
-        rows = [
-            (now, now, result.etag, result.last_modified, self.feed_key(result.url))
-            for result in results
-        ]
+        keys = keys or {}
+        rows = [(keys.get(r.url) or self.feed_key(r.url), r.etag, r.last_modified) for r in results]
+        # one statement per 500 feeds, not one per feed: PostgreSQL runs each (see #15)
         with self.engine.transaction():
-            self.engine.executemany(
-                """UPDATE feeds SET last_status = 304, last_error = NULL, last_error_kind = NULL,
-                   consecutive_failures = 0, last_attempt = ?, last_success = ?,
-                   next_attempt = NULL, etag = COALESCE(?, etag),
-                   last_modified = COALESCE(?, last_modified) WHERE url = ?""",
-                rows,
-            )
+            for start in range(0, len(rows), _UPDATE_ROWS):
+                chunk = rows[start : start + _UPDATE_ROWS]
+                values = ", ".join(["(?, ?, ?)"] * len(chunk))
+                self.engine.execute(
+                    f"""UPDATE feeds SET last_status = 304, last_error = NULL,
+                       last_error_kind = NULL, consecutive_failures = 0, last_attempt = ?,
+                       last_success = ?, next_attempt = NULL,
+                       etag = COALESCE(v.column2, feeds.etag),
+                       last_modified = COALESCE(v.column3, feeds.last_modified)
+                       FROM (VALUES {values}) AS v WHERE feeds.url = v.column1""",
+                    (now, now, *(value for row in chunk for value in row)),
+                )

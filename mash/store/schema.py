@@ -215,6 +215,23 @@ CREATE TABLE soft_bounces (
 )
 """
 
+FETCH_RUN_TABLES = """
+CREATE TABLE IF NOT EXISTS fetch_runs (
+    id {id},                         -- grows only: a round is the runs from one id on
+    who TEXT NOT NULL DEFAULT '',    -- pid N on host, for messages
+    started DOUBLE PRECISION NOT NULL,    -- seconds since the epoch, the store's clock
+    heartbeat DOUBLE PRECISION NOT NULL,  -- alive while this is recent (leases.LEASE_SECONDS)
+    ended DOUBLE PRECISION
+);
+CREATE TABLE IF NOT EXISTS leases (
+    kind TEXT NOT NULL,              -- feed | page
+    item TEXT NOT NULL,              -- feeds.url, or the post's id
+    run_id BIGINT NOT NULL,          -- the fetch run that claimed it last (0: none)
+    done {bool} NOT NULL,
+    PRIMARY KEY (kind, item)
+)
+"""
+
 
 def _migrate_7(db: Engine) -> None:
     # the subscriber list moves from data/subscribers.csv into the store; the CSV is
@@ -222,9 +239,15 @@ def _migrate_7(db: Engine) -> None:
     run_script(db, SUBSCRIBER_TABLES)
 
 
-# Double opt-in's open requests (see #16).
+def _migrate_8(db: Engine) -> None:
+    # several fetch runs share the feeds and pages through leases (see #15); IF NOT
+    # EXISTS, as SEND_TABLES: a store whose version was set back keeps its tables
+    run_script(db, FETCH_RUN_TABLES)
+
+
+# Double opt-in's open requests (see #16); IF NOT EXISTS as FETCH_RUN_TABLES.
 SIGNUP_TABLES = """
-CREATE TABLE signups (
+CREATE TABLE IF NOT EXISTS signups (
     address_key TEXT PRIMARY KEY,    -- address_key(), deleted once confirmed
     name TEXT NOT NULL DEFAULT '',
     requested {timestamp} NOT NULL,  -- first request: links made before it are refused
@@ -235,7 +258,7 @@ CREATE TABLE signups (
 """
 
 
-def _migrate_8(db: Engine) -> None:
+def _migrate_9(db: Engine) -> None:
     run_script(db, SIGNUP_TABLES)
 
 
@@ -248,4 +271,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     _migrate_6,
     _migrate_7,
     _migrate_8,
+    _migrate_9,
 )
