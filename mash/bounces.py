@@ -123,6 +123,18 @@ def parse_bounce(raw: bytes) -> list[Bounce]:
     return _with_context(records, msg)
 
 
+def ses_records(notice: dict[str, Any]) -> list[Bounce]:
+    """Return the records of an Amazon SES notification (the JSON SNS delivers)."""
+    return _ses_records(notice)
+
+
+def judge(recipient: str, status: str, text: str, source: str) -> Bounce:
+    """Return the record of one failed recipient from a status and the server's words,
+    decided as the mail bounces are (for webhooks, which carry both as JSON)."""
+    text = _one_line(text)
+    return _decide(recipient.strip().lower(), _status_in(status), _reply_in(text), text, source)
+
+
 # --- complaints (RFC 5965) ---------------------------------------------------------------
 
 

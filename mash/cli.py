@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shlex
 import sys
@@ -345,7 +346,7 @@ def _subscribers_list(args: argparse.Namespace, store: Store) -> int:
 
 
 def cmd_bounces_import(args: argparse.Namespace, config: Config) -> int:
-    from mash import mailbox
+    from mash import mailbox, mailing
 
     if args.imap:
         mails = mailbox.read_imap(config.bounces, str(config.path))
@@ -355,13 +356,16 @@ def cmd_bounces_import(args: argparse.Namespace, config: Config) -> int:
         mails = mailbox.read_maildir(Path(args.maildir))
     from mash.store import open_store
 
+    # the secret reads VERP return paths back (smtp.verp); without it they are not used
+    secret = os.environ.get(config.smtp.secret_env, "")
     changed: list[str] = []
     with open_store(config) as store:  # the mails read and the list are in the store (#15)
 
         def apply(record: Bounce) -> None:
-            change = store.apply_bounce(record, config.bounces.soft_limit)
-            if change is not None:
-                changed.append(f"{record.recipient} is now {change[0]}: {change[1]}")
+            for change in mailing.apply_bounces(
+                store, [record], source="mailbox", config=config, secret=secret
+            ):
+                changed.append(f"{change.email} is now {change.status}: {change.reason}")
 
         report = mailbox.import_bounces(mails, store.seen_mails(), apply)
     for r in report.records:
@@ -472,10 +476,28 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_unsubscribe_server(args: argparse.Namespace, config: Config) -> int:
     from mash.web.subscribe import serve_config
 
+    if config.newsletter.server_url:  # the alias of `mash server` (see #16)
+        return cmd_server(args, config)
+
     def ready(server: Server) -> None:
         _err(f"unsubscribe endpoint on http://{server.host}:{server.port}/ (Ctrl-C to stop)")
 
     serve_config(config, host="127.0.0.1", port=args.port, ready=ready)
+    return 0
+
+
+def cmd_server(args: argparse.Namespace, config: Config) -> int:
+    from mash.web.server import serve_config
+
+    def ready(server: Server) -> None:
+        _err(
+            f"mash server on http://{server.host}:{server.port}/: subscribe, confirm, "
+            f"unsubscribe, webhooks; readers reach it at {config.newsletter.server_url} "
+            "(Ctrl-C to stop)"
+        )
+
+    host = getattr(args, "host", "127.0.0.1")
+    serve_config(config, host=host, port=args.port, ready=ready)
     return 0
 
 
@@ -599,9 +621,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = ssub.add_parser("list", help="print every subscriber: email, name, status, why")
     p.set_defaults(handler=cmd_subscribers)
 
+    text = (
+        "serve subscribe (double opt-in), confirm, unsubscribe and the bounce webhooks "
+        "on 127.0.0.1, for a reverse proxy at newsletter.server_url"
+    )
+    p = sub.add_parser("server", help=text, description=text)
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8025, help="port (default 8025)")
+    p.set_defaults(handler=cmd_server)
+
     p = sub.add_parser(
         "unsubscribe-server",
-        help="serve the one-click unsubscribe endpoint (RFC 8058) on 127.0.0.1",
+        help="serve the one-click unsubscribe endpoint (RFC 8058) on 127.0.0.1; with "
+        "newsletter.server_url set, an alias of `mash server`",
     )
     p.add_argument("--port", type=int, default=8025, help="port (default 8025)")
     p.set_defaults(handler=cmd_unsubscribe_server)

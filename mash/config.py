@@ -28,6 +28,7 @@ from mash.records import (
     Link,
     Newsletter,
     Section,
+    ServerSettings,
     SmtpSettings,
 )
 
@@ -150,6 +151,10 @@ _NUMBERS: dict[str, tuple[float, float]] = {
     "smtp.connections": (1, 16),
     "bounces.port": (1, 65_535),
     "bounces.soft_limit": (1, 100),
+    "server.confirm_days": (1, 365),
+    "server.resend_minutes": (0, 10_080),
+    "server.ip_requests": (1, 1_000_000),
+    "server.ip_window_minutes": (1, 10_080),
 }
 
 
@@ -265,7 +270,7 @@ def load_config(path: Path | str) -> Config:
 
 def _build_config(doc: _Doc, path: Path) -> Config:
     top = doc.mapping("the config file")
-    sections = ("newsletter", "feeds", "paths", "fetch", "smtp", "bounces")
+    sections = ("newsletter", "feeds", "paths", "fetch", "smtp", "bounces", "server")
     unknown = set(top) - set(sections)
     if unknown:
         key = sorted(unknown)[0]
@@ -285,6 +290,7 @@ def _build_config(doc: _Doc, path: Path) -> Config:
         fetch=_settings(top.get("fetch"), FetchSettings, "fetch"),
         smtp=_settings(top.get("smtp"), SmtpSettings, "smtp"),
         bounces=_settings(top.get("bounces"), BounceSettings, "bounces"),
+        server=_settings(top.get("server"), ServerSettings, "server"),
         **paths,
     )
 

@@ -658,3 +658,47 @@ def _add_list_headers(
     if unsubscribe_url.startswith("https://"):
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg["List-Id"] = list_id(smtp, newsletter)
+
+
+# --- notices: the confirmation and welcome mails of double opt-in (see #16) -------------
+
+
+def render_notice(env: jinja2.Environment, name: str, context: dict[str, Any]) -> tuple[str, str]:
+    """Render ``NAME.html`` (CSS inlined, the issue's look) and ``NAME.txt`` of a notice."""
+    raw = _render(env, f"{name}.html", context)
+    try:
+        inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
+        html = _charset_first(str(inliner.inline(raw)))
+    except ValueError as e:
+        raise RenderError(f"{name}.html", "CSS could not be inlined") from e
+    lines = [line.rstrip() for line in _render(env, f"{name}.txt", context).strip().splitlines()]
+    return html, re.sub(r"\n{3,}", "\n\n", "\n".join(lines)) + "\n"
+
+
+def build_notice(
+    newsletter: Newsletter,
+    subject: str,
+    html: str,
+    text: str,
+    *,
+    to_addr: str,
+    to_name: str,
+    date: datetime,
+) -> EmailMessage:
+    """Build a one-off multipart/alternative mail to one reader (no list headers: it is
+    not a list mail, and there is nothing to unsubscribe from yet)."""
+    msg = EmailMessage(policy=_POLICY)
+    msg["From"] = _address(newsletter.sender_name, newsletter.sender)
+    msg["To"] = _address(to_name, to_addr)
+    msg["Subject"] = _clean(subject)
+    msg["Date"] = format_datetime(date)
+    domain = newsletter.sender.rpartition("@")[2] or "mash.invalid"
+    token = hashlib.sha256(f"{to_addr}\n{date.isoformat()}\n{subject}".encode()).hexdigest()
+    msg["Message-ID"] = f"<mash.notice.{token[:24]}@{_clean(domain)}>"
+    msg["MIME-Version"] = "1.0"
+    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to it, please
+    boundary = "=_mash_" + token[24:56]
+    msg["Content-Type"] = f'multipart/alternative; boundary="{boundary}"'
+    msg.attach(_qp_part("plain", text))
+    msg.attach(_qp_part("html", html))
+    return msg

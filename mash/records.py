@@ -51,6 +51,9 @@ class Newsletter:
     sender: str = "mash@example.org"
     sender_name: str = "Monthly Mash"
     site_url: str = "https://example.org/mash/"
+    # where `mash server` answers (subscribe, confirm, unsubscribe, webhooks); "" = none,
+    # and then the site carries no subscribe form (see #16)
+    server_url: str = ""
     language: str = "en"
     welcome: str = (
         "Welcome to the Monthly Mash, a mashup of tools, tales and tips on customer "
@@ -102,6 +105,11 @@ class SmtpSettings:
     unsubscribe_url: str = ""
     unsubscribe_mailto: str = ""
     list_id: str = ""
+    # the envelope sender (MAIL FROM) bounces go back to, e.g. bounces@example.org; ""
+    # = the newsletter's sender. ``verp``: bounces+TOKEN@example.org per recipient, so a
+    # bounce names the address and issue it came from (the mailbox must accept "+")
+    return_path: str = ""
+    verp: bool = False
 
 
 @dataclass(frozen=True)
@@ -116,7 +124,26 @@ class BounceSettings:
     user: str = ""
     password_env: str = "MASH_BOUNCES_PASSWORD"
     folder: str = "INBOX"
-    soft_limit: int = 3  # soft bounces on this many issues in a row suppress an address (#16)
+    soft_limit: int = 3  # soft bounces on this many consecutive issues suppress (see #16)
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """`mash server` (``server:`` in feeds.yaml): double opt-in, abuse limits, webhooks.
+
+    Webhook secrets come from the environment; a service whose secret is not set has no
+    webhook (404). SendGrid's key is public (it verifies, never signs), so it may be here.
+    """
+
+    confirm_days: int = 7  # a confirmation link expires after this many days
+    resend_minutes: int = 10  # no second confirmation mail to one address within this
+    ip_requests: int = 10  # subscribe requests one client address may make ...
+    ip_window_minutes: int = 10  # ... in this many minutes (then 429)
+    trusted_proxy: str = ""  # the reverse proxy's address whose X-Forwarded-For is believed
+    mailgun_key_env: str = "MASH_MAILGUN_SIGNING_KEY"
+    postmark_token_env: str = "MASH_POSTMARK_TOKEN"  # basic-auth password of the webhook URL
+    sendgrid_public_key: str = ""  # the "Verification Key" of the signed event webhook
+    sns_topic_arn: str = ""  # accept only this topic's messages ("" = any topic)
 
 
 @dataclass(frozen=True)
@@ -135,6 +162,7 @@ class Config:
     database_url: str = ""  # paths.database as a postgresql:// URL (then db_path is unused)
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     bounces: BounceSettings = field(default_factory=BounceSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
 
 
 # --- fetch -> parse / extract ---------------------------------------------------------

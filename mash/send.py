@@ -49,6 +49,7 @@ from mash.subscribers import (
     address_key,
     validate_email,
 )
+from mash.subscribers.tokens import envelope_sender
 from mash.unsubscribe import make_token, unsubscribe_link
 
 Connector = Callable[[], smtplib.SMTP]
@@ -638,7 +639,15 @@ def _deliver(job: _Job, session: _Session, payload: bytes, to: str, marks: _Mark
             continue
         if not marks.starting():
             return _Outcome("claimed", 0, "claimed by another send")
-        outcome = _transact(conn, job.issue.newsletter.sender, to, payload)
+        sender = envelope_sender(  # the return path bounces come back to (see #16)
+            job.smtp.return_path,
+            job.issue.newsletter.sender,
+            verp=job.smtp.verp,
+            month=job.issue.month,
+            email=to,
+            secret=job.secret,
+        )
+        outcome = _transact(conn, sender, to, payload)
         closed = outcome.kind == "unreachable" or outcome.code == 421
         if closed or outcome.kind == "in-doubt":
             session.drop()

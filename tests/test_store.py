@@ -316,9 +316,10 @@ def test_a_version_1_database_is_migrated_in_place(tmp_path: Path) -> None:
         indexes = {r["name"] for r in db.query("PRAGMA index_list(feeds)")}
         post_indexes = {r["name"] for r in db.query("PRAGMA index_list(posts)")}
         columns = {r["name"] for r in db.query("PRAGMA table_info(posts)")}
-        assert db.version() == len(MIGRATIONS) == 9
+        assert db.version() == len(MIGRATIONS) == 10
         tables = {r["name"] for r in db.query("SELECT name FROM sqlite_master")}
         assert {"subscribers", "subscriber_history", "subscriber_imports", "mails_read"} <= tables
+        assert "signups" in tables  # #16, migration 10
         assert store.subscribers() == () and not store.subscribers_adopted()  # #15, migration 7
         assert {"fetch_runs", "leases"} <= tables  # fetch runs share the feeds (8, #15)
         ledger_columns = {r["name"] for r in db.query("PRAGMA table_info(send_ledger)")}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -48,6 +48,9 @@ def demo(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         store.mark_mail_read("<bounce-1@mx.example>")
         soft = Bounce("ann@example.org", "4.2.2", False, "mailbox full")
         store.apply_bounce(soft, 3, now=WHEN)
+        store.request_signup(  # an open double opt-in request (#16)
+            "eve@example.org", "Eve", origin="a form", now=WHEN, resend_after=timedelta(0)
+        )
         store.engine.execute(
             "UPDATE feeds SET retired = 1 WHERE url = (SELECT min(url) FROM feeds)"
         )

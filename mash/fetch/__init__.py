@@ -45,6 +45,7 @@ __all__ = [
     "check_links",
     "discover_feed_urls",
     "fetch_claimed_sync",
+    "fetch_document",
     "fetch_feeds",
     "fetch_feeds_sync",
     "fetch_pages",
@@ -210,6 +211,17 @@ async def fetch_pages_with(
             return await fetch_url(client, url, settings, limits, headers)
 
         return list(await asyncio.gather(*(one(url) for url in urls)))
+
+
+def fetch_document(url: str, settings: FetchSettings) -> FetchResult:
+    """Fetch one document (an SNS signing certificate, see #16) through the guard, no
+    robots.txt: a machine endpoint, asked once and cached by the caller."""
+
+    async def one() -> FetchResult:
+        async with Http(settings, DEFAULT_TRANSPORT) as client:
+            return await fetch_url(client, url, settings, Limits(settings), {"Accept": "*/*"})
+
+    return asyncio.run(one())
 
 
 # `mash check` asks about a handful of links, once, while the editor waits (see #17).

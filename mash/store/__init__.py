@@ -36,6 +36,7 @@ from mash.store.sends import (
     LedgerWrite,
     SendsMixin,
 )
+from mash.store.signups import Confirmation, SignupAnswer, SignupsMixin
 from mash.store.subscribers import SubscribersMixin
 from mash.urls import redact_url
 
@@ -46,6 +47,8 @@ __all__ = [
     "FAILED",
     "SENDING",
     "SENT",
+    "Confirmation",
+    "SignupAnswer",
     "ENV_URL",
     "FeedRow",
     "FetchRun",
@@ -65,9 +68,11 @@ ENV_URL = "MASH_DATABASE_URL"
 _URL_SCHEMES = ("postgresql://", "postgres://")
 
 
-class Store(PostsMixin, IssuesMixin, SendsMixin, SubscribersMixin, MailsMixin, LeasesMixin):
+class Store(
+    PostsMixin, IssuesMixin, SendsMixin, SignupsMixin, SubscribersMixin, MailsMixin, LeasesMixin
+):
     """One open store; made by open_store. Methods by domain: see feeds, posts, issues,
-    sends, subscribers, mails, leases."""
+    sends, subscribers, signups, mails, leases."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine

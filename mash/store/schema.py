@@ -251,6 +251,23 @@ def _migrate_9(db: Engine) -> None:
     db.execute("ALTER TABLE send_ledger ADD COLUMN claimed_by INTEGER NOT NULL DEFAULT 0")
 
 
+# Double opt-in's open requests (see #16); IF NOT EXISTS as FETCH_RUN_TABLES.
+SIGNUP_TABLES = """
+CREATE TABLE IF NOT EXISTS signups (
+    address_key TEXT PRIMARY KEY,    -- address_key(), deleted once confirmed
+    name TEXT NOT NULL DEFAULT '',
+    requested {timestamp} NOT NULL,  -- first request: links made before it are refused
+    mailed {timestamp},              -- the last confirmation mail (one per 10 minutes)
+    requests INTEGER NOT NULL DEFAULT 0,
+    origin TEXT NOT NULL DEFAULT ''  -- the page and client address of the request
+)
+"""
+
+
+def _migrate_10(db: Engine) -> None:
+    run_script(db, SIGNUP_TABLES)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _migrate_1,
     _migrate_2,
@@ -261,4 +278,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     _migrate_7,
     _migrate_8,
     _migrate_9,
+    _migrate_10,
 )

@@ -198,13 +198,19 @@ class SubscribersMixin:
             return self.engine.execute("DELETE FROM subscribers WHERE address_key = ?", (key,)) == 1
 
     def apply_bounce(
-        self, bounce: Bounce, soft_limit: int, *, now: datetime | None = None
+        self,
+        bounce: Bounce,
+        soft_limit: int,
+        *,
+        month: str = "",
+        now: datetime | None = None,
     ) -> tuple[str, str] | None:
         """Apply the bounce policy (``decide_bounce``) to one bounce or complaint of an
         address on the list; return the (status, reason) it set, or None.
 
-        A bounce belongs to the issue its quoted Message-ID names, else to the last issue
-        sent to the address (by the send ledger); a soft one is remembered per issue.
+        A bounce belongs to ``month`` when the caller knows it (a VERP return path names
+        it), else to the issue its quoted Message-ID names, else to the last issue sent
+        to the address (by the send ledger); a soft one is remembered per issue.
         """
         key = address_key(bounce.recipient)
         when = now or _now()
@@ -220,7 +226,7 @@ class SubscribersMixin:
                     (key,),
                 )
             ]
-            month = bounce_month(bounce.message_id) or (mailed[0] if mailed else "")
+            month = month or bounce_month(bounce.message_id) or (mailed[0] if mailed else "")
             if bounce.kind == "bounce" and not bounce.hard and month:
                 self.engine.execute(
                     "INSERT INTO soft_bounces(address_key, month, reason, received) "

@@ -39,6 +39,9 @@ class Limits:
     max_body: int = 64 * 1024  # bytes of a request body
     max_header: int = 16 * 1024  # bytes of the request line and headers
     connections: int = 200  # open connections; more wait in the listen backlog
+    # the reverse proxy's address: its X-Forwarded-For names the client (REMOTE_ADDR);
+    # "" believes no header, so behind a proxy every client is the proxy (see #16)
+    trusted_proxy: str = ""
 
 
 class Server:
@@ -48,6 +51,14 @@ class Server:
     def __init__(self, app: WsgiApp, host: str, port: int, limits: Limits, name: str) -> None:
         self._map: dict[int, Any] = {}
         self._stopped = threading.Event()
+        proxy: dict[str, Any] = {}
+        if limits.trusted_proxy:
+            proxy = {
+                "trusted_proxy": limits.trusted_proxy,
+                "trusted_proxy_count": 1,
+                "trusted_proxy_headers": {"x-forwarded-for", "x-forwarded-proto"},
+                "clear_untrusted_proxy_headers": True,
+            }
         server = create_server(
             _logged(_statuses(app), name),
             map=self._map,
@@ -63,6 +74,7 @@ class Server:
             asyncore_use_poll=True,  # select() stops at 1024 descriptors
             ident=name,
             expose_tracebacks=False,
+            **proxy,
         )
         assert isinstance(server, BaseWSGIServer)  # one host and port: one socket
         self._server = server

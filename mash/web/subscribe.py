@@ -25,7 +25,11 @@ from mash.web._wsgi import Limits, Server, StartResponse, WsgiApp, serve
 
 MAX_BODY = 4096  # a one-click or form body is ~100 bytes; the server caps bodies too
 LIMITS = Limits(max_body=MAX_BODY)
-_CSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'"
+# No scripts, no frames (clickjacking the confirm button), forms post only here.
+_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
 
 
 def make_app(
@@ -110,13 +114,22 @@ def _reply(start_response: StartResponse, status: str, message: str, name: str) 
     return _page(start_response, status, f"<p>{html.escape(message)}</p>", name)
 
 
-def _page(start_response: StartResponse, status: str, body: str, name: str) -> list[bytes]:
+def _page(
+    start_response: StartResponse,
+    status: str,
+    body: str,
+    name: str,
+    title: str = "unsubscribe",
+    extra: tuple[tuple[str, str], ...] = (),
+) -> list[bytes]:
     page = (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{html.escape(name)}: unsubscribe</title>"
+        f"<title>{html.escape(name)}: {html.escape(title)}</title>"
         "<style>body{font-family:Arial,Helvetica,sans-serif;max-width:32em;margin:3em auto;"
-        "padding:0 1em;line-height:1.5}button{font-size:1em;padding:.5em 1.2em}</style>"
+        "padding:0 1em;line-height:1.5}button{font-size:1em;padding:.5em 1.2em}"
+        "input{font-size:1em;padding:.3em;margin:.2em 0 .6em;width:100%;box-sizing:border-box}"
+        ".hp{position:absolute;left:-10000px}</style>"
         f"</head><body><h1>{html.escape(name)}</h1>{body}</body></html>"
     ).encode()
     headers = [
@@ -126,6 +139,7 @@ def _page(start_response: StartResponse, status: str, body: str, name: str) -> l
         ("Referrer-Policy", "no-referrer"),
         ("X-Content-Type-Options", "nosniff"),
         ("Content-Security-Policy", _CSP),
+        *extra,
     ]
     start_response(status, headers)
     return [page]
