@@ -279,16 +279,20 @@ def _build_config(doc: _Doc, path: Path) -> Config:
         raise doc.fail("missing 'feeds:' (the list of blogs to read)")
     newsletter = _newsletter(top["newsletter"]) if "newsletter" in top else Newsletter()
     if not newsletter.sections:
-        from dataclasses import replace
-
-        newsletter = replace(newsletter, sections=DEFAULT_SECTIONS)
+        newsletter = dataclasses.replace(newsletter, sections=DEFAULT_SECTIONS)
     paths = _paths(top.get("paths"), path.parent)
+    smtp = _settings(top.get("smtp"), SmtpSettings, "smtp")
+    if not smtp.unsubscribe_url and newsletter.server_url:
+        # `mash server` answers unsubscribes at any path of server_url (see #16)
+        smtp = dataclasses.replace(
+            smtp, unsubscribe_url=newsletter.server_url.rstrip("/") + "/unsubscribe"
+        )
     return Config(
         path=path,
         newsletter=newsletter,
         feeds=_feeds(top["feeds"]),
         fetch=_settings(top.get("fetch"), FetchSettings, "fetch"),
-        smtp=_settings(top.get("smtp"), SmtpSettings, "smtp"),
+        smtp=smtp,
         bounces=_settings(top.get("bounces"), BounceSettings, "bounces"),
         server=_settings(top.get("server"), ServerSettings, "server"),
         **paths,

@@ -48,6 +48,17 @@ def test_good_config_has_defaults_and_relative_paths(tmp_path: Path) -> None:
     assert config.newsletter.sections[3].heading == "The Month in Customer Service Blogging"
 
 
+def test_the_unsubscribe_link_defaults_to_mash_server(tmp_path: Path) -> None:
+    served = GOOD.replace(
+        "  editor: Dana\n", "  editor: Dana\n  server_url: https://news.example/mash/\n"
+    )
+    assert load_config(write(tmp_path, GOOD)).smtp.unsubscribe_url == ""
+    config = load_config(write(tmp_path, served))
+    assert config.smtp.unsubscribe_url == "https://news.example/mash/unsubscribe"
+    own = served + "smtp:\n  unsubscribe_url: https://elsewhere.example/u\n"
+    assert load_config(write(tmp_path, own)).smtp.unsubscribe_url == "https://elsewhere.example/u"
+
+
 def test_shipped_configs_are_valid() -> None:
     config = load_config(ROOT / "feeds.yaml")
     assert len(config.feeds) >= 10
