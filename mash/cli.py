@@ -346,7 +346,8 @@ def _subscribers_list(args: argparse.Namespace, store: Store) -> int:
 
 
 def cmd_bounces_import(args: argparse.Namespace, config: Config) -> int:
-    from mash import mailbox, mailing
+    from mash import mailbox
+    from mash.pipeline import mailing
 
     if args.imap:
         mails = mailbox.read_imap(config.bounces, str(config.path))

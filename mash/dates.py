@@ -13,7 +13,7 @@ UTC. Posts whose dates cannot be trusted are flagged, never silently placed:
 from __future__ import annotations
 
 import calendar
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from mash.records import StoredPost
 
@@ -51,3 +51,17 @@ def month_name(month: str) -> str:
     """Return "October 2026" for "2026-10"."""
     year, number = month.split("-")
     return f"{calendar.month_name[int(number)]} {year}"
+
+
+def month_bounds(month: str) -> tuple[datetime, datetime]:
+    """Return the UTC start of month and of the month after."""
+    year, number = (int(x) for x in month.split("-"))
+    start = datetime(year, number, 1, tzinfo=UTC)
+    end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=UTC)
+    return start, end
+
+
+def last_complete_month(now: datetime) -> str:
+    """Return YYYY-MM of the month before now's."""
+    year, number = (now.year, now.month - 1) if now.month > 1 else (now.year - 1, 12)
+    return f"{year:04d}-{number:02d}"

@@ -415,7 +415,7 @@ def test_a_dead_parse_worker_fails_its_feed_and_new_workers_take_the_rest() -> N
     import os
 
     from mash.parse import parse_job
-    from mash.pipeline import _LazyPool, _parsed
+    from mash.pipeline.fetch import _LazyPool, _parsed
     from mash.records import FetchResult
 
     feed = (Path(__file__).parent / "data" / "fetch" / "feed.xml").read_bytes()

@@ -1,4 +1,4 @@
-"""The bounce policy as mash.mailing applies it for mailboxes and webhooks: VERP return
+"""The bounce policy as mash.pipeline.mailing applies it for mailboxes and webhooks: VERP return
 paths, soft bounces over issues, `mash bounces import`, on both engines (see #16). The
 pure rule (mash.subscribers.decide_bounce) is tested in test_subscribers."""
 
@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from mash import cli, mailing
+from mash import cli
 from mash.config import load_config
 from mash.errors import ConfigError
+from mash.pipeline import mailing
 from mash.records import Bounce
 from mash.store import Store, open_store
 from mash.subscribers import BOUNCED, COMPLAINED, SUBSCRIBED, UNSUBSCRIBED, Subscriber

@@ -22,7 +22,7 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 
-from mash import mailing
+from mash.pipeline import mailing
 from mash.records import Config, Newsletter, ServerSettings, SmtpSettings
 from mash.send import smtp_connector
 from mash.store import open_store
@@ -73,9 +73,11 @@ class Running:
         subject = f"marker {time.monotonic_ns()}"
         self.outbox.put(lambda: _marker(subject), "mash@example.org")
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if any(m["Subject"] == subject for m in self.mails.messages()):
-                break
+        marker = f"Subject: {subject}".encode()
+        while time.monotonic() < deadline:  # the raw bytes: parsing every mail each poll is slow
+            with self.mails.lock:
+                if any(marker in content for _, content in self.mails.received):
+                    break
             time.sleep(0.05)
         return [m for m in self.mails.messages() if not m["Subject"].startswith("marker ")]
 

@@ -42,8 +42,9 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from mash import mail, mailing
+from mash import mail
 from mash.errors import ConfigError
+from mash.pipeline import mailing
 from mash.records import Config
 from mash.store import database_of
 from mash.subscribers import clean_name, validate_email

@@ -2,7 +2,7 @@
 
 Each handler checks the service's proof first; a request that fails it gets 403 and
 changes nothing. Then each event becomes ``Bounce`` records (decided hard or soft by
-mash.bounces, as mailed bounces are) and goes through the policy (mash.mailing), once
+mash.bounces, as mailed bounces are) and goes through the policy (mash.pipeline.mailing), once
 per event id: a service's retry records nothing twice.
 
 =========  ====================================================================  ==========
@@ -45,9 +45,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
-from mash import mailing
 from mash.bounces import judge, ses_records
 from mash.errors import ConfigError
+from mash.pipeline import mailing
 from mash.records import Bounce, Config, FetchSettings
 from mash.web._wsgi import StartResponse
 
