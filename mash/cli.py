@@ -48,6 +48,11 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+def _count(n: int, one: str, many: str = "") -> str:
+    """'1 row', '2 rows': a count with its noun."""
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
 def _err(text: str) -> None:
     # every line on stderr (progress, summaries, errors) hides URL passwords (see #21)
     print(redact_url(text), file=sys.stderr, flush=True)
@@ -225,7 +230,7 @@ def cmd_analytics_import(args: argparse.Namespace, config: Config) -> int:
         _err(f"no post matches {page}")
     _err(
         f"{report.source} export: {report.matched} pages matched to posts for {month}, "
-        f"{len(report.unmatched)} not matched, {len(report.skipped)} rows skipped"
+        f"{len(report.unmatched)} not matched, {_count(len(report.skipped), 'row')} skipped"
     )
     return 0
 
@@ -280,7 +285,7 @@ def _say_import(report: ImportReport, source: str) -> None:
         _err(f"skipped {problem}")
     _err(
         f"{report.added} added, {report.updated} updated, {report.unchanged} "
-        f"unchanged, {len(report.problems)} rows skipped: {source}"
+        f"unchanged, {_count(len(report.problems), 'row')} skipped: {source}"
     )
 
 
@@ -376,10 +381,11 @@ def cmd_bounces_import(args: argparse.Namespace, config: Config) -> int:
         _err(line)
     hard = sum(r.hard for r in report.records)
     _err(
-        f"{report.messages} mails: {report.bounces} bounces ({hard} hard, "
+        f"{_count(report.messages, 'mail')}: {_count(report.bounces, 'bounce')} ({hard} hard, "
         f"{sum(r.kind == 'bounce' for r in report.records) - hard} soft), "
-        f"{report.complaints} complaints, {report.not_bounces} not bounces (left alone), "
-        f"{report.already} read before; {len(changed)} addresses suppressed"
+        f"{_count(report.complaints, 'complaint')}, {report.not_bounces} not bounces "
+        f"(left alone), {report.already} read before; "
+        f"{_count(len(changed), 'address', 'addresses')} suppressed"
     )
     return 0
 

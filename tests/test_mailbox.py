@@ -70,7 +70,7 @@ def test_mbox_is_read_once_and_non_bounces_are_counted(tmp_path, capsys, databas
     status, lines, err = _run(capsys, config, "--mbox", str(tmp_path / "bounces.mbox"))
     assert status == 0
     assert lines == EXPECTED_LINES
-    assert "5 mails: 2 bounces (1 hard, 1 soft), 1 complaints, 2 not bounces" in err
+    assert "5 mails: 2 bounces (1 hard, 1 soft), 1 complaint, 2 not bounces" in err
 
     status, lines, err = _run(capsys, config, "--mbox", str(tmp_path / "bounces.mbox"))
     assert (status, lines) == (0, set())
@@ -131,7 +131,7 @@ def test_maildir_files_are_not_moved_and_new_mail_is_read_on_the_next_run(tmp_pa
     (maildir / "cur" / "3.mash:2,").write_bytes((DATA / "qmail-no-mailbox.eml").read_bytes())
     status, lines, err = _run(capsys, config, "--maildir", str(maildir))
     assert lines == {"ivo@example.net\t5.1.1\thard"}
-    assert "4 mails: 1 bounces (1 hard, 0 soft), 0 complaints, 0 not bounces" in err
+    assert "4 mails: 1 bounce (1 hard, 0 soft), 0 complaints, 0 not bounces" in err
     assert "3 read before" in err
 
 
@@ -341,7 +341,7 @@ def test_imap_import_twice_reads_each_mail_once_and_leaves_non_bounces_alone(
     status, lines, err = _run(capsys, config, "--imap")
     assert status == 0, err
     assert lines == EXPECTED_LINES
-    assert "5 mails: 2 bounces (1 hard, 1 soft), 1 complaints, 2 not bounces (left alone)" in err
+    assert "5 mails: 2 bounces (1 hard, 1 soft), 1 complaint, 2 not bounces (left alone)" in err
     assert PASSWORD not in err
 
     flags = _flags(dovecot)

@@ -228,7 +228,7 @@ def test_import_merges_without_resubscribing(
     assert mash(tmp_path, "subscribers", "import", str(source)) == 0
     err = capsys.readouterr().err
     assert f"skipped {source}:4: not an email address: 'broken'; row skipped" in err
-    assert "1 added, 1 updated, 1 unchanged, 1 rows skipped" in err
+    assert "1 added, 1 updated, 1 unchanged, 1 row skipped" in err
     with open_store(database_env) as store:
         rows = {s.email: s for s in store.subscribers()}
         logged = store.engine.query("SELECT kind, added, skipped FROM subscriber_imports")
