@@ -107,13 +107,14 @@ def read_edition(
     Not ``strict``: what can be read, problems or not (ranking before the full check).
     """
     path = editions_dir / f"{month}.md"
-    text = _read_text(path)
+    text = edition_text(path)
     if text is None:
         return Edition(month=month)
     return parse_edition(text, month, path, urls) if strict else _parse(text, month, path).edition
 
 
-def _read_text(path: Path) -> str | None:
+def edition_text(path: Path) -> str | None:
+    """Return an edition file's text, None where there is none; not UTF-8 is an error."""
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:

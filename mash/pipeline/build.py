@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 from mash.dates import month_bounds
 from mash.errors import (
     BuildError,
-    ConfigError,
     DraftError,
     ExtractError,
     MashError,
@@ -187,7 +186,7 @@ def write_draft(config: Config, month: str) -> tuple[Path, list[Problem]]:
     Only the shortlist changes in a file the editor has begun: every other byte stays.
     A month with no posts gets no draft (see #20).
     """
-    from mash.edition import draft_edition, edition_problems
+    from mash.edition import draft_edition, edition_problems, edition_text
 
     with open_store(config) as store, store.snapshot():
         ranking = rank_month(config, month, store)
@@ -323,13 +322,3 @@ def import_views(config: Config, text: str, filename: str, month: str) -> ViewsR
             [(r.page, r.views) for r in parsed.rows], month, parsed.source, house
         )
     return ViewsReport(parsed.source, matched, tuple(missing), parsed.skipped)
-
-
-def edition_text(path: Path) -> str | None:
-    """Return an edition file's text, None where there is none; not UTF-8 is an error."""
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"edition is not UTF-8 text ({e.reason})", str(path)) from None

@@ -6,23 +6,19 @@ import asyncio
 import json
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from mash.errors import (
     BuildError,
 )
-from mash.pipeline.build import edition_text, months_with_posts, rank_month, stored_thumbnail
+from mash.pipeline.build import months_with_posts, rank_month, stored_thumbnail
 from mash.records import (
     CheckProblem,
     CheckReport,
     Config,
+    Edition,
     Issue,
 )
 from mash.store import open_store
-
-if TYPE_CHECKING:
-    pass
-
 
 # --- check (see #17) --------------------------------------------------------------------
 
@@ -38,18 +34,17 @@ def run_checks(config: Config, month: str, *, links: bool = True) -> CheckReport
     Prints nothing: `mash check` and the desk show the report.
     """
     from mash import checks
-    from mash.edition import draft_reasons, edition_problems, read_edition
+    from mash.edition import draft_reasons, edition_problems
     from mash.render import make_env, render_issue
 
-    issue, text, urls = _issue_in_memory(config, month)
+    issue, edition, text, urls = _issue_in_memory(config, month)
     path = config.editions_dir / f"{month}.md"
     rendered = render_issue(issue, make_env(config.templates_dir), config.smtp, datetime.now(UTC))
     html_bytes, encoded_bytes = _html_part_sizes(rendered.eml)
     found: list[CheckProblem] = []
     if text is not None:
         found += checks.check_edition(edition_problems(text, month, path, urls))
-    reasons = draft_reasons(read_edition(config.editions_dir, month, strict=False))
-    found += checks.check_draft(issue, reasons, str(path))
+    found += checks.check_draft(issue, draft_reasons(edition), str(path))
     found += checks.check_email_size(html_bytes, encoded_bytes)
     found += checks.check_issue(
         issue,
@@ -67,15 +62,15 @@ def run_checks(config: Config, month: str, *, links: bool = True) -> CheckReport
     return CheckReport(month, tuple(found), links_checked=checked, email_bytes=html_bytes)
 
 
-def _issue_in_memory(config: Config, month: str) -> tuple[Issue, str | None, list[str]]:
+def _issue_in_memory(config: Config, month: str) -> tuple[Issue, Edition, str | None, list[str]]:
     """Compose the month's issue as `mash build` does, writing nothing.
 
-    Return it with the edition file's text (None without one) and the month's post
-    URLs. The edition is read as far as it can be: its problems are the checks' to
+    Return it with the edition as read, the edition file's text (None without one) and
+    the month's post URLs. The edition is read as far as it can be: its problems are the checks' to
     report, not a reason to stop.
     """
     from mash.compose import compose_issue
-    from mash.edition import read_edition
+    from mash.edition import edition_text, read_edition
 
     with open_store(config) as store, store.snapshot():
         ranking = rank_month(config, month, store)
@@ -95,7 +90,7 @@ def _issue_in_memory(config: Config, month: str) -> tuple[Issue, str | None, lis
         )
         issue = replace(issue, picks=picks)
     text = edition_text(config.editions_dir / f"{month}.md")
-    return issue, text, [c.post.url for c in ranking.candidates]
+    return issue, edition, text, [c.post.url for c in ranking.candidates]
 
 
 def _html_part_sizes(eml: bytes) -> tuple[int, int]:

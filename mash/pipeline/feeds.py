@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from mash.config import add_feeds_to_file
 from mash.dates import month_bounds
@@ -23,10 +22,6 @@ from mash.records import (
 )
 from mash.store import open_store
 from mash.urls import redact_url, url_key
-
-if TYPE_CHECKING:
-    pass
-
 
 # --- feeds ------------------------------------------------------------------------------
 
